@@ -1,0 +1,51 @@
+//! `henn`: the user's entry point. Each subcommand lives in its own module under `cmd/`;
+//! this file only parses arguments and maps results to exit codes. `anyhow` is used here and
+//! nowhere in the library crates.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+
+/// henn: train neural networks on CKKS-encrypted data.
+#[derive(Debug, Parser)]
+#[command(name = "henn", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Encrypt random vectors, run a chain of every CKKS operation at 128-bit parameters, decrypt,
+    /// and print the precision and time of each operation.
+    Demo(cmd::demo::DemoArgs),
+    /// Benchmarks (JSON lines in the anchor format).
+    #[command(subcommand)]
+    Bench(cmd::bench::BenchCommand),
+    /// Check .henn files: exit 0 with a summary when valid, 1 with diagnostics when not.
+    Check(cmd::check::CheckArgs),
+    /// Train a model (`--backend plain` runs the plaintext reference).
+    Train(cmd::train::TrainArgs),
+    /// Evaluate trained weights on a test set.
+    Evaluate(cmd::evaluate::EvaluateArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Demo(args) => cmd::demo::run(args),
+        Command::Bench(args) => cmd::bench::run(args),
+        Command::Check(args) => cmd::check::run(args),
+        Command::Train(args) => cmd::train::run(args),
+        Command::Evaluate(args) => cmd::evaluate::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

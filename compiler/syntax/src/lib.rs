@@ -1,0 +1,1 @@
+//! henn-syntax (under construction).

@@ -1,0 +1,1 @@
+//! henn-tir (under construction).

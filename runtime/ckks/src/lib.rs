@@ -1,0 +1,1 @@
+//! henn-ckks (under construction).

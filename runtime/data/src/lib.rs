@@ -1,0 +1,1 @@
+//! henn-data (under construction).

@@ -1,0 +1,1 @@
+//! File-driven integration tests live in tests/*.rs.
