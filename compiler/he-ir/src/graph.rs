@@ -1,0 +1,515 @@
+//! The HE IR graph: a `petgraph::StableGraph` of [`Node`]s (operation + inferred type) with operand
+//! edges, a pool of plaintext constants, and a builder API that infers every type as it goes.
+//!
+//! Type inference lives in one function, [`infer`], used both by the builder (so an illegal node is
+//! never added) and by the validator (so a graph edited by a later rewrite stage is re-checked the
+//! same way). The builder hash-conses nodes: asking twice for the same operation on the same operands
+//! returns the first node, so a rotation shared by two kernels is computed once.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use petgraph::Direction;
+use petgraph::stable_graph::{NodeIndex, StableGraph};
+use petgraph::visit::EdgeRef;
+use serde::{Deserialize, Serialize};
+
+use crate::error::IrError;
+use crate::op::{ConstId, HeOp, Operand};
+use crate::types::{Depth, Kind, Layout, Padding, Rotation, ValueType};
+
+/// Handle of a value (a node) in an [`HeGraph`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ValueId(pub NodeIndex);
+
+/// An operation and the type of the value it produces.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Node {
+    pub op: HeOp,
+    pub ty: ValueType,
+}
+
+/// A plaintext constant: sparse slot values (zero elsewhere), plus the layout it is meant for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Constant {
+    pub name: String,
+    pub layout: Layout,
+    /// `(slot, value)` pairs in increasing slot order.
+    pub entries: Vec<(u32, f64)>,
+}
+
+impl Constant {
+    /// The dense slot vector.
+    pub fn dense(&self) -> Vec<f64> {
+        let mut v = vec![0.0; self.layout.slots];
+        for &(s, x) in &self.entries {
+            if let Some(slot) = v.get_mut(s as usize) {
+                *slot = x;
+            }
+        }
+        v
+    }
+}
+
+/// The HE IR of a computation.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct HeGraph {
+    pub graph: StableGraph<Node, Operand>,
+    pub consts: Vec<Constant>,
+    #[serde(skip)]
+    const_by_name: HashMap<String, ConstId>,
+    #[serde(skip)]
+    cse: HashMap<String, ValueId>,
+}
+
+impl HeGraph {
+    pub fn new() -> HeGraph {
+        HeGraph::default()
+    }
+
+    pub fn node(&self, v: ValueId) -> Option<&Node> {
+        self.graph.node_weight(v.0)
+    }
+
+    /// The type of a value. Every `ValueId` handed out by the builder is valid.
+    pub fn ty(&self, v: ValueId) -> Result<&ValueType, IrError> {
+        self.node(v)
+            .map(|n| &n.ty)
+            .ok_or(IrError::UnknownValue { node: v.0.index() })
+    }
+
+    /// Operands of a node, in operand order.
+    pub fn operands(&self, v: ValueId) -> Vec<ValueId> {
+        let mut edges: Vec<(Operand, NodeIndex)> = self
+            .graph
+            .edges_directed(v.0, Direction::Incoming)
+            .map(|e| (*e.weight(), e.source()))
+            .collect();
+        edges.sort();
+        edges.into_iter().map(|(_, n)| ValueId(n)).collect()
+    }
+
+    /// A fresh ciphertext supplied by the data owner.
+    pub fn input(&mut self, name: &str, layout: Layout) -> ValueId {
+        let ty = ValueType {
+            kind: Kind::Cipher,
+            depth: Depth(0),
+            scale_pow: 1,
+            degree: 1,
+            layout,
+        };
+        let id = self.graph.add_node(Node {
+            op: HeOp::Input {
+                name: name.to_owned(),
+            },
+            ty,
+        });
+        ValueId(id)
+    }
+
+    /// A plaintext constant, deduplicated by name (the same mask requested twice is one constant).
+    pub fn constant(&mut self, name: &str, layout: Layout, entries: Vec<(u32, f64)>) -> ValueId {
+        let id = match self.const_by_name.get(name) {
+            Some(&id) => id,
+            None => {
+                let id = ConstId(self.consts.len() as u32);
+                self.consts.push(Constant {
+                    name: name.to_owned(),
+                    layout,
+                    entries,
+                });
+                self.const_by_name.insert(name.to_owned(), id);
+                id
+            }
+        };
+        let key = format!("const{}", id.0);
+        if let Some(&v) = self.cse.get(&key) {
+            return v;
+        }
+        let layout = self.consts[id.0 as usize].layout.clone();
+        let ty = ValueType {
+            kind: Kind::Plain,
+            depth: Depth(0),
+            scale_pow: 1,
+            degree: 1,
+            layout,
+        };
+        let v = ValueId(self.graph.add_node(Node {
+            op: HeOp::Const(id),
+            ty,
+        }));
+        self.cse.insert(key, v);
+        v
+    }
+
+    /// Add an operation after inferring (and so checking) its type. Identical requests are shared.
+    pub fn op(&mut self, op: HeOp, operands: &[ValueId]) -> Result<ValueId, IrError> {
+        let key = format!("{op:?}{operands:?}");
+        if !matches!(op, HeOp::Output { .. })
+            && let Some(&v) = self.cse.get(&key)
+        {
+            return Ok(v);
+        }
+        let tys: Vec<&ValueType> = operands
+            .iter()
+            .map(|&v| self.ty(v))
+            .collect::<Result<_, _>>()?;
+        let ty = infer(&op, &tys).map_err(|reason| IrError::IllegalOp {
+            op: op.mnemonic(),
+            reason,
+        })?;
+        let id = self.graph.add_node(Node { op, ty });
+        for (i, v) in operands.iter().enumerate() {
+            self.graph.add_edge(v.0, id, Operand(i as u8));
+        }
+        let v = ValueId(id);
+        self.cse.insert(key, v);
+        Ok(v)
+    }
+
+    /// Replace the layout a kernel declares for its result (the kernel's tests prove the claim on
+    /// the slot simulator). Only the layout changes; depth, scale and degree stay as inferred.
+    pub fn declare_layout(&mut self, v: ValueId, layout: Layout) -> Result<(), IrError> {
+        let node = self
+            .graph
+            .node_weight_mut(v.0)
+            .ok_or(IrError::UnknownValue { node: v.0.index() })?;
+        node.ty.layout = layout;
+        Ok(())
+    }
+
+    // ----- convenience builders (the baseline policy: eager rescale, relinearize before rescale) ---
+
+    /// Bring two ciphertexts to the same depth by dropping levels on the shallower one.
+    pub fn align(&mut self, a: ValueId, b: ValueId) -> Result<(ValueId, ValueId), IrError> {
+        let (da, db) = (self.ty(a)?.depth, self.ty(b)?.depth);
+        Ok(match da.cmp(&db) {
+            std::cmp::Ordering::Less => (self.op(HeOp::LevelDrop { to: db.0 }, &[a])?, b),
+            std::cmp::Ordering::Greater => (a, self.op(HeOp::LevelDrop { to: da.0 }, &[b])?),
+            std::cmp::Ordering::Equal => (a, b),
+        })
+    }
+
+    /// a + b, aligning depths first.
+    pub fn add(&mut self, a: ValueId, b: ValueId) -> Result<ValueId, IrError> {
+        let (a, b) = self.align(a, b)?;
+        self.op(HeOp::AddCC, &[a, b])
+    }
+
+    /// a − b, aligning depths first.
+    pub fn sub(&mut self, a: ValueId, b: ValueId) -> Result<ValueId, IrError> {
+        let (a, b) = self.align(a, b)?;
+        self.op(HeOp::SubCC, &[a, b])
+    }
+
+    /// a ⊙ b as a degree-2 ciphertext (for lazy relinearization of sums of products).
+    pub fn mul_lazy(&mut self, a: ValueId, b: ValueId) -> Result<ValueId, IrError> {
+        let (a, b) = self.align(a, b)?;
+        self.op(HeOp::MulCC, &[a, b])
+    }
+
+    /// Relinearize and rescale a product.
+    pub fn relin_rescale(&mut self, v: ValueId) -> Result<ValueId, IrError> {
+        let r = self.op(HeOp::Relin, &[v])?;
+        self.op(HeOp::Rescale, &[r])
+    }
+
+    /// a ⊙ b, relinearized and rescaled (one level).
+    pub fn mul(&mut self, a: ValueId, b: ValueId) -> Result<ValueId, IrError> {
+        let p = self.mul_lazy(a, b)?;
+        self.relin_rescale(p)
+    }
+
+    /// ct ⊙ pt, rescaled (one level).
+    pub fn mul_plain(&mut self, a: ValueId, pt: ValueId) -> Result<ValueId, IrError> {
+        let p = self.op(HeOp::MulCP, &[a, pt])?;
+        self.op(HeOp::Rescale, &[p])
+    }
+
+    /// ct · c for a real constant, rescaled (one level). Integers should use [`HeOp::MulInt`].
+    pub fn mul_scalar(&mut self, a: ValueId, c: f64) -> Result<ValueId, IrError> {
+        if c.fract() == 0.0 && c.abs() < 2f64.powi(31) {
+            return self.op(HeOp::MulInt(c as i64), &[a]);
+        }
+        let p = self.op(HeOp::MulScalar(c), &[a])?;
+        self.op(HeOp::Rescale, &[p])
+    }
+
+    /// Rotate left by `k` slots (identity for k ≡ 0).
+    pub fn rotate(&mut self, a: ValueId, k: i64) -> Result<ValueId, IrError> {
+        let slots = self.ty(a)?.layout.slots as i64;
+        if slots == 0 || k.rem_euclid(slots) == 0 {
+            return Ok(a);
+        }
+        self.op(HeOp::Rotate(Rotation(k)), &[a])
+    }
+
+    /// `a + rot(a, step) + rot(a, 2·step) + …` over `count` (a power of two) terms, by log2(count)
+    /// rotate-and-add doublings.
+    pub fn rotate_and_sum(
+        &mut self,
+        a: ValueId,
+        step: i64,
+        count: usize,
+    ) -> Result<ValueId, IrError> {
+        let mut acc = a;
+        let mut shift = 1usize;
+        while shift < count {
+            let r = self.rotate(acc, step * shift as i64)?;
+            acc = self.add(acc, r)?;
+            shift *= 2;
+        }
+        Ok(acc)
+    }
+
+    /// A named result.
+    pub fn output(&mut self, name: &str, v: ValueId) -> Result<ValueId, IrError> {
+        self.op(
+            HeOp::Output {
+                name: name.to_owned(),
+            },
+            &[v],
+        )
+    }
+
+    // ----- queries used by reports and the plan -----
+
+    /// Live node count.
+    pub fn len(&self) -> usize {
+        self.graph.node_count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.graph.node_count() == 0
+    }
+
+    /// How many operations of each kind the graph performs.
+    pub fn op_counts(&self) -> BTreeMap<&'static str, usize> {
+        let mut counts = BTreeMap::new();
+        for n in self.graph.node_weights() {
+            *counts.entry(n.op.mnemonic()).or_insert(0) += 1;
+        }
+        counts
+    }
+
+    /// The rotation steps (normalized into `0..slots`) the graph needs Galois keys for.
+    pub fn rotation_steps(&self) -> BTreeSet<usize> {
+        self.graph
+            .node_weights()
+            .filter_map(|n| match n.op {
+                HeOp::Rotate(r) => Some(r.normalized(n.ty.layout.slots)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The greatest depth any value reaches: the levels the computation consumes.
+    pub fn max_depth(&self) -> u32 {
+        self.graph
+            .node_weights()
+            .map(|n| n.ty.depth.0)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Number of key switches (relinearizations, rotations, conjugations).
+    pub fn key_switches(&self) -> usize {
+        self.graph
+            .node_weights()
+            .filter(|n| n.op.is_key_switch())
+            .count()
+    }
+}
+
+/// The type an operation produces from its operands' types, or why the operation is illegal.
+pub fn infer(op: &HeOp, operands: &[&ValueType]) -> Result<ValueType, String> {
+    if operands.len() != op.arity() {
+        return Err(format!(
+            "expects {} operands, got {}",
+            op.arity(),
+            operands.len()
+        ));
+    }
+    let cipher = |t: &ValueType, what: &str| -> Result<(), String> {
+        if t.kind == Kind::Cipher {
+            Ok(())
+        } else {
+            Err(format!("{what} must be a ciphertext"))
+        }
+    };
+    let same_shape = |a: &ValueType, b: &ValueType| -> Result<(), String> {
+        if a.layout.slots != b.layout.slots {
+            return Err(format!(
+                "slot counts differ ({} vs {})",
+                a.layout.slots, b.layout.slots
+            ));
+        }
+        Ok(())
+    };
+    let merged = |a: &ValueType, b: &ValueType| -> Layout {
+        let mut l = a.layout.clone();
+        l.rows = l.rows.max(b.layout.rows);
+        l.cols = l.cols.max(b.layout.cols);
+        if b.layout.padding == Padding::Garbage {
+            l.padding = Padding::Garbage;
+        }
+        l
+    };
+    match op {
+        HeOp::Input { .. } | HeOp::Const(_) => {
+            Err("inputs and constants are created with HeGraph::input/constant".into())
+        }
+        HeOp::AddCC | HeOp::SubCC => {
+            let (a, b) = (operands[0], operands[1]);
+            cipher(a, "left operand")?;
+            cipher(b, "right operand")?;
+            same_shape(a, b)?;
+            if a.depth != b.depth {
+                return Err(format!("depths differ ({} vs {})", a.depth.0, b.depth.0));
+            }
+            if a.scale_pow != b.scale_pow {
+                return Err(format!(
+                    "scales differ (Δ^{} vs Δ^{})",
+                    a.scale_pow, b.scale_pow
+                ));
+            }
+            Ok(ValueType {
+                degree: a.degree.max(b.degree),
+                layout: merged(a, b),
+                ..a.clone()
+            })
+        }
+        HeOp::AddCP | HeOp::SubCP => {
+            let (a, b) = (operands[0], operands[1]);
+            cipher(a, "left operand")?;
+            if b.kind != Kind::Plain {
+                return Err("right operand must be a plaintext".into());
+            }
+            same_shape(a, b)?;
+            if a.scale_pow != 1 {
+                return Err(format!(
+                    "plaintext addend is encoded at Δ, ciphertext is at Δ^{}",
+                    a.scale_pow
+                ));
+            }
+            Ok(ValueType {
+                layout: merged(a, b),
+                ..a.clone()
+            })
+        }
+        HeOp::Neg | HeOp::MulInt(_) => {
+            cipher(operands[0], "operand")?;
+            Ok(operands[0].clone())
+        }
+        HeOp::AddScalar(_) => {
+            cipher(operands[0], "operand")?;
+            Ok(ValueType {
+                layout: operands[0].layout.clone().with_padding(Padding::Garbage),
+                ..operands[0].clone()
+            })
+        }
+        HeOp::MulCC => {
+            let (a, b) = (operands[0], operands[1]);
+            cipher(a, "left operand")?;
+            cipher(b, "right operand")?;
+            same_shape(a, b)?;
+            if a.degree != 1 || b.degree != 1 {
+                return Err("operands must be relinearized before the next product".into());
+            }
+            if a.depth != b.depth {
+                return Err(format!("depths differ ({} vs {})", a.depth.0, b.depth.0));
+            }
+            Ok(ValueType {
+                degree: 2,
+                scale_pow: a.scale_pow + b.scale_pow,
+                layout: merged(a, b),
+                ..a.clone()
+            })
+        }
+        HeOp::MulCP => {
+            let (a, b) = (operands[0], operands[1]);
+            cipher(a, "left operand")?;
+            if b.kind != Kind::Plain {
+                return Err("right operand must be a plaintext".into());
+            }
+            same_shape(a, b)?;
+            Ok(ValueType {
+                scale_pow: a.scale_pow + 1,
+                ..a.clone()
+            })
+        }
+        HeOp::MulScalar(_) => {
+            cipher(operands[0], "operand")?;
+            Ok(ValueType {
+                scale_pow: operands[0].scale_pow + 1,
+                ..operands[0].clone()
+            })
+        }
+        HeOp::Relin => {
+            let a = operands[0];
+            cipher(a, "operand")?;
+            if a.degree != 2 {
+                return Err("only a degree-2 ciphertext can be relinearized".into());
+            }
+            Ok(ValueType {
+                degree: 1,
+                ..a.clone()
+            })
+        }
+        HeOp::Rescale => {
+            let a = operands[0];
+            cipher(a, "operand")?;
+            if a.scale_pow < 2 {
+                return Err("rescaling a ciphertext at scale Δ would leave scale ≈ 1".into());
+            }
+            Ok(ValueType {
+                depth: Depth(a.depth.0 + 1),
+                scale_pow: a.scale_pow - 1,
+                ..a.clone()
+            })
+        }
+        HeOp::LevelDrop { to } => {
+            let a = operands[0];
+            cipher(a, "operand")?;
+            if *to < a.depth.0 {
+                return Err(format!(
+                    "cannot drop from depth {} up to depth {to}",
+                    a.depth.0
+                ));
+            }
+            Ok(ValueType {
+                depth: Depth(*to),
+                ..a.clone()
+            })
+        }
+        HeOp::Rotate(_) | HeOp::Conjugate => {
+            let a = operands[0];
+            cipher(a, "operand")?;
+            if a.degree != 1 {
+                return Err("rotate a relinearized ciphertext".into());
+            }
+            Ok(ValueType {
+                layout: a.layout.clone().with_padding(Padding::Garbage),
+                ..a.clone()
+            })
+        }
+        HeOp::Bootstrap => {
+            let a = operands[0];
+            cipher(a, "operand")?;
+            if a.degree != 1 || a.scale_pow != 1 {
+                return Err("bootstrap needs a relinearized ciphertext at scale Δ".into());
+            }
+            Ok(ValueType {
+                depth: Depth(0),
+                ..a.clone()
+            })
+        }
+        HeOp::Output { .. } => {
+            let a = operands[0];
+            cipher(a, "operand")?;
+            if a.degree != 1 {
+                return Err("outputs must be relinearized".into());
+            }
+            Ok(a.clone())
+        }
+    }
+}
