@@ -18,6 +18,7 @@ pub mod error;
 pub mod graph;
 pub mod kernels;
 pub mod op;
+pub mod poly;
 pub mod print;
 pub mod sim;
 pub mod types;

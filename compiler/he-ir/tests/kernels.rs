@@ -290,3 +290,35 @@ fn builder_rejects_product_of_unrelinearized_ciphertexts() {
     let err = g.mul_lazy(sq, a).unwrap_err();
     assert!(err.to_string().contains("relinearized"), "{err}");
 }
+
+#[test]
+fn polynomials_are_exact_and_depth_optimal() {
+    use henn_he_ir::poly::{poly_depth, poly_eval};
+    let mut rng = ChaCha8Rng::seed_from_u64(99);
+    let slots = 64;
+    let xs: Vec<f64> = (0..slots)
+        .map(|i| -1.5 + 3.0 * i as f64 / slots as f64)
+        .collect();
+    for degree in 0..=15usize {
+        let mut coeffs = random_matrix(&mut rng, 1, degree + 1);
+        if degree == 6 {
+            coeffs[3] = 0.0; // sparse polynomials too
+        }
+        let mut g = HeGraph::new();
+        let x = g.input("x", Layout::samples(1, slots, slots, slots));
+        let y = poly_eval(&mut g, x, &coeffs).unwrap();
+        g.output("y", y).unwrap();
+        assert!(validate(&g, &Limits::default()).is_empty());
+        let out = simulate(&g, &HashMap::from([("x".to_owned(), xs.clone())])).unwrap();
+        for (i, &x) in xs.iter().enumerate() {
+            let want = coeffs.iter().rev().fold(0.0, |acc, c| acc * x + c);
+            assert!(
+                (out.outputs["y"][i] - want).abs() < 1e-9,
+                "degree {degree} at x={x}"
+            );
+        }
+        assert_eq!(g.max_depth(), poly_depth(degree), "degree {degree}");
+    }
+    // The seed's cubic: 2 levels.
+    assert_eq!(poly_depth(3), 2);
+}
