@@ -17,6 +17,7 @@
 pub mod error;
 pub mod graph;
 pub mod kernels;
+pub mod lower;
 pub mod op;
 pub mod poly;
 pub mod print;

@@ -1,0 +1,381 @@
+//! Lowering: the tensor IR of one training step becomes an HE IR graph.
+//!
+//! Every tensor-IR value has one of two orientations:
+//! - **batch** values (`X`, `Y`, `Z_ℓ`, `A_ℓ`, `E_ℓ`: one row per sample) become a list of
+//!   ciphertexts in the samples packing, one per block of `rows_per_ct` samples — the outer loop of
+//!   Double Volley Revolver;
+//! - **parameter** values (`W_ℓ`, `b_ℓ`, gradients, momentum state) become one ciphertext in the
+//!   weights packing (a bias is a weights packing of period 1: every row holds `b`).
+//!
+//! The products map to the kernels in [`crate::kernels`]: `A·Bᵀ` to Volley Revolver per block,
+//! `Aᵀ·B` to the transposed-first gradient summed over all blocks, `A·B` to the broadcast
+//! back-propagation per block. One row stride `w` serves the whole network so layers chain without
+//! conversions; [`choose_stride`] picks the smallest that every kernel accepts.
+//!
+//! The monitored loss is not lowered: under encryption only the error `A − Y` is computed.
+
+use std::collections::HashMap;
+
+use henn_tir::{
+    Factor, Graph as Tir, InputKind, MatMulForm, Op, Slot, StepGraph, ValueId as TirValue,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::error::IrError;
+use crate::graph::{HeGraph, ValueId};
+use crate::kernels;
+use crate::op::HeOp;
+use crate::poly;
+use crate::types::{Layout, Padding};
+
+/// Choices the lowering needs that the tensor IR does not carry.
+#[derive(Debug, Clone)]
+pub struct LowerConfig {
+    /// Slots per ciphertext (N/2).
+    pub slots: usize,
+    /// Force a row stride (must satisfy every kernel); `None` picks the smallest legal one.
+    pub stride: Option<usize>,
+    /// γ_t for a NAG step (`Factor::Momentum`); ignored by SGD.
+    pub momentum: f64,
+}
+
+/// What a ciphertext input of the lowered graph holds, so the data owner can pack it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum InputSource {
+    /// Rows `first_row .. first_row + rows` of the scaled feature matrix.
+    Features {
+        block: usize,
+        first_row: usize,
+        rows: usize,
+    },
+    /// The same rows of the label matrix (one-hot, or one 0/1 column).
+    Labels {
+        block: usize,
+        first_row: usize,
+        rows: usize,
+    },
+    /// A training-state slot (weights, bias, momentum state) as the previous step left it.
+    State(Slot),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InputBinding {
+    pub name: String,
+    pub source: InputSource,
+    pub layout: Layout,
+}
+
+/// The lowered step.
+#[derive(Debug, Clone)]
+pub struct Lowered {
+    pub graph: HeGraph,
+    pub stride: usize,
+    pub rows_per_ct: usize,
+    /// Samples in each block (the last block may be partial).
+    pub blocks: Vec<usize>,
+    pub inputs: Vec<InputBinding>,
+    /// Output name and the state slot it replaces.
+    pub outputs: Vec<(String, Slot)>,
+}
+
+/// The HE value(s) standing for one tensor-IR value.
+#[derive(Debug, Clone)]
+enum HeVal {
+    Batch(Vec<ValueId>),
+    Param(ValueId),
+    /// The monitored loss: not computed under encryption.
+    Skipped,
+}
+
+/// The name of a state slot's ciphertext.
+pub fn slot_name(slot: Slot) -> String {
+    slot.to_string()
+}
+
+fn err(reason: String) -> IrError {
+    IrError::Layout {
+        kernel: "lowering",
+        reason,
+    }
+}
+
+/// The smallest power-of-two row stride every product of the step accepts, and the resulting rows
+/// per ciphertext.
+pub fn choose_stride(tir: &Tir, slots: usize) -> Result<usize, IrError> {
+    let mut need = 1usize;
+    let mut max_period = 1usize;
+    for v in tir.values() {
+        let Some(node) = tir.node(v) else { continue };
+        need = need.max(node.shape.cols.next_power_of_two());
+        if let Op::MatMul(form) = node.op {
+            let ops = tir.operands(v);
+            let shape = |i: usize| ops.get(i).and_then(|&(_, o)| tir.shape(o));
+            let (Some(a), Some(b)) = (shape(0), shape(1)) else {
+                continue;
+            };
+            match form {
+                MatMulForm::ABt => {
+                    let p = b.rows.next_power_of_two();
+                    max_period = max_period.max(p);
+                    need = need.max(p);
+                }
+                MatMulForm::AtB => {
+                    let p = a.cols.next_power_of_two();
+                    max_period = max_period.max(p);
+                    need = need.max((b.cols + p - 1).next_power_of_two());
+                }
+                MatMulForm::AB => {
+                    max_period = max_period.max(b.rows.next_power_of_two());
+                    need = need.max(b.cols.next_power_of_two());
+                }
+            }
+        }
+    }
+    if need > slots || slots / need < max_period {
+        return Err(err(format!(
+            "a row stride of {need} leaves {} rows per ciphertext, fewer than the {max_period} weight rows a layer needs: \
+             this model needs weight-row blocking (not implemented yet) or a larger ring",
+            slots / need.max(1)
+        )));
+    }
+    Ok(need)
+}
+
+/// Lower one training (or inference) step.
+pub fn lower_step(step: &StepGraph, cfg: &LowerConfig) -> Result<Lowered, IrError> {
+    let tir = &step.graph;
+    let slots = cfg.slots;
+    let stride = match cfg.stride {
+        Some(w) => w,
+        None => choose_stride(tir, slots)?,
+    };
+    let rows_per_ct = slots / stride;
+    let blocks: Vec<usize> = (0..step.batch.div_ceil(rows_per_ct))
+        .map(|b| rows_per_ct.min(step.batch - b * rows_per_ct))
+        .collect();
+    let mut g = HeGraph::new();
+    let mut inputs = Vec::new();
+    let mut outputs = Vec::new();
+    let mut map: HashMap<TirValue, HeVal> = HashMap::new();
+    let order = topological(tir)?;
+    for v in order {
+        let Some(node) = tir.node(v) else { continue };
+        let operands: Vec<HeVal> = tir
+            .operands(v)
+            .iter()
+            .map(|(_, o)| {
+                map.get(o)
+                    .cloned()
+                    .ok_or(IrError::UnknownValue { node: o.index() })
+            })
+            .collect::<Result<_, _>>()?;
+        let shape = node.shape;
+        let lowered = match &node.op {
+            Op::Input(kind) => {
+                let mut cts = Vec::new();
+                let mut first_row = 0;
+                for (block, &rows) in blocks.iter().enumerate() {
+                    let layout = Layout::samples(rows, shape.cols, stride, slots);
+                    let (name, source) = match kind {
+                        InputKind::Features => (
+                            format!("X.{block}"),
+                            InputSource::Features {
+                                block,
+                                first_row,
+                                rows,
+                            },
+                        ),
+                        InputKind::Labels => (
+                            format!("Y.{block}"),
+                            InputSource::Labels {
+                                block,
+                                first_row,
+                                rows,
+                            },
+                        ),
+                    };
+                    cts.push(g.input(&name, layout.clone()));
+                    inputs.push(InputBinding {
+                        name,
+                        source,
+                        layout,
+                    });
+                    first_row += rows;
+                }
+                HeVal::Batch(cts)
+            }
+            Op::Load(slot) => {
+                let layout = Layout::weights(shape.rows, shape.cols, stride, slots);
+                let name = slot_name(*slot);
+                let ct = g.input(&name, layout.clone());
+                inputs.push(InputBinding {
+                    name,
+                    source: InputSource::State(*slot),
+                    layout,
+                });
+                HeVal::Param(ct)
+            }
+            Op::Store(slot) => {
+                let HeVal::Param(x) = operands[0] else {
+                    return Err(err(format!("storing {slot} from a batch value")));
+                };
+                let name = format!("{}'", slot_name(*slot));
+                g.output(&name, x)?;
+                outputs.push((name, *slot));
+                HeVal::Param(x)
+            }
+            Op::MatMul(form) => match (form, &operands[0], &operands[1]) {
+                (MatMulForm::ABt, HeVal::Batch(a), HeVal::Param(w)) => HeVal::Batch(
+                    a.iter()
+                        .map(|&a| kernels::vr_forward(&mut g, a, *w))
+                        .collect::<Result<_, _>>()?,
+                ),
+                (MatMulForm::AB, HeVal::Batch(e), HeVal::Param(w)) => HeVal::Batch(
+                    e.iter()
+                        .map(|&e| kernels::broadcast_backprop(&mut g, e, *w))
+                        .collect::<Result<_, _>>()?,
+                ),
+                (MatMulForm::AtB, HeVal::Batch(d), HeVal::Batch(x)) => {
+                    let pairs: Vec<_> = d.iter().copied().zip(x.iter().copied()).collect();
+                    HeVal::Param(kernels::vr_weight_gradient(&mut g, &pairs)?)
+                }
+                (form, _, _) => {
+                    return Err(err(format!(
+                        "{form:?} on operands of unexpected orientation"
+                    )));
+                }
+            },
+            Op::Add | Op::Sub | Op::Mul => {
+                let f = |g: &mut HeGraph, a: ValueId, b: ValueId| match node.op {
+                    Op::Add => g.add(a, b),
+                    Op::Sub => g.sub(a, b),
+                    _ => g.mul(a, b),
+                };
+                match (&operands[0], &operands[1]) {
+                    (HeVal::Batch(a), HeVal::Batch(b)) => HeVal::Batch(
+                        a.iter()
+                            .zip(b)
+                            .map(|(&a, &b)| f(&mut g, a, b))
+                            .collect::<Result<_, _>>()?,
+                    ),
+                    (HeVal::Param(a), HeVal::Param(b)) => HeVal::Param(f(&mut g, *a, *b)?),
+                    _ => return Err(err("elementwise op on mixed orientations".into())),
+                }
+            }
+            Op::AddRow => match (&operands[0], &operands[1]) {
+                (HeVal::Batch(z), HeVal::Param(b)) => {
+                    let mut out = Vec::new();
+                    for (&z, &rows) in z.iter().zip(&blocks) {
+                        let s = g.add(z, *b)?;
+                        // The bias fills every ciphertext row, including those past the block.
+                        g.declare_layout(
+                            s,
+                            Layout::samples(rows, shape.cols, stride, slots)
+                                .with_padding(Padding::Garbage),
+                        )?;
+                        out.push(s);
+                    }
+                    HeVal::Batch(out)
+                }
+                _ => return Err(err("bias added to a non-batch value".into())),
+            },
+            Op::Scale(factor) => {
+                let c = match factor {
+                    Factor::Const(c) => *c,
+                    Factor::Momentum => cfg.momentum,
+                };
+                map_unary(&mut g, &operands[0], |g, x| g.mul_scalar(x, c))?
+            }
+            Op::Offset(c) => {
+                map_unary(&mut g, &operands[0], |g, x| g.op(HeOp::AddScalar(*c), &[x]))?
+            }
+            Op::Poly { coeffs, .. } => {
+                map_unary(&mut g, &operands[0], |g, x| poly::poly_eval(g, x, coeffs))?
+            }
+            Op::ColSum => {
+                let HeVal::Batch(e) = &operands[0] else {
+                    return Err(err("column sum of a non-batch value".into()));
+                };
+                let cols = shape.cols;
+                let mut acc: Option<ValueId> = None;
+                for (&e, &rows) in e.iter().zip(&blocks) {
+                    let layout = g.ty(e)?.layout.clone();
+                    let mut l = layout.clone();
+                    l.packing = crate::types::Packing::Flat;
+                    let entries = (0..rows)
+                        .flat_map(|r| (0..cols).map(move |c| ((r * stride + c) as u32, 1.0)))
+                        .collect();
+                    let keep = g.constant(&format!("rows<{rows}&col<{cols}/w{stride}"), l, entries);
+                    let clean = g.mul_plain(e, keep)?;
+                    acc = Some(match acc {
+                        None => clean,
+                        Some(a) => g.add(a, clean)?,
+                    });
+                }
+                let acc = acc.ok_or_else(|| err("column sum of an empty batch".into()))?;
+                let sums = g.rotate_and_sum(acc, stride as i64, rows_per_ct)?;
+                g.declare_layout(sums, Layout::weights(1, cols, stride, slots))?;
+                HeVal::Param(sums)
+            }
+            Op::Loss(_) => HeVal::Skipped,
+        };
+        map.insert(v, lowered);
+    }
+    Ok(Lowered {
+        graph: g,
+        stride,
+        rows_per_ct,
+        blocks,
+        inputs,
+        outputs,
+    })
+}
+
+fn map_unary(
+    g: &mut HeGraph,
+    x: &HeVal,
+    mut f: impl FnMut(&mut HeGraph, ValueId) -> Result<ValueId, IrError>,
+) -> Result<HeVal, IrError> {
+    Ok(match x {
+        HeVal::Batch(xs) => HeVal::Batch(xs.iter().map(|&x| f(g, x)).collect::<Result<_, _>>()?),
+        HeVal::Param(x) => HeVal::Param(f(g, *x)?),
+        HeVal::Skipped => HeVal::Skipped,
+    })
+}
+
+/// Tensor-IR values in a topological order (Kahn's algorithm over the public API), or a cycle error.
+fn topological(tir: &Tir) -> Result<Vec<TirValue>, IrError> {
+    let values: Vec<TirValue> = tir.values().collect();
+    let mut pending: HashMap<TirValue, usize> = HashMap::new();
+    let mut users: HashMap<TirValue, Vec<TirValue>> = HashMap::new();
+    for &v in &values {
+        let ops = tir.operands(v);
+        pending.insert(v, ops.len());
+        for (_, o) in ops {
+            users.entry(o).or_default().push(v);
+        }
+    }
+    let mut ready: Vec<TirValue> = values
+        .iter()
+        .copied()
+        .filter(|v| pending.get(v) == Some(&0))
+        .rev()
+        .collect();
+    let mut order = Vec::with_capacity(values.len());
+    while let Some(v) = ready.pop() {
+        order.push(v);
+        for &u in users.get(&v).map(Vec::as_slice).unwrap_or(&[]) {
+            if let Some(n) = pending.get_mut(&u) {
+                *n -= 1;
+                if *n == 0 {
+                    ready.push(u);
+                }
+            }
+        }
+    }
+    if order.len() == values.len() {
+        Ok(order)
+    } else {
+        Err(IrError::Cycle)
+    }
+}
