@@ -437,7 +437,7 @@ pub fn infer(op: &HeOp, operands: &[&ValueType]) -> Result<ValueType, String> {
                 ..a.clone()
             })
         }
-        HeOp::MulScalar(_) => {
+        HeOp::MulScalar(_) | HeOp::MulMomentum => {
             cipher(operands[0], "operand")?;
             Ok(ValueType {
                 scale_pow: operands[0].scale_pow + 1,

@@ -18,15 +18,15 @@ pub mod error;
 pub mod graph;
 pub mod kernels;
 pub mod lower;
-pub mod op;
 pub mod poly;
 pub mod print;
 pub mod sim;
-pub mod types;
 pub mod validate;
 
 pub use error::IrError;
 pub use graph::{Constant, HeGraph, Node, ValueId};
-pub use op::{ConstId, HeOp, Operand};
-pub use types::{Bound, Depth, Kind, Layout, Packing, Padding, Rotation, ValueType};
+pub use henn_plan::{
+    Bound, ConstId, Depth, HeOp, Kind, Layout, Operand, Packing, Padding, Rotation, ValueType,
+};
+pub use henn_plan::{op, types};
 pub use validate::{Limits, validate};

@@ -16,10 +16,10 @@
 
 use std::collections::HashMap;
 
+use henn_plan::plan::{InputBinding, InputSource, OutputBinding, StateKind, StateSlot};
 use henn_tir::{
-    Factor, Graph as Tir, InputKind, MatMulForm, Op, Slot, StepGraph, ValueId as TirValue,
+    Factor, Graph as Tir, InputKind, MatMulForm, Op, Slot, SlotKind, StepGraph, ValueId as TirValue,
 };
-use serde::{Deserialize, Serialize};
 
 use crate::error::IrError;
 use crate::graph::{HeGraph, ValueId};
@@ -35,34 +35,6 @@ pub struct LowerConfig {
     pub slots: usize,
     /// Force a row stride (must satisfy every kernel); `None` picks the smallest legal one.
     pub stride: Option<usize>,
-    /// γ_t for a NAG step (`Factor::Momentum`); ignored by SGD.
-    pub momentum: f64,
-}
-
-/// What a ciphertext input of the lowered graph holds, so the data owner can pack it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum InputSource {
-    /// Rows `first_row .. first_row + rows` of the scaled feature matrix.
-    Features {
-        block: usize,
-        first_row: usize,
-        rows: usize,
-    },
-    /// The same rows of the label matrix (one-hot, or one 0/1 column).
-    Labels {
-        block: usize,
-        first_row: usize,
-        rows: usize,
-    },
-    /// A training-state slot (weights, bias, momentum state) as the previous step left it.
-    State(Slot),
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct InputBinding {
-    pub name: String,
-    pub source: InputSource,
-    pub layout: Layout,
 }
 
 /// The lowered step.
@@ -74,8 +46,8 @@ pub struct Lowered {
     /// Samples in each block (the last block may be partial).
     pub blocks: Vec<usize>,
     pub inputs: Vec<InputBinding>,
-    /// Output name and the state slot it replaces.
-    pub outputs: Vec<(String, Slot)>,
+    /// The new training state the step returns.
+    pub outputs: Vec<OutputBinding>,
 }
 
 /// The HE value(s) standing for one tensor-IR value.
@@ -87,9 +59,18 @@ enum HeVal {
     Skipped,
 }
 
-/// The name of a state slot's ciphertext.
-pub fn slot_name(slot: Slot) -> String {
-    slot.to_string()
+/// The plan's name for a tensor-IR state slot.
+pub fn state_slot(slot: Slot) -> StateSlot {
+    let kind = match slot.kind {
+        SlotKind::Weight => StateKind::Weight,
+        SlotKind::Bias => StateKind::Bias,
+        SlotKind::WeightPrev => StateKind::WeightPrev,
+        SlotKind::BiasPrev => StateKind::BiasPrev,
+    };
+    StateSlot {
+        layer: slot.layer.0,
+        kind,
+    }
 }
 
 fn err(reason: String) -> IrError {
@@ -206,11 +187,11 @@ pub fn lower_step(step: &StepGraph, cfg: &LowerConfig) -> Result<Lowered, IrErro
             }
             Op::Load(slot) => {
                 let layout = Layout::weights(shape.rows, shape.cols, stride, slots);
-                let name = slot_name(*slot);
+                let name = state_slot(*slot).to_string();
                 let ct = g.input(&name, layout.clone());
                 inputs.push(InputBinding {
                     name,
-                    source: InputSource::State(*slot),
+                    source: InputSource::State(state_slot(*slot)),
                     layout,
                 });
                 HeVal::Param(ct)
@@ -219,9 +200,12 @@ pub fn lower_step(step: &StepGraph, cfg: &LowerConfig) -> Result<Lowered, IrErro
                 let HeVal::Param(x) = operands[0] else {
                     return Err(err(format!("storing {slot} from a batch value")));
                 };
-                let name = format!("{}'", slot_name(*slot));
+                let name = format!("{}'", state_slot(*slot));
                 g.output(&name, x)?;
-                outputs.push((name, *slot));
+                outputs.push(OutputBinding {
+                    name,
+                    slot: state_slot(*slot),
+                });
                 HeVal::Param(x)
             }
             Op::MatMul(form) => match (form, &operands[0], &operands[1]) {
@@ -279,13 +263,13 @@ pub fn lower_step(step: &StepGraph, cfg: &LowerConfig) -> Result<Lowered, IrErro
                 }
                 _ => return Err(err("bias added to a non-batch value".into())),
             },
-            Op::Scale(factor) => {
-                let c = match factor {
-                    Factor::Const(c) => *c,
-                    Factor::Momentum => cfg.momentum,
-                };
-                map_unary(&mut g, &operands[0], |g, x| g.mul_scalar(x, c))?
+            Op::Scale(Factor::Const(c)) => {
+                map_unary(&mut g, &operands[0], |g, x| g.mul_scalar(x, *c))?
             }
+            Op::Scale(Factor::Momentum) => map_unary(&mut g, &operands[0], |g, x| {
+                let p = g.op(HeOp::MulMomentum, &[x])?;
+                g.op(HeOp::Rescale, &[p])
+            })?,
             Op::Offset(c) => {
                 map_unary(&mut g, &operands[0], |g, x| g.op(HeOp::AddScalar(*c), &[x]))?
             }

@@ -15,6 +15,15 @@ use crate::op::HeOp;
 /// Run the graph. `inputs` maps every `Input` name to its slot vector; the result maps every
 /// `Output` name to its slot vector. `values` of all nodes are returned too, for debugging kernels.
 pub fn simulate(graph: &HeGraph, inputs: &HashMap<String, Vec<f64>>) -> Result<SimResult, IrError> {
+    simulate_step(graph, inputs, 0.0)
+}
+
+/// [`simulate`] for a step whose momentum coefficient γ_t is `momentum`.
+pub fn simulate_step(
+    graph: &HeGraph,
+    inputs: &HashMap<String, Vec<f64>>,
+    momentum: f64,
+) -> Result<SimResult, IrError> {
     let order = toposort(&graph.graph, None).map_err(|_| IrError::Cycle)?;
     let mut values: HashMap<ValueId, Vec<f64>> = HashMap::with_capacity(order.len());
     let mut outputs = BTreeMap::new();
@@ -56,6 +65,7 @@ pub fn simulate(graph: &HeGraph, inputs: &HashMap<String, Vec<f64>>) -> Result<S
             HeOp::AddScalar(c) => arg(0)?.iter().map(|a| a + c).collect(),
             HeOp::MulInt(n) => arg(0)?.iter().map(|a| a * *n as f64).collect(),
             HeOp::MulScalar(c) => arg(0)?.iter().map(|a| a * c).collect(),
+            HeOp::MulMomentum => arg(0)?.iter().map(|a| a * momentum).collect(),
             HeOp::Relin
             | HeOp::Rescale
             | HeOp::LevelDrop { .. }

@@ -3,9 +3,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use henn_he_ir::lower::{InputSource, LowerConfig, lower_step};
-use henn_he_ir::sim::simulate;
+use henn_he_ir::lower::{LowerConfig, lower_step, state_slot};
+use henn_he_ir::sim::simulate_step;
 use henn_he_ir::{Limits, validate};
+use henn_plan::plan::InputSource;
 use henn_sema::*;
 use henn_tir::interp::{Env, Tensor, run};
 use henn_tir::{LayerIdx, Slot, SlotKind, build_train_step};
@@ -132,7 +133,6 @@ fn check_step(m: &Model, batch: usize, slots: usize) -> u32 {
         &LowerConfig {
             slots,
             stride: None,
-            momentum: 0.3,
         },
     )
     .unwrap();
@@ -150,13 +150,18 @@ fn check_step(m: &Model, batch: usize, slots: usize) -> u32 {
             } => b
                 .layout
                 .pack(&y.data[first_row * y.cols..(first_row + rows) * y.cols]),
-            InputSource::State(slot) => b.layout.pack(&state[slot].data),
+            InputSource::State(s) => {
+                let slot = state.keys().find(|k| state_slot(**k) == *s).unwrap();
+                b.layout.pack(&state[slot].data)
+            }
         };
         inputs.insert(b.name.clone(), packed);
     }
-    let got = simulate(&lowered.graph, &inputs).unwrap();
+    let got = simulate_step(&lowered.graph, &inputs, 0.3).unwrap();
     assert!(!lowered.outputs.is_empty());
-    for (name, slot) in &lowered.outputs {
+    for o in &lowered.outputs {
+        let name = &o.name;
+        let slot = state.keys().find(|k| state_slot(**k) == o.slot).unwrap();
         let out = lowered
             .graph
             .graph

@@ -37,6 +37,9 @@ pub enum HeOp {
     MulInt(i64),
     /// ct × c for a real constant c, encoded at scale Δ: rescale afterwards.
     MulScalar(f64),
+    /// ct × γ_t, the optimizer's momentum coefficient of the current step (from the plan's
+    /// schedule; public, changes per step): like [`HeOp::MulScalar`].
+    MulMomentum,
     /// Relinearize a degree-2 ciphertext (one key switch with the relinearization key).
     Relin,
     /// Divide by the last prime: depth + 1, scale / Δ.
@@ -67,6 +70,7 @@ impl HeOp {
             | HeOp::AddScalar(_)
             | HeOp::MulInt(_)
             | HeOp::MulScalar(_)
+            | HeOp::MulMomentum
             | HeOp::Relin
             | HeOp::Rescale
             | HeOp::LevelDrop { .. }
@@ -97,6 +101,7 @@ impl HeOp {
             HeOp::MulCP => "mul_plain",
             HeOp::MulInt(_) => "mul_int",
             HeOp::MulScalar(_) => "mul_scalar",
+            HeOp::MulMomentum => "mul_momentum",
             HeOp::Relin => "relin",
             HeOp::Rescale => "rescale",
             HeOp::LevelDrop { .. } => "level_drop",

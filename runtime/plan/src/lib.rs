@@ -1,0 +1,12 @@
+//! The execution plan: the contract between the compiler and the runtime.
+//!
+//! The plan's instruction set is the HE IR's operation set ([`HeOp`]) and its values are described
+//! by the same [`Layout`]s, so compiler and runtime cannot disagree on what an operation means. The
+//! runtime crates depend on this crate and never on the compiler.
+
+pub mod op;
+pub mod plan;
+pub mod types;
+
+pub use op::{ConstId, HeOp, Operand};
+pub use types::{Bound, Depth, Kind, Layout, Packing, Padding, Rotation, ValueType};

@@ -1,0 +1,208 @@
+//! The plan itself: parameters, key manifest, data contract, the instruction stream with its loop
+//! structure, and a content hash.
+
+use serde::{Deserialize, Serialize};
+
+use crate::op::HeOp;
+use crate::types::{Layout, ValueType};
+
+/// Format version written into every plan. Readers accept exactly the versions they know
+/// (`spec/plan-format.md` states the compatibility rule).
+pub const FORMAT_VERSION: u32 = 1;
+
+/// A compiled training job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub format_version: u32,
+    pub model_name: String,
+    pub params: ParamsSpec,
+    pub keys: KeyManifest,
+    pub data: DataContract,
+    pub program: Program,
+    pub schedule: LoopSchedule,
+}
+
+/// The CKKS parameters, with the primes written out so the runtime rebuilds exactly this chain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParamsSpec {
+    pub log_n: u32,
+    /// The Q chain, first prime first.
+    pub q: Vec<u64>,
+    /// The special primes of hybrid key switching.
+    pub p: Vec<u64>,
+    pub dnum: usize,
+    pub scale_bits: u32,
+    /// `"128"`, `"192"`, `"256"`, or `"insecure"` for toy rings (tests only).
+    pub security: String,
+    pub log2_qp: f64,
+}
+
+impl ParamsSpec {
+    /// Levels above the last prime (rescales available).
+    pub fn levels(&self) -> u32 {
+        self.q.len().saturating_sub(1) as u32
+    }
+    pub fn slots(&self) -> usize {
+        1usize << (self.log_n - 1)
+    }
+}
+
+/// Exactly the evaluation keys the program uses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyManifest {
+    pub relin: bool,
+    pub conjugation: bool,
+    pub bootstrap: bool,
+    /// Rotation steps (normalized into `0..slots`), each with the deepest depth it is used at (a
+    /// key may be generated at the level of its first use).
+    pub rotations: Vec<RotationKey>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RotationKey {
+    pub step: usize,
+    /// The shallowest depth the step is used at: the key needs the chain down to this level.
+    pub min_depth: u32,
+}
+
+/// What the data owner needs to pack data and state without the compiler.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataContract {
+    pub features: usize,
+    pub classes: usize,
+    /// Samples per training step.
+    pub batch_size: usize,
+    pub stride: usize,
+    pub rows_per_ct: usize,
+    /// Samples per ciphertext block of a batch.
+    pub blocks: Vec<usize>,
+    /// `"none"`, `"standardize"` or `"minmax"`, fitted on the training split by the owner.
+    pub scaling: String,
+    /// Ciphertext inputs of one step, in program order.
+    pub inputs: Vec<InputBinding>,
+    /// Ciphertext outputs of one step: the new training state.
+    pub outputs: Vec<OutputBinding>,
+    /// The training state (weights, biases, momentum), with its initialisation.
+    pub state: Vec<StateSpec>,
+}
+
+/// What one ciphertext input holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InputBinding {
+    pub name: String,
+    pub source: InputSource,
+    pub layout: Layout,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum InputSource {
+    /// Rows `first_row .. first_row + rows` of the batch's scaled features.
+    Features {
+        block: usize,
+        first_row: usize,
+        rows: usize,
+    },
+    /// The same rows of the labels (one-hot, or one 0/1 column for a single class).
+    Labels {
+        block: usize,
+        first_row: usize,
+        rows: usize,
+    },
+    /// A state tensor as the previous step left it.
+    State(StateSlot),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutputBinding {
+    pub name: String,
+    pub slot: StateSlot,
+}
+
+/// A piece of training state: layer index (0-based) and kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct StateSlot {
+    pub layer: usize,
+    pub kind: StateKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum StateKind {
+    Weight,
+    Bias,
+    /// NAG: the previous plain step of the weights.
+    WeightPrev,
+    /// NAG: the previous plain step of the bias.
+    BiasPrev,
+}
+
+impl std::fmt::Display for StateSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.layer + 1;
+        match self.kind {
+            StateKind::Weight => write!(f, "W{n}"),
+            StateKind::Bias => write!(f, "b{n}"),
+            StateKind::WeightPrev => write!(f, "U{n}"),
+            StateKind::BiasPrev => write!(f, "u{n}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StateSpec {
+    pub slot: StateSlot,
+    pub rows: usize,
+    pub cols: usize,
+    pub layout: Layout,
+}
+
+/// A register of the program (a ciphertext or plaintext buffer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Reg(pub u32);
+
+/// One instruction: `dst = op(args)`; `free` lists registers whose last use this is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Instr {
+    pub op: HeOp,
+    pub args: Vec<Reg>,
+    pub dst: Reg,
+    /// The type the compiler inferred (the validator re-checks it on load).
+    pub ty: ValueType,
+    pub free: Vec<Reg>,
+}
+
+/// A plaintext constant (sparse slots; zero elsewhere).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanConst {
+    pub name: String,
+    pub slots: usize,
+    pub entries: Vec<(u32, f64)>,
+}
+
+/// The body of one training step in execution order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Program {
+    pub consts: Vec<PlanConst>,
+    pub instrs: Vec<Instr>,
+    /// Number of registers (register numbers are `0..registers`).
+    pub registers: u32,
+    /// The greatest number of registers live at once.
+    pub peak_live: u32,
+}
+
+/// How the step repeats: `iterations` times over `batches_per_iteration` batches, each run
+/// feeding its outputs back as the next run's state inputs. Not unrolled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoopSchedule {
+    pub iterations: u64,
+    pub batches_per_iteration: u64,
+    /// Levels one step consumes on the state path; the chain holds `steps × this` of them.
+    pub depth_per_step: u32,
+    /// Momentum coefficient per step (NAG), baked in per step; empty for SGD.
+    pub momentum: Vec<f64>,
+}
+
+impl LoopSchedule {
+    pub fn steps(&self) -> u64 {
+        self.iterations.saturating_mul(self.batches_per_iteration)
+    }
+}
