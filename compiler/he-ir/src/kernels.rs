@@ -153,8 +153,12 @@ pub fn vr_forward(g: &mut HeGraph, a: ValueId, b: ValueId) -> Result<ValueId, Ir
         r < m && c == 0
     });
     let mut acc: Option<ValueId> = None;
+    // The row shifter is a chain of one-row rotations: one Galois key (step w) instead of p′ − 1.
+    let mut shifted = b;
     for idx in 0..period {
-        let shifted = g.rotate(b, (idx * w) as i64)?;
+        if idx > 0 {
+            shifted = g.rotate(shifted, w as i64)?;
+        }
         let t = g.mul(a, shifted)?;
         let sums = g.rotate_and_sum(t, 1, w)?;
         let sums = g.mul_plain(sums, col0)?;
@@ -253,9 +257,12 @@ pub fn vr_weight_gradient(
     let mut acc: Option<ValueId> = None;
     for k in 0..period {
         let mut sum: Option<ValueId> = None;
-        for &(copy, x) in &shifted_copies {
-            let rk = g.rotate(copy, k as i64)?;
-            let prod = g.mul_lazy(rk, x)?;
+        for (copy, x) in shifted_copies.iter_mut() {
+            // Shift by one more column each k: a chain that needs only the step-1 key.
+            if k > 0 {
+                *copy = g.rotate(*copy, 1)?;
+            }
+            let prod = g.mul_lazy(*copy, *x)?;
             sum = Some(match sum {
                 None => prod,
                 Some(s) => g.add(s, prod)?,
@@ -300,7 +307,8 @@ pub fn broadcast_backprop_cost(rows: usize, out_cols: usize, period: usize) -> K
 /// this is the project's choice among the options in the brief (a transposed weight copy would
 /// double weight memory and must itself be updated every step).
 ///
-/// For each r < c: keep column r of E, move it to column 0 and copy it across h′ columns; keep row r
+/// For each r < c: shift E left by r columns, keep column 0 (now E's column r) and copy it across
+/// h′ columns; keep row r
 /// of W (all its replicas) and copy it down every row; multiply. The products are summed before one
 /// relinearization and rescale.
 pub fn broadcast_backprop(g: &mut HeGraph, e: ValueId, wt: ValueId) -> Result<ValueId, IrError> {
@@ -326,12 +334,15 @@ pub fn broadcast_backprop(g: &mut HeGraph, e: ValueId, wt: ValueId) -> Result<Va
         ));
     }
     let mut acc: Option<ValueId> = None;
+    // E shifted left by r columns, as a chain of step-1 rotations (one key instead of c − 1);
+    // column 0 then holds E's column r.
+    let col0 = mask(g, format!("rows<{m}&col=0/w{w}"), &le, |row, col| row < m && col == 0);
+    let mut shifted = e;
     for r in 0..c {
-        let col_r = mask(g, format!("rows<{m}&col={r}/w{w}"), &le, |row, col| {
-            row < m && col == r
-        });
-        let er = g.mul_plain(e, col_r)?;
-        let er = g.rotate(er, r as i64)?;
+        if r > 0 {
+            shifted = g.rotate(shifted, 1)?;
+        }
+        let er = g.mul_plain(shifted, col0)?;
         let er = g.rotate_and_sum(er, -1, hp)?;
         let row_r = mask(g, format!("row%{period}={r}/w{w}"), &lw, |row, _| {
             row % period == r

@@ -20,6 +20,7 @@ pub mod kernels;
 pub mod lower;
 pub mod poly;
 pub mod print;
+pub mod schedule;
 pub mod sim;
 pub mod validate;
 

@@ -6,6 +6,9 @@
 
 pub mod op;
 pub mod plan;
+pub mod io;
+pub mod validate;
+pub mod report;
 pub mod types;
 
 pub use op::{ConstId, HeOp, Operand};

@@ -1,0 +1,57 @@
+//! `henn compile FILE -o PLAN`: check a model, compile it, write the plan atomically, print the
+//! report (`--json`: one JSON object).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use henn_plan::report::{CostModel, report};
+
+#[derive(Debug, clap::Args)]
+pub struct CompileArgs {
+    /// The .henn model.
+    pub file: PathBuf,
+    /// Where to write the plan (binary, versioned). Defaults to FILE with extension `.hplan`.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Also write a readable JSON dump of the plan here.
+    #[arg(long)]
+    pub dump_json: Option<PathBuf>,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: CompileArgs) -> anyhow::Result<ExitCode> {
+    let model = match henn_sema::check_file(&args.file) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let started = std::time::Instant::now();
+    let compiled = henn_compiler::pipeline::compile(&model)
+        .with_context(|| format!("cannot compile {}", args.file.display()))?;
+    let compile_s = started.elapsed().as_secs_f64();
+    let out = args.output.unwrap_or_else(|| args.file.with_extension("hplan"));
+    henn_plan::io::save(&compiled.plan, &out)?;
+    if let Some(path) = &args.dump_json {
+        let text = serde_json::to_string_pretty(&compiled.plan)?;
+        henn_plan::io::write_atomic(path, text.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let rep = report(&compiled.plan, &CostModel::default());
+    if args.json {
+        let mut v = serde_json::to_value(&rep)?;
+        if let Some(obj) = v.as_object_mut() {
+            obj.insert("plan".into(), out.display().to_string().into());
+            obj.insert("compile_s".into(), compile_s.into());
+        }
+        println!("{v}");
+    } else {
+        print!("{}", rep.to_text());
+        println!("  wrote       {} (compiled in {:.2} s)", out.display(), compile_s);
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,274 @@
+//! The compile pipeline: checked model → tensor IR → HE IR → parameters → plan.
+//!
+//! Parameter selection is the one decision made here rather than in a stage: the lowering depends
+//! on the slot count (it fixes rows per ciphertext), and the chain depends on the lowered depth, so
+//! the pipeline tries ring degrees from small to large and keeps the first whose chain holds every
+//! step's levels at the requested security. For each ring it prefers `dnum = 3` (OpenFHE's default;
+//! a good balance of key size and key-switch cost) and raises it only when the special primes would
+//! break the security bound.
+
+use henn_ckks::{Params, ParamsBuilder, SecurityLevel, max_log2_qp};
+use henn_he_ir::lower::{LowerConfig, Lowered, lower_step};
+use henn_he_ir::schedule::{key_manifest, to_program};
+use henn_he_ir::{Limits, validate};
+use henn_plan::plan::{
+    DataContract, FORMAT_VERSION, InputSource, LoopSchedule, ParamsSpec, Plan, StateSpec,
+};
+use henn_sema::{
+    Bootstrapping, Model, Momentum, Optimizer, RingDegree, Scaling, Security, TrainLength,
+};
+use henn_tir::{StepGraph, build_train_step};
+
+/// Why a model could not be compiled.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CompileError {
+    #[error("building the training step: {0}")]
+    Tir(#[from] henn_tir::TirError),
+    #[error("lowering to the HE IR: {0}")]
+    Lower(#[from] henn_he_ir::IrError),
+    #[error("the lowered step is invalid:\n  {}", .0.join("\n  "))]
+    Invalid(Vec<String>),
+    #[error(
+        "`{model}` needs {needed} levels ({steps} steps × {per_step} per step), but the largest \
+         {security}-bit chain holds {available} (at N = 2^{log_n}); {hint}"
+    )]
+    TooDeep {
+        model: String,
+        needed: u64,
+        steps: u64,
+        per_step: u32,
+        available: u64,
+        log_n: u32,
+        security: String,
+        hint: &'static str,
+    },
+    #[error("the model trains for {0} epochs but does not say how many samples it has (`samples` in `data`)")]
+    UnknownSampleCount(u64),
+    #[error("no ring degree fits: {0}")]
+    NoRing(String),
+}
+
+/// The compiled result: the plan plus what produced it (for reports and tests).
+#[derive(Debug)]
+pub struct Compiled {
+    pub plan: Plan,
+    pub step: StepGraph,
+    pub lowered: Lowered,
+}
+
+/// Bits of the first prime: room above Δ for the largest value a step decrypts.
+const FIRST_BITS: u32 = 60;
+const SPECIAL_BITS: u32 = 60;
+
+fn security(model: &Model) -> Option<SecurityLevel> {
+    match model.encryption.security {
+        Security::Bits128 => Some(SecurityLevel::Classic128),
+        Security::Bits192 => Some(SecurityLevel::Classic192),
+        Security::Bits256 => Some(SecurityLevel::Classic256),
+        Security::Insecure => None,
+    }
+}
+
+fn security_name(model: &Model) -> &'static str {
+    match model.encryption.security {
+        Security::Bits128 => "128",
+        Security::Bits192 => "192",
+        Security::Bits256 => "256",
+        Security::Insecure => "insecure",
+    }
+}
+
+/// (iterations, batches per iteration) of the training loop.
+fn loop_shape(model: &Model) -> Result<(u64, u64), CompileError> {
+    Ok(match model.schedule.length {
+        TrainLength::Iterations(k) => (k, 1),
+        TrainLength::Epochs(e) => {
+            let samples = model.data.samples.ok_or(CompileError::UnknownSampleCount(e))?;
+            (e, samples.div_ceil(model.schedule.batch_size.max(1)) as u64)
+        }
+    })
+}
+
+/// Nesterov's momentum sequence γ_t = (α_t − 1)/α_{t+1}, or a constant.
+fn momentum_schedule(model: &Model, steps: u64) -> Vec<f64> {
+    match model.optimizer {
+        Optimizer::Sgd { .. } => Vec::new(),
+        Optimizer::Nag { momentum: Momentum::Constant(m), .. } => vec![m; steps as usize],
+        Optimizer::Nag { momentum: Momentum::Nesterov, .. } => {
+            let mut alpha = 1.0f64;
+            (0..steps)
+                .map(|_| {
+                    let next = (1.0 + (1.0 + 4.0 * alpha * alpha).sqrt()) / 2.0;
+                    let gamma = (alpha - 1.0) / next;
+                    alpha = next;
+                    gamma
+                })
+                .collect()
+        }
+    }
+}
+
+/// The most levels a chain can hold at this ring and security (one special prime, the loosest
+/// choice), for error messages.
+fn max_levels(log_n: u32, level: SecurityLevel, scale_bits: u32) -> u64 {
+    max_log2_qp(log_n, level)
+        .map(|max| (max.saturating_sub(FIRST_BITS + SPECIAL_BITS) / scale_bits.max(1)) as u64)
+        .unwrap_or(0)
+}
+
+fn build_params(log_n: u32, levels: usize, model: &Model) -> Option<Params> {
+    let scale_bits = model.encryption.scale_bits;
+    match security(model) {
+        None => {
+            // Toy rings: tests only, loudly named; a ring this small cannot be secure.
+            Params::insecure_toy_for_tests(log_n, FIRST_BITS, scale_bits, levels, 3.min(levels + 1))
+                .ok()
+        }
+        Some(level) => {
+            let mut dnums: Vec<usize> = vec![3, 2, 4, 5, 6, 8, 10, 12, 16, 24, 32];
+            dnums.push(levels + 1);
+            dnums.into_iter().filter(|&d| d >= 1 && d <= levels + 1).find_map(|dnum| {
+                ParamsBuilder::new(log_n)
+                    .first_bits(FIRST_BITS)
+                    .scale_bits(scale_bits)
+                    .special_bits(SPECIAL_BITS)
+                    .levels(levels)
+                    .dnum(dnum)
+                    .security(level)
+                    .build()
+                    .ok()
+            })
+        }
+    }
+}
+
+/// Compile a checked model into a plan.
+pub fn compile(model: &Model) -> Result<Compiled, CompileError> {
+    let step = build_train_step(model, model.schedule.batch_size)?;
+    let (iterations, batches) = loop_shape(model)?;
+    let steps = iterations.saturating_mul(batches).max(1);
+    let candidates: Vec<u32> = match model.encryption.ring {
+        RingDegree::Fixed { log_n } => vec![log_n],
+        RingDegree::Auto => (13..=17).collect(),
+    };
+    let mut last_error = None;
+    let mut deepest: Option<(u64, u32)> = None;
+    for log_n in candidates {
+        let slots = 1usize << (log_n - 1);
+        let lowered = match lower_step(&step, &LowerConfig { slots, stride: None }) {
+            Ok(l) => l,
+            Err(e) => {
+                last_error = Some(e);
+                continue;
+            }
+        };
+        let per_step = lowered.graph.max_depth();
+        let needed = steps.saturating_mul(per_step as u64);
+        let Some(params) = usize::try_from(needed).ok().and_then(|l| build_params(log_n, l, model))
+        else {
+            if let Some(level) = security(model) {
+                deepest = Some((max_levels(log_n, level, model.encryption.scale_bits), log_n));
+            }
+            continue;
+        };
+        let errors: Vec<String> = validate(&lowered.graph, &Limits {
+            levels: Some(params.max_level() as u32),
+            rotation_keys: None,
+        })
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        if !errors.is_empty() {
+            return Err(CompileError::Invalid(errors));
+        }
+        let plan = make_plan(model, &step, &lowered, &params, iterations, batches, steps)?;
+        return Ok(Compiled { plan, step, lowered });
+    }
+    if let (Some((available, log_n)), Some(_)) = (deepest, security(model)) {
+        let per_step = lower_step(&step, &LowerConfig { slots: 1 << (log_n - 1), stride: None })
+            .map(|l| l.graph.max_depth())
+            .unwrap_or(0);
+        return Err(CompileError::TooDeep {
+            model: model.name.clone(),
+            needed: steps * per_step as u64,
+            steps,
+            per_step,
+            available,
+            log_n,
+            security: security_name(model).to_owned(),
+            hint: match model.encryption.bootstrapping {
+                Bootstrapping::Off => "enable bootstrapping or reduce the iterations",
+                Bootstrapping::Auto => {
+                    "bootstrapping is not implemented yet in this henn: reduce the iterations"
+                }
+            },
+        });
+    }
+    match last_error {
+        Some(e) => Err(e.into()),
+        None => Err(CompileError::NoRing("no candidate ring degree".into())),
+    }
+}
+
+fn make_plan(
+    model: &Model,
+    step: &StepGraph,
+    lowered: &Lowered,
+    params: &Params,
+    iterations: u64,
+    batches: u64,
+    steps: u64,
+) -> Result<Plan, CompileError> {
+    let program = to_program(&lowered.graph)?;
+    let keys = key_manifest(&lowered.graph);
+    let mut state = Vec::new();
+    for b in &lowered.inputs {
+        if let InputSource::State(slot) = b.source {
+            state.push(StateSpec { slot, rows: b.layout.rows, cols: b.layout.cols, layout: b.layout.clone() });
+        }
+    }
+    let plan = Plan {
+        format_version: FORMAT_VERSION,
+        model_name: model.name.clone(),
+        params: ParamsSpec {
+            log_n: params.log_n(),
+            q: params.q().to_vec(),
+            p: params.p().to_vec(),
+            dnum: params.dnum(),
+            scale_bits: params.scale_bits(),
+            security: security_name(model).to_owned(),
+            log2_qp: params.log2_qp(),
+        },
+        keys,
+        data: DataContract {
+            features: model.data.features,
+            classes: model.data.classes,
+            batch_size: step.batch,
+            stride: lowered.stride,
+            rows_per_ct: lowered.rows_per_ct,
+            blocks: lowered.blocks.clone(),
+            scaling: match model.data.scaling {
+                Scaling::None => "none",
+                Scaling::Standardize => "standardize",
+                Scaling::MinMax => "minmax",
+            }
+            .to_owned(),
+            inputs: lowered.inputs.clone(),
+            outputs: lowered.outputs.clone(),
+            state,
+        },
+        program,
+        schedule: LoopSchedule {
+            iterations,
+            batches_per_iteration: batches,
+            depth_per_step: lowered.graph.max_depth(),
+            momentum: momentum_schedule(model, steps),
+        },
+    };
+    let errors = henn_plan::validate::validate_plan(&plan);
+    if !errors.is_empty() {
+        return Err(CompileError::Invalid(errors));
+    }
+    Ok(plan)
+}

@@ -1,0 +1,122 @@
+//! Scheduling: an HE IR graph becomes the plan's linear instruction stream.
+//!
+//! Nodes run in a deterministic topological order (petgraph's, from insertion order). Each value
+//! gets a register; a register is freed after its last use and reused by the next value, so the
+//! program's `peak_live` is the number of buffers the runtime needs at once. The key manifest lists
+//! exactly the rotation steps the program uses, each with the shallowest depth it is used at.
+
+use std::collections::{BTreeMap, HashMap};
+
+use henn_plan::plan::{Instr, KeyManifest, PlanConst, Program, Reg, RotationKey};
+use petgraph::algo::toposort;
+
+use crate::error::IrError;
+use crate::graph::{HeGraph, ValueId};
+use crate::op::HeOp;
+
+/// Linearize the graph into a program.
+pub fn to_program(graph: &HeGraph) -> Result<Program, IrError> {
+    // The builder's insertion order is topological and follows the lowering's loop nest, which
+    // keeps few values live; fall back to a topological sort if a rewrite broke that order.
+    let mut order: Vec<ValueId> = graph.graph.node_indices().map(ValueId).collect();
+    let in_order = order.iter().all(|&v| graph.operands(v).iter().all(|o| o.0 < v.0));
+    if !in_order {
+        order = toposort(&graph.graph, None).map_err(|_| IrError::Cycle)?.into_iter().map(ValueId).collect();
+    }
+    // Last use of every value (outputs stay live to the end: the runtime reads them after the run).
+    let mut last_use: HashMap<ValueId, usize> = HashMap::new();
+    for (i, &v) in order.iter().enumerate() {
+        for o in graph.operands(v) {
+            last_use.insert(o, i);
+        }
+    }
+    let mut free_regs: Vec<u32> = Vec::new();
+    let mut next_reg = 0u32;
+    let mut reg_of: HashMap<ValueId, Reg> = HashMap::new();
+    let mut instrs = Vec::with_capacity(order.len());
+    let (mut live, mut peak) = (0u32, 0u32);
+    for (i, &v) in order.iter().enumerate() {
+        let node = graph.node(v).ok_or(IrError::UnknownValue { node: v.0.index() })?;
+        let args: Vec<Reg> = graph
+            .operands(v)
+            .iter()
+            .map(|o| reg_of.get(o).copied().ok_or(IrError::UnknownValue { node: o.0.index() }))
+            .collect::<Result<_, _>>()?;
+        // Free operands whose last use is here (before allocating, so dst may reuse one).
+        let mut free = Vec::new();
+        for o in graph.operands(v) {
+            if last_use.get(&o) == Some(&i) && !matches!(graph.node(o).map(|n| &n.op), Some(HeOp::Output { .. })) {
+                if let Some(r) = reg_of.get(&o).copied() && !free.contains(&r) {
+                    free.push(r);
+                }
+            }
+        }
+        for r in &free {
+            free_regs.push(r.0);
+        }
+        live -= graph
+            .operands(v)
+            .iter()
+            .filter(|o| last_use.get(o) == Some(&i) && is_ciphertext(graph, **o))
+            .collect::<std::collections::HashSet<_>>()
+            .len() as u32;
+        let dst = match free_regs.pop() {
+            Some(r) => Reg(r),
+            None => {
+                next_reg += 1;
+                Reg(next_reg - 1)
+            }
+        };
+        // Plaintext constants are encoded on demand from their sparse values: not counted as live
+        // ciphertext buffers.
+        let ct = is_ciphertext(graph, v);
+        if ct {
+            live += 1;
+            peak = peak.max(live);
+        }
+        reg_of.insert(v, dst);
+        instrs.push(Instr { op: node.op.clone(), args, dst, ty: node.ty.clone(), free });
+        // A value nobody reads (other than outputs) is dead right away.
+        if !last_use.contains_key(&v) && !matches!(node.op, HeOp::Output { .. }) {
+            free_regs.push(dst.0);
+            if ct {
+                live -= 1;
+            }
+        }
+    }
+    let consts = graph
+        .consts
+        .iter()
+        .map(|c| PlanConst { name: c.name.clone(), slots: c.layout.slots, entries: c.entries.clone() })
+        .collect();
+    Ok(Program { consts, instrs, registers: next_reg, peak_live: peak })
+}
+
+/// Exactly the keys the graph needs.
+pub fn key_manifest(graph: &HeGraph) -> KeyManifest {
+    let mut rotations: BTreeMap<usize, u32> = BTreeMap::new();
+    let (mut relin, mut conjugation, mut bootstrap) = (false, false, false);
+    for n in graph.graph.node_weights() {
+        match n.op {
+            HeOp::Rotate(r) => {
+                let step = r.normalized(n.ty.layout.slots);
+                let d = rotations.entry(step).or_insert(n.ty.depth.0);
+                *d = (*d).min(n.ty.depth.0);
+            }
+            HeOp::Relin => relin = true,
+            HeOp::Conjugate => conjugation = true,
+            HeOp::Bootstrap => bootstrap = true,
+            _ => {}
+        }
+    }
+    KeyManifest {
+        relin,
+        conjugation,
+        bootstrap,
+        rotations: rotations.into_iter().map(|(step, min_depth)| RotationKey { step, min_depth }).collect(),
+    }
+}
+
+fn is_ciphertext(graph: &HeGraph, v: ValueId) -> bool {
+    graph.node(v).is_some_and(|n| n.ty.kind == crate::types::Kind::Cipher)
+}

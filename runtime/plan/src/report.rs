@@ -1,0 +1,175 @@
+//! The report a person reads before running a plan: depth, levels, keys, op counts, and estimates
+//! of time, memory and upload size.
+//!
+//! Times come from an analytic cost model of this project's backend ([`CostModel`]): a key switch
+//! costs its NTT count (hybrid key switching with `dnum` digits) times the time of one NTT, plus
+//! basis conversion; cheap ops cost a pass over the limbs. The constants are calibrated against
+//! `henn bench ops` at N = 2^16 (see BENCHMARKS.md) and are estimates, not measurements.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::op::HeOp;
+use crate::plan::Plan;
+
+/// Seconds per operation as a function of ring size and limb count.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct CostModel {
+    /// One forward or inverse NTT of one limb at N = 2^16, in seconds.
+    pub ntt_2_16_s: f64,
+    /// Multiplier for basis conversion and key inner products on top of the NTTs of a key switch.
+    pub key_switch_overhead: f64,
+    /// One pass over one limb (add, pointwise multiply) at N = 2^16, in seconds.
+    pub limb_pass_2_16_s: f64,
+}
+
+impl Default for CostModel {
+    fn default() -> Self {
+        // Measured on the project's 2-core machine: one 2^16 NTT ≈ 0.63 ms (toolchain notes);
+        // pointwise pass ≈ 0.2 ms; basis conversion + inner product ≈ 0.8× the NTT time.
+        CostModel { ntt_2_16_s: 0.63e-3, key_switch_overhead: 1.8, limb_pass_2_16_s: 0.2e-3 }
+    }
+}
+
+/// The report. Field names are part of the `--json` interface.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub model: String,
+    pub log_n: u32,
+    pub slots: usize,
+    pub security: String,
+    pub log2_qp: f64,
+    pub dnum: usize,
+    /// Multiplicative depth of one step.
+    pub depth: u32,
+    /// Levels of the chain.
+    pub levels: u32,
+    pub steps: u64,
+    pub bootstraps: u64,
+    pub rotation_keys: usize,
+    pub rotation_steps: Vec<usize>,
+    pub key_bytes: u64,
+    /// Key switches per step.
+    pub key_switches: u64,
+    /// Operations per step.
+    pub op_counts: BTreeMap<String, u64>,
+    pub key_switches_total: u64,
+    pub est_time_s: f64,
+    pub est_step_time_s: f64,
+    pub est_peak_bytes: u64,
+    pub upload_bytes: u64,
+    pub ciphertext_bytes: u64,
+    pub peak_live_ciphertexts: u32,
+}
+
+fn log2(x: usize) -> f64 {
+    (x as f64).log2()
+}
+
+/// Compute the report of a plan.
+pub fn report(plan: &Plan, cost: &CostModel) -> Report {
+    let p = &plan.params;
+    let n = 1usize << p.log_n;
+    let levels = p.levels();
+    let q_limbs = p.q.len();
+    let k = p.p.len();
+    let dnum = p.dnum.max(1);
+    let size_factor = (n as f64 * log2(n)) / (65536.0 * 16.0);
+    let ntt = cost.ntt_2_16_s * size_factor;
+    let pass = cost.limb_pass_2_16_s * n as f64 / 65536.0;
+    let mut op_counts: BTreeMap<String, u64> = BTreeMap::new();
+    let (mut step_time, mut key_switches, mut depth, mut boots) = (0.0, 0u64, 0u32, 0u64);
+    for ins in &plan.program.instrs {
+        *op_counts.entry(ins.op.mnemonic().to_owned()).or_insert(0) += 1;
+        depth = depth.max(ins.ty.depth.0);
+        let limbs = q_limbs.saturating_sub(ins.ty.depth.0 as usize).max(1) as f64;
+        let alpha = (limbs / dnum as f64).ceil();
+        let digits = (limbs / alpha).ceil();
+        step_time += match &ins.op {
+            HeOp::Relin | HeOp::Rotate(_) | HeOp::Conjugate => {
+                key_switches += 1;
+                let ntts = limbs + digits * (limbs + k as f64 - alpha) + 2.0 * k as f64 + 2.0 * limbs;
+                ntts * ntt * cost.key_switch_overhead
+            }
+            HeOp::Rescale => 2.0 * limbs * ntt,
+            HeOp::MulCC => 4.0 * limbs * pass,
+            HeOp::MulCP | HeOp::MulScalar(_) | HeOp::MulMomentum | HeOp::MulInt(_) => 2.0 * limbs * pass,
+            HeOp::AddCC | HeOp::SubCC | HeOp::AddCP | HeOp::SubCP | HeOp::Neg | HeOp::AddScalar(_) => {
+                2.0 * limbs * pass
+            }
+            HeOp::Const(_) => limbs * ntt,
+            HeOp::Bootstrap => {
+                boots += 1;
+                15.0 * size_factor
+            }
+            _ => 0.0,
+        };
+    }
+    let steps = plan.schedule.steps();
+    let ct_bytes = 2 * q_limbs as u64 * n as u64 * 8;
+    // One hybrid key: dnum digits × 2 polynomials × (Q + P limbs), the uniform half seeded.
+    let key_bytes_each = dnum as u64 * (q_limbs + k) as u64 * n as u64 * 8;
+    let n_keys = plan.keys.rotations.len() as u64 + u64::from(plan.keys.relin) + u64::from(plan.keys.conjugation);
+    let key_bytes = n_keys * key_bytes_each;
+    let data_cts = plan.data.inputs.iter().filter(|b| !matches!(b.source, crate::plan::InputSource::State(_))).count() as u64;
+    let state_cts = plan.data.state.len() as u64;
+    Report {
+        model: plan.model_name.clone(),
+        log_n: p.log_n,
+        slots: p.slots(),
+        security: p.security.clone(),
+        log2_qp: p.log2_qp,
+        dnum,
+        depth,
+        levels,
+        steps,
+        bootstraps: boots * steps,
+        rotation_keys: plan.keys.rotations.len(),
+        rotation_steps: plan.keys.rotations.iter().map(|r| r.step).collect(),
+        key_bytes,
+        key_switches,
+        key_switches_total: key_switches * steps,
+        op_counts,
+        est_step_time_s: step_time,
+        est_time_s: step_time * steps as f64,
+        est_peak_bytes: plan.program.peak_live as u64 * ct_bytes + key_bytes,
+        upload_bytes: (data_cts * steps + state_cts) * ct_bytes + key_bytes,
+        ciphertext_bytes: ct_bytes,
+        peak_live_ciphertexts: plan.program.peak_live,
+    }
+}
+
+impl Report {
+    /// The human-readable form.
+    pub fn to_text(&self) -> String {
+        let mb = |b: u64| b as f64 / (1u64 << 20) as f64;
+        let mut s = String::new();
+        s.push_str(&format!("plan for `{}`\n", self.model));
+        s.push_str(&format!(
+            "  ring        N = 2^{} ({} slots), {} levels, log2 QP = {:.0}, dnum {}, security {}\n",
+            self.log_n, self.slots, self.levels, self.log2_qp, self.dnum, self.security
+        ));
+        s.push_str(&format!("  depth       {} levels per step, {} steps, {} bootstraps\n", self.depth, self.steps, self.bootstraps));
+        s.push_str(&format!(
+            "  keys        relin + {} rotation keys, {:.1} MiB\n",
+            self.rotation_keys,
+            mb(self.key_bytes)
+        ));
+        s.push_str(&format!(
+            "  per step    {} key switches; ops: {}\n",
+            self.key_switches,
+            self.op_counts.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
+        ));
+        s.push_str(&format!(
+            "  estimates   {:.1} s per step, {:.1} s in all; peak memory {:.0} MiB ({} live ciphertexts of {:.1} MiB + keys)\n",
+            self.est_step_time_s,
+            self.est_time_s,
+            mb(self.est_peak_bytes),
+            self.peak_live_ciphertexts,
+            mb(self.ciphertext_bytes)
+        ));
+        s.push_str(&format!("  upload      {:.1} MiB (data, initial state, evaluation keys)\n", mb(self.upload_bytes)));
+        s
+    }
+}
