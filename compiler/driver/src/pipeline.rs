@@ -43,7 +43,9 @@ pub enum CompileError {
         security: String,
         hint: &'static str,
     },
-    #[error("the model trains for {0} epochs but does not say how many samples it has (`samples` in `data`)")]
+    #[error(
+        "the model trains for {0} epochs but does not say how many samples it has (`samples` in `data`)"
+    )]
     UnknownSampleCount(u64),
     #[error("no ring degree fits: {0}")]
     NoRing(String),
@@ -84,7 +86,10 @@ fn loop_shape(model: &Model) -> Result<(u64, u64), CompileError> {
     Ok(match model.schedule.length {
         TrainLength::Iterations(k) => (k, 1),
         TrainLength::Epochs(e) => {
-            let samples = model.data.samples.ok_or(CompileError::UnknownSampleCount(e))?;
+            let samples = model
+                .data
+                .samples
+                .ok_or(CompileError::UnknownSampleCount(e))?;
             (e, samples.div_ceil(model.schedule.batch_size.max(1)) as u64)
         }
     })
@@ -94,8 +99,14 @@ fn loop_shape(model: &Model) -> Result<(u64, u64), CompileError> {
 fn momentum_schedule(model: &Model, steps: u64) -> Vec<f64> {
     match model.optimizer {
         Optimizer::Sgd { .. } => Vec::new(),
-        Optimizer::Nag { momentum: Momentum::Constant(m), .. } => vec![m; steps as usize],
-        Optimizer::Nag { momentum: Momentum::Nesterov, .. } => {
+        Optimizer::Nag {
+            momentum: Momentum::Constant(m),
+            ..
+        } => vec![m; steps as usize],
+        Optimizer::Nag {
+            momentum: Momentum::Nesterov,
+            ..
+        } => {
             let mut alpha = 1.0f64;
             (0..steps)
                 .map(|_| {
@@ -126,19 +137,28 @@ fn build_params(log_n: u32, levels: usize, model: &Model) -> Option<Params> {
                 .ok()
         }
         Some(level) => {
+            // Cheap bound first: even one special prime must fit (avoids searching thousands of
+            // primes for chains that cannot be secure).
+            let bound = max_log2_qp(log_n, level)? as usize;
+            if FIRST_BITS as usize + levels * scale_bits as usize + SPECIAL_BITS as usize > bound {
+                return None;
+            }
             let mut dnums: Vec<usize> = vec![3, 2, 4, 5, 6, 8, 10, 12, 16, 24, 32];
             dnums.push(levels + 1);
-            dnums.into_iter().filter(|&d| d >= 1 && d <= levels + 1).find_map(|dnum| {
-                ParamsBuilder::new(log_n)
-                    .first_bits(FIRST_BITS)
-                    .scale_bits(scale_bits)
-                    .special_bits(SPECIAL_BITS)
-                    .levels(levels)
-                    .dnum(dnum)
-                    .security(level)
-                    .build()
-                    .ok()
-            })
+            dnums
+                .into_iter()
+                .filter(|&d| d >= 1 && d <= levels + 1)
+                .find_map(|dnum| {
+                    ParamsBuilder::new(log_n)
+                        .first_bits(FIRST_BITS)
+                        .scale_bits(scale_bits)
+                        .special_bits(SPECIAL_BITS)
+                        .levels(levels)
+                        .dnum(dnum)
+                        .security(level)
+                        .build()
+                        .ok()
+                })
         }
     }
 }
@@ -156,7 +176,13 @@ pub fn compile(model: &Model) -> Result<Compiled, CompileError> {
     let mut deepest: Option<(u64, u32)> = None;
     for log_n in candidates {
         let slots = 1usize << (log_n - 1);
-        let lowered = match lower_step(&step, &LowerConfig { slots, stride: None }) {
+        let lowered = match lower_step(
+            &step,
+            &LowerConfig {
+                slots,
+                stride: None,
+            },
+        ) {
             Ok(l) => l,
             Err(e) => {
                 last_error = Some(e);
@@ -165,17 +191,22 @@ pub fn compile(model: &Model) -> Result<Compiled, CompileError> {
         };
         let per_step = lowered.graph.max_depth();
         let needed = steps.saturating_mul(per_step as u64);
-        let Some(params) = usize::try_from(needed).ok().and_then(|l| build_params(log_n, l, model))
+        let Some(params) = usize::try_from(needed)
+            .ok()
+            .and_then(|l| build_params(log_n, l, model))
         else {
             if let Some(level) = security(model) {
                 deepest = Some((max_levels(log_n, level, model.encryption.scale_bits), log_n));
             }
             continue;
         };
-        let errors: Vec<String> = validate(&lowered.graph, &Limits {
-            levels: Some(params.max_level() as u32),
-            rotation_keys: None,
-        })
+        let errors: Vec<String> = validate(
+            &lowered.graph,
+            &Limits {
+                levels: Some(params.max_level() as u32),
+                rotation_keys: None,
+            },
+        )
         .iter()
         .map(ToString::to_string)
         .collect();
@@ -183,12 +214,22 @@ pub fn compile(model: &Model) -> Result<Compiled, CompileError> {
             return Err(CompileError::Invalid(errors));
         }
         let plan = make_plan(model, &step, &lowered, &params, iterations, batches, steps)?;
-        return Ok(Compiled { plan, step, lowered });
+        return Ok(Compiled {
+            plan,
+            step,
+            lowered,
+        });
     }
     if let (Some((available, log_n)), Some(_)) = (deepest, security(model)) {
-        let per_step = lower_step(&step, &LowerConfig { slots: 1 << (log_n - 1), stride: None })
-            .map(|l| l.graph.max_depth())
-            .unwrap_or(0);
+        let per_step = lower_step(
+            &step,
+            &LowerConfig {
+                slots: 1 << (log_n - 1),
+                stride: None,
+            },
+        )
+        .map(|l| l.graph.max_depth())
+        .unwrap_or(0);
         return Err(CompileError::TooDeep {
             model: model.name.clone(),
             needed: steps * per_step as u64,
@@ -225,7 +266,12 @@ fn make_plan(
     let mut state = Vec::new();
     for b in &lowered.inputs {
         if let InputSource::State(slot) = b.source {
-            state.push(StateSpec { slot, rows: b.layout.rows, cols: b.layout.cols, layout: b.layout.clone() });
+            state.push(StateSpec {
+                slot,
+                rows: b.layout.rows,
+                cols: b.layout.cols,
+                layout: b.layout.clone(),
+            });
         }
     }
     let plan = Plan {

@@ -336,7 +336,9 @@ pub fn broadcast_backprop(g: &mut HeGraph, e: ValueId, wt: ValueId) -> Result<Va
     let mut acc: Option<ValueId> = None;
     // E shifted left by r columns, as a chain of step-1 rotations (one key instead of c − 1);
     // column 0 then holds E's column r.
-    let col0 = mask(g, format!("rows<{m}&col=0/w{w}"), &le, |row, col| row < m && col == 0);
+    let col0 = mask(g, format!("rows<{m}&col=0/w{w}"), &le, |row, col| {
+        row < m && col == 0
+    });
     let mut shifted = e;
     for r in 0..c {
         if r > 0 {

@@ -19,9 +19,15 @@ pub fn to_program(graph: &HeGraph) -> Result<Program, IrError> {
     // The builder's insertion order is topological and follows the lowering's loop nest, which
     // keeps few values live; fall back to a topological sort if a rewrite broke that order.
     let mut order: Vec<ValueId> = graph.graph.node_indices().map(ValueId).collect();
-    let in_order = order.iter().all(|&v| graph.operands(v).iter().all(|o| o.0 < v.0));
+    let in_order = order
+        .iter()
+        .all(|&v| graph.operands(v).iter().all(|o| o.0 < v.0));
     if !in_order {
-        order = toposort(&graph.graph, None).map_err(|_| IrError::Cycle)?.into_iter().map(ValueId).collect();
+        order = toposort(&graph.graph, None)
+            .map_err(|_| IrError::Cycle)?
+            .into_iter()
+            .map(ValueId)
+            .collect();
     }
     // Last use of every value (outputs stay live to the end: the runtime reads them after the run).
     let mut last_use: HashMap<ValueId, usize> = HashMap::new();
@@ -36,17 +42,28 @@ pub fn to_program(graph: &HeGraph) -> Result<Program, IrError> {
     let mut instrs = Vec::with_capacity(order.len());
     let (mut live, mut peak) = (0u32, 0u32);
     for (i, &v) in order.iter().enumerate() {
-        let node = graph.node(v).ok_or(IrError::UnknownValue { node: v.0.index() })?;
+        let node = graph
+            .node(v)
+            .ok_or(IrError::UnknownValue { node: v.0.index() })?;
         let args: Vec<Reg> = graph
             .operands(v)
             .iter()
-            .map(|o| reg_of.get(o).copied().ok_or(IrError::UnknownValue { node: o.0.index() }))
+            .map(|o| {
+                reg_of
+                    .get(o)
+                    .copied()
+                    .ok_or(IrError::UnknownValue { node: o.0.index() })
+            })
             .collect::<Result<_, _>>()?;
         // Free operands whose last use is here (before allocating, so dst may reuse one).
         let mut free = Vec::new();
         for o in graph.operands(v) {
-            if last_use.get(&o) == Some(&i) && !matches!(graph.node(o).map(|n| &n.op), Some(HeOp::Output { .. })) {
-                if let Some(r) = reg_of.get(&o).copied() && !free.contains(&r) {
+            if last_use.get(&o) == Some(&i)
+                && !matches!(graph.node(o).map(|n| &n.op), Some(HeOp::Output { .. }))
+            {
+                if let Some(r) = reg_of.get(&o).copied()
+                    && !free.contains(&r)
+                {
                     free.push(r);
                 }
             }
@@ -75,7 +92,13 @@ pub fn to_program(graph: &HeGraph) -> Result<Program, IrError> {
             peak = peak.max(live);
         }
         reg_of.insert(v, dst);
-        instrs.push(Instr { op: node.op.clone(), args, dst, ty: node.ty.clone(), free });
+        instrs.push(Instr {
+            op: node.op.clone(),
+            args,
+            dst,
+            ty: node.ty.clone(),
+            free,
+        });
         // A value nobody reads (other than outputs) is dead right away.
         if !last_use.contains_key(&v) && !matches!(node.op, HeOp::Output { .. }) {
             free_regs.push(dst.0);
@@ -87,9 +110,18 @@ pub fn to_program(graph: &HeGraph) -> Result<Program, IrError> {
     let consts = graph
         .consts
         .iter()
-        .map(|c| PlanConst { name: c.name.clone(), slots: c.layout.slots, entries: c.entries.clone() })
+        .map(|c| PlanConst {
+            name: c.name.clone(),
+            slots: c.layout.slots,
+            entries: c.entries.clone(),
+        })
         .collect();
-    Ok(Program { consts, instrs, registers: next_reg, peak_live: peak })
+    Ok(Program {
+        consts,
+        instrs,
+        registers: next_reg,
+        peak_live: peak,
+    })
 }
 
 /// Exactly the keys the graph needs.
@@ -113,10 +145,15 @@ pub fn key_manifest(graph: &HeGraph) -> KeyManifest {
         relin,
         conjugation,
         bootstrap,
-        rotations: rotations.into_iter().map(|(step, min_depth)| RotationKey { step, min_depth }).collect(),
+        rotations: rotations
+            .into_iter()
+            .map(|(step, min_depth)| RotationKey { step, min_depth })
+            .collect(),
     }
 }
 
 fn is_ciphertext(graph: &HeGraph, v: ValueId) -> bool {
-    graph.node(v).is_some_and(|n| n.ty.kind == crate::types::Kind::Cipher)
+    graph
+        .node(v)
+        .is_some_and(|n| n.ty.kind == crate::types::Kind::Cipher)
 }

@@ -26,15 +26,30 @@ pub const MAX_PLAN_BYTES: u64 = 512 << 20;
 #[non_exhaustive]
 pub enum PlanIoError {
     #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path}: not a henn plan (bad magic bytes)")]
     NotAPlan { path: String },
-    #[error("{path}: plan format version {found} is not supported (this henn reads version {supported})")]
-    UnsupportedVersion { path: String, found: u32, supported: u32 },
+    #[error(
+        "{path}: plan format version {found} is not supported (this henn reads version {supported})"
+    )]
+    UnsupportedVersion {
+        path: String,
+        found: u32,
+        supported: u32,
+    },
     #[error("{path}: the file is {size} bytes, more than the {limit}-byte limit for plans")]
     TooLarge { path: String, size: u64, limit: u64 },
-    #[error("{path}: truncated: the header promises {expected} payload bytes, the file has {found}")]
-    Truncated { path: String, expected: u64, found: u64 },
+    #[error(
+        "{path}: truncated: the header promises {expected} payload bytes, the file has {found}"
+    )]
+    Truncated {
+        path: String,
+        expected: u64,
+        found: u64,
+    },
     #[error("{path}: checksum mismatch: the plan is corrupt")]
     Corrupt { path: String },
     #[error("{path}: the payload does not decode as a plan: {reason}")]
@@ -94,13 +109,19 @@ pub fn from_bytes(path: &str, bytes: &[u8]) -> Result<Plan, PlanIoError> {
     let len = u64::from_le_bytes(word(12..20).try_into().unwrap_or([0; 8]));
     let payload = &bytes[HEADER..];
     if payload.len() as u64 != len {
-        return Err(PlanIoError::Truncated { path: p(), expected: len, found: payload.len() as u64 });
+        return Err(PlanIoError::Truncated {
+            path: p(),
+            expected: len,
+            found: payload.len() as u64,
+        });
     }
     if blake3::hash(payload).as_bytes() != &bytes[20..52] {
         return Err(PlanIoError::Corrupt { path: p() });
     }
-    let plan: Plan = postcard::from_bytes(payload)
-        .map_err(|e| PlanIoError::Malformed { path: p(), reason: e.to_string() })?;
+    let plan: Plan = postcard::from_bytes(payload).map_err(|e| PlanIoError::Malformed {
+        path: p(),
+        reason: e.to_string(),
+    })?;
     let errors = validate_plan(&plan);
     if !errors.is_empty() {
         return Err(PlanIoError::Invalid { path: p(), errors });
@@ -111,22 +132,33 @@ pub fn from_bytes(path: &str, bytes: &[u8]) -> Result<Plan, PlanIoError> {
 /// Load a plan file: size-limited, version-checked, checksummed and validated.
 pub fn load(path: &Path) -> Result<Plan, PlanIoError> {
     let name = path.display().to_string();
-    let io = |source| PlanIoError::Io { path: name.clone(), source };
+    let io = |source| PlanIoError::Io {
+        path: name.clone(),
+        source,
+    };
     let file = std::fs::File::open(path).map_err(io)?;
     let size = file.metadata().map_err(io)?.len();
     if size > MAX_PLAN_BYTES {
-        return Err(PlanIoError::TooLarge { path: name, size, limit: MAX_PLAN_BYTES });
+        return Err(PlanIoError::TooLarge {
+            path: name,
+            size,
+            limit: MAX_PLAN_BYTES,
+        });
     }
     let mut bytes = Vec::with_capacity(size as usize);
-    file.take(MAX_PLAN_BYTES + 1).read_to_end(&mut bytes).map_err(io)?;
+    file.take(MAX_PLAN_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
     from_bytes(&name, &bytes)
 }
 
 /// Write a plan atomically.
 pub fn save(plan: &Plan, path: &Path) -> Result<(), PlanIoError> {
     let bytes = to_bytes(plan)?;
-    write_atomic(path, &bytes)
-        .map_err(|source| PlanIoError::Io { path: path.display().to_string(), source })
+    write_atomic(path, &bytes).map_err(|source| PlanIoError::Io {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 /// Write `bytes` to `path` so that readers see the old file or the complete new one, never a
@@ -136,7 +168,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => std::path::PathBuf::from("."),
     };
-    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;

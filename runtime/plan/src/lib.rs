@@ -4,12 +4,13 @@
 //! by the same [`Layout`]s, so compiler and runtime cannot disagree on what an operation means. The
 //! runtime crates depend on this crate and never on the compiler.
 
+pub mod io;
 pub mod op;
 pub mod plan;
-pub mod io;
-pub mod validate;
 pub mod report;
 pub mod types;
+pub mod validate;
 
 pub use op::{ConstId, HeOp, Operand};
+pub use plan::Plan;
 pub use types::{Bound, Depth, Kind, Layout, Packing, Padding, Rotation, ValueType};

@@ -28,7 +28,11 @@ impl Default for CostModel {
     fn default() -> Self {
         // Measured on the project's 2-core machine: one 2^16 NTT ≈ 0.63 ms (toolchain notes);
         // pointwise pass ≈ 0.2 ms; basis conversion + inner product ≈ 0.8× the NTT time.
-        CostModel { ntt_2_16_s: 0.63e-3, key_switch_overhead: 1.8, limb_pass_2_16_s: 0.2e-3 }
+        CostModel {
+            ntt_2_16_s: 0.63e-3,
+            key_switch_overhead: 1.8,
+            limb_pass_2_16_s: 0.2e-3,
+        }
     }
 }
 
@@ -89,15 +93,21 @@ pub fn report(plan: &Plan, cost: &CostModel) -> Report {
         step_time += match &ins.op {
             HeOp::Relin | HeOp::Rotate(_) | HeOp::Conjugate => {
                 key_switches += 1;
-                let ntts = limbs + digits * (limbs + k as f64 - alpha) + 2.0 * k as f64 + 2.0 * limbs;
+                let ntts =
+                    limbs + digits * (limbs + k as f64 - alpha) + 2.0 * k as f64 + 2.0 * limbs;
                 ntts * ntt * cost.key_switch_overhead
             }
             HeOp::Rescale => 2.0 * limbs * ntt,
             HeOp::MulCC => 4.0 * limbs * pass,
-            HeOp::MulCP | HeOp::MulScalar(_) | HeOp::MulMomentum | HeOp::MulInt(_) => 2.0 * limbs * pass,
-            HeOp::AddCC | HeOp::SubCC | HeOp::AddCP | HeOp::SubCP | HeOp::Neg | HeOp::AddScalar(_) => {
+            HeOp::MulCP | HeOp::MulScalar(_) | HeOp::MulMomentum | HeOp::MulInt(_) => {
                 2.0 * limbs * pass
             }
+            HeOp::AddCC
+            | HeOp::SubCC
+            | HeOp::AddCP
+            | HeOp::SubCP
+            | HeOp::Neg
+            | HeOp::AddScalar(_) => 2.0 * limbs * pass,
             HeOp::Const(_) => limbs * ntt,
             HeOp::Bootstrap => {
                 boots += 1;
@@ -110,9 +120,16 @@ pub fn report(plan: &Plan, cost: &CostModel) -> Report {
     let ct_bytes = 2 * q_limbs as u64 * n as u64 * 8;
     // One hybrid key: dnum digits × 2 polynomials × (Q + P limbs), the uniform half seeded.
     let key_bytes_each = dnum as u64 * (q_limbs + k) as u64 * n as u64 * 8;
-    let n_keys = plan.keys.rotations.len() as u64 + u64::from(plan.keys.relin) + u64::from(plan.keys.conjugation);
+    let n_keys = plan.keys.rotations.len() as u64
+        + u64::from(plan.keys.relin)
+        + u64::from(plan.keys.conjugation);
     let key_bytes = n_keys * key_bytes_each;
-    let data_cts = plan.data.inputs.iter().filter(|b| !matches!(b.source, crate::plan::InputSource::State(_))).count() as u64;
+    let data_cts = plan
+        .data
+        .inputs
+        .iter()
+        .filter(|b| !matches!(b.source, crate::plan::InputSource::State(_)))
+        .count() as u64;
     let state_cts = plan.data.state.len() as u64;
     Report {
         model: plan.model_name.clone(),
@@ -150,7 +167,10 @@ impl Report {
             "  ring        N = 2^{} ({} slots), {} levels, log2 QP = {:.0}, dnum {}, security {}\n",
             self.log_n, self.slots, self.levels, self.log2_qp, self.dnum, self.security
         ));
-        s.push_str(&format!("  depth       {} levels per step, {} steps, {} bootstraps\n", self.depth, self.steps, self.bootstraps));
+        s.push_str(&format!(
+            "  depth       {} levels per step, {} steps, {} bootstraps\n",
+            self.depth, self.steps, self.bootstraps
+        ));
         s.push_str(&format!(
             "  keys        relin + {} rotation keys, {:.1} MiB\n",
             self.rotation_keys,
@@ -159,7 +179,11 @@ impl Report {
         s.push_str(&format!(
             "  per step    {} key switches; ops: {}\n",
             self.key_switches,
-            self.op_counts.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
+            self.op_counts
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
         s.push_str(&format!(
             "  estimates   {:.1} s per step, {:.1} s in all; peak memory {:.0} MiB ({} live ciphertexts of {:.1} MiB + keys)\n",
@@ -169,7 +193,10 @@ impl Report {
             self.peak_live_ciphertexts,
             mb(self.ciphertext_bytes)
         ));
-        s.push_str(&format!("  upload      {:.1} MiB (data, initial state, evaluation keys)\n", mb(self.upload_bytes)));
+        s.push_str(&format!(
+            "  upload      {:.1} MiB (data, initial state, evaluation keys)\n",
+            mb(self.upload_bytes)
+        ));
         s
     }
 }

@@ -13,7 +13,10 @@ use crate::types::ValueType;
 pub fn validate_plan(plan: &Plan) -> Vec<String> {
     let mut errors = Vec::new();
     if plan.format_version != FORMAT_VERSION {
-        errors.push(format!("format version {} (expected {FORMAT_VERSION})", plan.format_version));
+        errors.push(format!(
+            "format version {} (expected {FORMAT_VERSION})",
+            plan.format_version
+        ));
     }
     let params = &plan.params;
     if !(10..=17).contains(&params.log_n) {
@@ -42,14 +45,20 @@ pub fn validate_plan(plan: &Plan) -> Vec<String> {
         for a in &ins.args {
             match regs.get(&a.0) {
                 Some(t) => arg_types.push(t.clone()),
-                None => errors.push(at(format!("reads r{} before it is written (or after it is freed)", a.0))),
+                None => errors.push(at(format!(
+                    "reads r{} before it is written (or after it is freed)",
+                    a.0
+                ))),
             }
         }
         if arg_types.len() != ins.args.len() {
             continue;
         }
         if ins.ty.layout.slots != slots {
-            errors.push(at(format!("value has {} slots, the ring has {slots}", ins.ty.layout.slots)));
+            errors.push(at(format!(
+                "value has {} slots, the ring has {slots}",
+                ins.ty.layout.slots
+            )));
         }
         match &ins.op {
             HeOp::Input { name } => {
@@ -74,8 +83,12 @@ pub fn validate_plan(plan: &Plan) -> Vec<String> {
                     errors.push(at(format!("rotation by {step} has no key in the manifest")));
                 }
             }
-            HeOp::Relin if !plan.keys.relin => errors.push(at("no relinearization key in the manifest".into())),
-            HeOp::Conjugate if !plan.keys.conjugation => errors.push(at("no conjugation key".into())),
+            HeOp::Relin if !plan.keys.relin => {
+                errors.push(at("no relinearization key in the manifest".into()))
+            }
+            HeOp::Conjugate if !plan.keys.conjugation => {
+                errors.push(at("no conjugation key".into()))
+            }
             HeOp::Bootstrap if !plan.keys.bootstrap => errors.push(at("no bootstrap keys".into())),
             HeOp::MulMomentum => uses_momentum = true,
             _ => {}
@@ -94,7 +107,10 @@ pub fn validate_plan(plan: &Plan) -> Vec<String> {
             }
         }
         if ins.ty.depth.0 > levels {
-            errors.push(at(format!("reaches depth {}, the chain has {levels} levels", ins.ty.depth.0)));
+            errors.push(at(format!(
+                "reaches depth {}, the chain has {levels} levels",
+                ins.ty.depth.0
+            )));
         }
         for f in &ins.free {
             regs.remove(&f.0);
@@ -103,7 +119,10 @@ pub fn validate_plan(plan: &Plan) -> Vec<String> {
     }
     for o in &plan.data.outputs {
         if !seen_outputs.contains(&o.name) {
-            errors.push(format!("output `{}` of the data contract is never produced", o.name));
+            errors.push(format!(
+                "output `{}` of the data contract is never produced",
+                o.name
+            ));
         }
     }
     let s = &plan.schedule;
@@ -118,7 +137,11 @@ pub fn validate_plan(plan: &Plan) -> Vec<String> {
         }
     }
     if uses_momentum && (s.momentum.len() as u64) < s.steps() {
-        errors.push(format!("{} momentum coefficients for {} steps", s.momentum.len(), s.steps()));
+        errors.push(format!(
+            "{} momentum coefficients for {} steps",
+            s.momentum.len(),
+            s.steps()
+        ));
     }
     errors
 }

@@ -1,0 +1,136 @@
+//! Compiling to a plan: parameter selection, the plan file's round trip, and every corruption case
+//! rejected with its own error.
+
+use henn_compiler::pipeline::{CompileError, compile};
+use henn_plan::io::{PlanIoError, from_bytes, to_bytes};
+use henn_plan::report::{CostModel, report};
+
+const TOY: &str = r#"
+model toy {
+  data { features = 6  classes = 3  samples = 8 }
+  activation s = poly([0.5, 0.197, 0, -0.004], interval = [-5, 5], derivative = polynomial)
+  network {
+    dense hidden(4, activation = s)
+    dense out(3, activation = s)
+  }
+  optimizer = sgd(lr = 0.5)
+  train { batch = 8  iterations = 1  seed = 3 }
+  encryption { security = insecure(ring = 2^12)  scale_bits = 40 }
+}
+"#;
+
+fn toy_plan() -> henn_plan::Plan {
+    let model = henn_sema::check_source("toy.henn", TOY).unwrap();
+    compile(&model).unwrap().plan
+}
+
+#[test]
+fn toy_model_compiles_to_a_valid_plan() {
+    let plan = toy_plan();
+    assert_eq!(plan.params.log_n, 12);
+    assert_eq!(plan.params.security, "insecure");
+    assert!(henn_plan::validate::validate_plan(&plan).is_empty());
+    // The chain holds the step's depth exactly.
+    assert_eq!(plan.params.levels(), plan.schedule.depth_per_step);
+    let rep = report(&plan, &CostModel::default());
+    let json = serde_json::to_value(&rep).unwrap();
+    for key in [
+        "depth",
+        "levels",
+        "bootstraps",
+        "rotation_keys",
+        "key_bytes",
+        "key_switches",
+        "op_counts",
+        "est_time_s",
+        "est_peak_bytes",
+        "upload_bytes",
+    ] {
+        assert!(json.get(key).is_some(), "report lacks `{key}`");
+    }
+    assert_eq!(rep.rotation_keys, plan.keys.rotations.len());
+    assert!(rep.key_switches > 0 && rep.depth > 0);
+}
+
+#[test]
+fn plan_round_trips_through_bytes() {
+    let plan = toy_plan();
+    let bytes = to_bytes(&plan).unwrap();
+    assert_eq!(from_bytes("p", &bytes).unwrap(), plan);
+}
+
+#[test]
+fn corrupt_plans_are_rejected_with_a_reason() {
+    let bytes = to_bytes(&toy_plan()).unwrap();
+    let mut flipped = bytes.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 0x40;
+    assert!(matches!(
+        from_bytes("p", &flipped),
+        Err(PlanIoError::Corrupt { .. })
+    ));
+    assert!(matches!(
+        from_bytes("p", &bytes[..bytes.len() - 10]),
+        Err(PlanIoError::Truncated { .. })
+    ));
+    assert!(matches!(
+        from_bytes("p", &bytes[..30]),
+        Err(PlanIoError::Truncated { .. })
+    ));
+    let mut version = bytes.clone();
+    version[8] = 99;
+    assert!(matches!(
+        from_bytes("p", &version),
+        Err(PlanIoError::UnsupportedVersion { found: 99, .. })
+    ));
+    assert!(matches!(
+        from_bytes("p", b"not a plan at all"),
+        Err(PlanIoError::NotAPlan { .. })
+    ));
+    assert!(matches!(
+        from_bytes("p", &[]),
+        Err(PlanIoError::NotAPlan { .. })
+    ));
+}
+
+#[test]
+fn invalid_plans_are_rejected_on_load() {
+    let mut plan = toy_plan();
+    // A rotation whose key is not in the manifest.
+    plan.keys.rotations.clear();
+    let bytes = to_bytes(&plan).unwrap();
+    match from_bytes("p", &bytes) {
+        Err(PlanIoError::Invalid { errors, .. }) => {
+            assert!(
+                errors
+                    .iter()
+                    .any(|e| e.contains("has no key in the manifest")),
+                "{errors:?}"
+            )
+        }
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+    let mut plan = toy_plan();
+    plan.params.q.truncate(2);
+    let bytes = to_bytes(&plan).unwrap();
+    assert!(matches!(
+        from_bytes("p", &bytes),
+        Err(PlanIoError::Invalid { .. })
+    ));
+}
+
+#[test]
+fn too_deep_without_bootstrapping_names_the_numbers() {
+    let src = TOY.replace("iterations = 1", "iterations = 400").replace(
+        "security = insecure(ring = 2^12)",
+        "security = 128  bootstrapping = off",
+    );
+    let model = henn_sema::check_source("deep.henn", &src).unwrap();
+    let err = compile(&model).unwrap_err();
+    assert!(matches!(err, CompileError::TooDeep { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("400 steps") && msg.contains("enable bootstrapping"),
+        "{msg}"
+    );
+}
