@@ -1,0 +1,155 @@
+//! End to end on a toy ring: a compiled plan runs on the slot simulator and on real CKKS, and both
+//! agree with the plaintext twin (the tensor-IR interpreter with the same data, state and order).
+
+use std::collections::{BTreeMap, HashMap};
+
+use henn_ckks::{Decryptor, Encoder, Encryptor};
+use henn_compiler::pipeline::compile;
+use henn_he_ir::lower::state_slot;
+use henn_plan::Plan;
+use henn_runtime::ckks::CkksBackend;
+use henn_runtime::executor::run_step;
+use henn_runtime::owner::{self, Batch, State};
+use henn_runtime::sim::SlotSim;
+use henn_tir::interp::{Env, Tensor, run};
+use henn_tir::{LayerIdx, Slot, SlotKind, build_train_step};
+
+const TOY: &str = r#"
+model toy {
+  data { features = 6  classes = 3  samples = 8 }
+  activation s = poly([0.5, 0.197, 0, -0.004], interval = [-5, 5], derivative = polynomial)
+  network {
+    dense hidden(4, activation = s)
+    dense out(3, activation = s)
+  }
+  optimizer = nag(lr = 0.5, momentum = nesterov)
+  train { batch = 8  iterations = ITERS  seed = 3 }
+  encryption { security = insecure(ring = 2^12)  scale_bits = 40 }
+}
+"#;
+
+struct Fixture {
+    plan: Plan,
+    model: henn_sema::Model,
+    features: Vec<f64>,
+    labels: Vec<f64>,
+    state: BTreeMap<Slot, Tensor>,
+}
+
+fn fixture(iterations: u32) -> Fixture {
+    let model = henn_sema::check_source("toy.henn", &TOY.replace("ITERS", &iterations.to_string())).unwrap();
+    let plan = compile(&model).unwrap().plan;
+    let (b, f, c) = (8, 6, 3);
+    // Deterministic, varied data in [0, 1] and one-hot labels.
+    let features: Vec<f64> = (0..b * f).map(|i| ((i * 37 + 11) % 17) as f64 / 16.0).collect();
+    let mut labels = vec![0.0; b * c];
+    for r in 0..b {
+        labels[r * c + (r * 5 + 1) % c] = 1.0;
+    }
+    let mut state = BTreeMap::new();
+    for (l, layer) in model.layers.iter().enumerate() {
+        let w: Vec<f64> = (0..layer.outputs * layer.inputs)
+            .map(|i| (((i * 29 + l * 7) % 23) as f64 / 11.0 - 1.0) * 0.6)
+            .collect();
+        let bias: Vec<f64> = (0..layer.outputs).map(|i| (i as f64 - 1.5) * 0.1).collect();
+        for (kind, v, rows, cols) in [
+            (SlotKind::Weight, w.clone(), layer.outputs, layer.inputs),
+            (SlotKind::WeightPrev, w, layer.outputs, layer.inputs),
+            (SlotKind::Bias, bias.clone(), 1, layer.outputs),
+            (SlotKind::BiasPrev, bias, 1, layer.outputs),
+        ] {
+            state.insert(Slot { layer: LayerIdx(l), kind }, Tensor::from_vec(rows, cols, v).unwrap());
+        }
+    }
+    Fixture { plan, model, features, labels, state }
+}
+
+/// The plaintext twin: `steps` steps of the tensor-IR interpreter.
+fn twin(fx: &Fixture, steps: usize) -> BTreeMap<Slot, Tensor> {
+    let step = build_train_step(&fx.model, 8).unwrap();
+    let mut state = fx.state.clone();
+    for t in 0..steps {
+        let env = Env {
+            features: Some(Tensor::from_vec(8, 6, fx.features.clone()).unwrap()),
+            labels: Some(Tensor::from_vec(8, 3, fx.labels.clone()).unwrap()),
+            state: state.clone(),
+            momentum: fx.plan.schedule.momentum[t],
+        };
+        let out = run(&step.graph, &env).unwrap();
+        state.extend(out.stored);
+    }
+    state
+}
+
+fn plan_state(fx: &Fixture) -> State {
+    fx.state.iter().map(|(k, v)| (state_slot(*k), v.data.clone())).collect()
+}
+
+fn max_diff(plan_state: &State, want: &BTreeMap<Slot, Tensor>) -> f64 {
+    let mut worst = 0.0f64;
+    for (slot, t) in want {
+        let got = &plan_state[&state_slot(*slot)];
+        assert_eq!(got.len(), t.data.len());
+        for (a, b) in got.iter().zip(&t.data) {
+            worst = worst.max((a - b).abs());
+        }
+    }
+    worst
+}
+
+#[test]
+fn simulator_runs_the_plan_like_the_plaintext_twin() {
+    let fx = fixture(3);
+    let plan = &fx.plan;
+    let sim = SlotSim::new(plan.params.slots());
+    let batch = Batch { features: &fx.features, labels: &fx.labels };
+    let mut state = plan_state(&fx);
+    let steps = plan.schedule.steps() as usize;
+    assert_eq!(steps, 3);
+    let mut level = plan.params.levels() as usize;
+    for t in 0..steps {
+        let mut inputs = HashMap::new();
+        for (name, v) in owner::pack_batch(plan, &batch).unwrap() {
+            inputs.insert(name, sim.encrypt(&v, plan.params.levels() as usize));
+        }
+        for (name, v) in owner::pack_state(plan, &state).unwrap() {
+            inputs.insert(name, sim.encrypt(&v, level));
+        }
+        let out = run_step(plan, &sim, &inputs, t, |_, _| {}).unwrap();
+        level = out.values().map(|c| c.level).min().unwrap();
+        let slots: HashMap<String, Vec<f64>> = out.into_iter().map(|(k, v)| (k, v.values)).collect();
+        state = owner::unpack_state(plan, &slots).unwrap();
+    }
+    // Three steps consumed at most the chain's levels, and the results match to rounding.
+    let diff = max_diff(&state, &twin(&fx, steps));
+    assert!(diff < 1e-9, "max weight difference {diff}");
+}
+
+#[test]
+fn ckks_runs_the_plan_like_the_plaintext_twin() {
+    let fx = fixture(1);
+    let plan = &fx.plan;
+    let ctx = owner::context_for(plan).unwrap();
+    let keys = owner::keygen(&ctx, plan).unwrap();
+    let encoder = Encoder::new(&ctx);
+    let mut encryptor = Encryptor::new(&ctx, keys.public.clone()).unwrap();
+    let delta = 2f64.powi(plan.params.scale_bits as i32);
+    let top = ctx.max_level();
+    let batch = Batch { features: &fx.features, labels: &fx.labels };
+    let mut inputs = HashMap::new();
+    let packed = owner::pack_batch(plan, &batch).unwrap().into_iter().chain(owner::pack_state(plan, &plan_state(&fx)).unwrap());
+    for (name, v) in packed {
+        let pt = encoder.encode_real(&v, top, delta).unwrap();
+        inputs.insert(name, encryptor.encrypt(&pt));
+    }
+    // The server side: evaluation keys only.
+    let backend = CkksBackend::new(&ctx, &keys.evaluation);
+    let out = run_step(plan, &backend, &inputs, 0, |_, _| {}).unwrap();
+    let decryptor = Decryptor::new(&ctx, keys.secret);
+    let slots: HashMap<String, Vec<f64>> =
+        out.iter().map(|(k, c)| (k.clone(), encoder.decode_real(&decryptor.decrypt(c)))).collect();
+    let state = owner::unpack_state(plan, &slots).unwrap();
+    let diff = max_diff(&state, &twin(&fx, 1));
+    eprintln!("CKKS vs plaintext twin: max weight difference {diff:.3e}");
+    assert!(diff < 1e-4, "max weight difference {diff}");
+}

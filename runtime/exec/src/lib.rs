@@ -1,0 +1,15 @@
+//! henn-runtime: executes a validated plan.
+//!
+//! The central function is [`executor::run_step`], generic over a [`Backend`]: the slot simulator
+//! ([`sim::SlotSim`]) for differential tests and error prediction, and the CKKS backend
+//! ([`ckks::CkksBackend`]), which holds evaluation keys only: **the server role has no secret-key
+//! type anywhere in its API.** The owner's side (key generation from the plan's manifest,
+//! encryption of data and state, decryption) lives in [`owner`].
+
+pub mod backend;
+pub mod ckks;
+pub mod executor;
+pub mod owner;
+pub mod sim;
+
+pub use backend::{Backend, ExecError};

@@ -1,0 +1,127 @@
+//! The data owner's side: the CKKS context a plan asks for, keys for exactly its manifest,
+//! packing data and state into slot vectors per the plan's data contract, and reading results back.
+//! Packing is backend-independent (slot vectors), so the simulator and the CKKS backend are fed
+//! identically.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use henn_ckks::{
+    Context, EvaluationKeys, KeyGenerator, Params, PublicKey, SecretKey, SecurityLevel,
+};
+use henn_plan::Plan;
+use henn_plan::plan::{InputSource, StateSlot};
+
+use crate::backend::{ExecError, Result};
+
+/// The CKKS context of a plan, rebuilt from its primes and re-checked against the security table
+/// it claims (an `"insecure"` plan is only accepted as the explicitly named toy setting).
+pub fn context_for(plan: &Plan) -> Result<Arc<Context>> {
+    let p = &plan.params;
+    let level = match p.security.as_str() {
+        "128" => SecurityLevel::Classic128,
+        "192" => SecurityLevel::Classic192,
+        "256" => SecurityLevel::Classic256,
+        "insecure" => SecurityLevel::InsecureUnchecked,
+        other => return Err(ExecError::Backend(format!("unknown security claim `{other}`"))),
+    };
+    let params = Params::from_primes(p.log_n, p.q.clone(), p.p.clone(), p.dnum, p.scale_bits, level)?;
+    Ok(Context::new(params)?)
+}
+
+/// The owner's keys: the secret key never leaves this struct's owner.
+#[derive(Debug)]
+pub struct OwnerKeys {
+    pub secret: SecretKey,
+    pub public: PublicKey,
+    pub evaluation: EvaluationKeys,
+}
+
+/// Generate exactly the keys the plan's manifest names (OS-seeded CSPRNG).
+pub fn keygen(ctx: &Arc<Context>, plan: &Plan) -> Result<OwnerKeys> {
+    let mut kg = KeyGenerator::new(ctx)?;
+    let secret = kg.gen_secret_key();
+    let public = kg.gen_public_key(&secret);
+    let steps: Vec<i64> = plan.keys.rotations.iter().map(|r| r.step as i64).collect();
+    let evaluation = kg.gen_evaluation_keys(&secret, &steps, plan.keys.conjugation, None)?;
+    Ok(OwnerKeys { secret, public, evaluation })
+}
+
+/// One batch of training data: row-major features (`rows × features`, already scaled) and labels
+/// (`rows × classes`; one-hot, or a 0/1 column for a single class).
+#[derive(Debug, Clone)]
+pub struct Batch<'a> {
+    pub features: &'a [f64],
+    pub labels: &'a [f64],
+}
+
+/// Training state by slot, each row-major with the plan's shape for it.
+pub type State = BTreeMap<StateSlot, Vec<f64>>;
+
+/// The slot vectors of the batch inputs of one step.
+pub fn pack_batch(plan: &Plan, batch: &Batch<'_>) -> Result<HashMap<String, Vec<f64>>> {
+    let d = &plan.data;
+    let mut out = HashMap::new();
+    for b in &d.inputs {
+        let (data, width, first_row, rows) = match b.source {
+            InputSource::Features { first_row, rows, .. } => (batch.features, d.features, first_row, rows),
+            InputSource::Labels { first_row, rows, .. } => (batch.labels, d.classes, first_row, rows),
+            InputSource::State(_) => continue,
+        };
+        let block = data.get(first_row * width..(first_row + rows) * width).ok_or_else(|| {
+            ExecError::Backend(format!("batch too small for input `{}`", b.name))
+        })?;
+        out.insert(b.name.clone(), b.layout.pack(block));
+    }
+    Ok(out)
+}
+
+/// The slot vectors of the state inputs.
+pub fn pack_state(plan: &Plan, state: &State) -> Result<HashMap<String, Vec<f64>>> {
+    let mut out = HashMap::new();
+    for b in &plan.data.inputs {
+        if let InputSource::State(slot) = b.source {
+            let values = state
+                .get(&slot)
+                .ok_or_else(|| ExecError::MissingInput(format!("state {slot}")))?;
+            if values.len() != b.layout.rows * b.layout.cols {
+                return Err(ExecError::Backend(format!(
+                    "state {slot} has {} values, the plan expects {}×{}",
+                    values.len(),
+                    b.layout.rows,
+                    b.layout.cols
+                )));
+            }
+            out.insert(b.name.clone(), b.layout.pack(values));
+        }
+    }
+    Ok(out)
+}
+
+/// The state name a step's output replaces as the next step's input.
+pub fn next_state_inputs(plan: &Plan) -> Vec<(String, String)> {
+    plan.data
+        .outputs
+        .iter()
+        .filter_map(|o| {
+            plan.data.inputs.iter().find(|i| i.source == InputSource::State(o.slot)).map(|i| (o.name.clone(), i.name.clone()))
+        })
+        .collect()
+}
+
+/// Read the new state out of a step's output slot vectors.
+pub fn unpack_state(plan: &Plan, outputs: &HashMap<String, Vec<f64>>) -> Result<State> {
+    let mut state = State::new();
+    for o in &plan.data.outputs {
+        let layout = plan
+            .data
+            .inputs
+            .iter()
+            .find(|i| i.source == InputSource::State(o.slot))
+            .map(|i| i.layout.clone())
+            .ok_or_else(|| ExecError::Backend(format!("output {} has no state input", o.name)))?;
+        let slots = outputs.get(&o.name).ok_or_else(|| ExecError::MissingInput(o.name.clone()))?;
+        state.insert(o.slot, layout.unpack(slots));
+    }
+    Ok(state)
+}
