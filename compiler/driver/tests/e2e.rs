@@ -37,11 +37,14 @@ struct Fixture {
 }
 
 fn fixture(iterations: u32) -> Fixture {
-    let model = henn_sema::check_source("toy.henn", &TOY.replace("ITERS", &iterations.to_string())).unwrap();
+    let model = henn_sema::check_source("toy.henn", &TOY.replace("ITERS", &iterations.to_string()))
+        .unwrap();
     let plan = compile(&model).unwrap().plan;
     let (b, f, c) = (8, 6, 3);
     // Deterministic, varied data in [0, 1] and one-hot labels.
-    let features: Vec<f64> = (0..b * f).map(|i| ((i * 37 + 11) % 17) as f64 / 16.0).collect();
+    let features: Vec<f64> = (0..b * f)
+        .map(|i| ((i * 37 + 11) % 17) as f64 / 16.0)
+        .collect();
     let mut labels = vec![0.0; b * c];
     for r in 0..b {
         labels[r * c + (r * 5 + 1) % c] = 1.0;
@@ -58,10 +61,22 @@ fn fixture(iterations: u32) -> Fixture {
             (SlotKind::Bias, bias.clone(), 1, layer.outputs),
             (SlotKind::BiasPrev, bias, 1, layer.outputs),
         ] {
-            state.insert(Slot { layer: LayerIdx(l), kind }, Tensor::from_vec(rows, cols, v).unwrap());
+            state.insert(
+                Slot {
+                    layer: LayerIdx(l),
+                    kind,
+                },
+                Tensor::from_vec(rows, cols, v).unwrap(),
+            );
         }
     }
-    Fixture { plan, model, features, labels, state }
+    Fixture {
+        plan,
+        model,
+        features,
+        labels,
+        state,
+    }
 }
 
 /// The plaintext twin: `steps` steps of the tensor-IR interpreter.
@@ -82,7 +97,10 @@ fn twin(fx: &Fixture, steps: usize) -> BTreeMap<Slot, Tensor> {
 }
 
 fn plan_state(fx: &Fixture) -> State {
-    fx.state.iter().map(|(k, v)| (state_slot(*k), v.data.clone())).collect()
+    fx.state
+        .iter()
+        .map(|(k, v)| (state_slot(*k), v.data.clone()))
+        .collect()
 }
 
 fn max_diff(plan_state: &State, want: &BTreeMap<Slot, Tensor>) -> f64 {
@@ -102,7 +120,10 @@ fn simulator_runs_the_plan_like_the_plaintext_twin() {
     let fx = fixture(3);
     let plan = &fx.plan;
     let sim = SlotSim::new(plan.params.slots());
-    let batch = Batch { features: &fx.features, labels: &fx.labels };
+    let batch = Batch {
+        features: &fx.features,
+        labels: &fx.labels,
+    };
     let mut state = plan_state(&fx);
     let steps = plan.schedule.steps() as usize;
     assert_eq!(steps, 3);
@@ -117,7 +138,8 @@ fn simulator_runs_the_plan_like_the_plaintext_twin() {
         }
         let out = run_step(plan, &sim, &inputs, t, |_, _| {}).unwrap();
         level = out.values().map(|c| c.level).min().unwrap();
-        let slots: HashMap<String, Vec<f64>> = out.into_iter().map(|(k, v)| (k, v.values)).collect();
+        let slots: HashMap<String, Vec<f64>> =
+            out.into_iter().map(|(k, v)| (k, v.values)).collect();
         state = owner::unpack_state(plan, &slots).unwrap();
     }
     // Three steps consumed at most the chain's levels, and the results match to rounding.
@@ -135,9 +157,15 @@ fn ckks_runs_the_plan_like_the_plaintext_twin() {
     let mut encryptor = Encryptor::new(&ctx, keys.public.clone()).unwrap();
     let delta = 2f64.powi(plan.params.scale_bits as i32);
     let top = ctx.max_level();
-    let batch = Batch { features: &fx.features, labels: &fx.labels };
+    let batch = Batch {
+        features: &fx.features,
+        labels: &fx.labels,
+    };
     let mut inputs = HashMap::new();
-    let packed = owner::pack_batch(plan, &batch).unwrap().into_iter().chain(owner::pack_state(plan, &plan_state(&fx)).unwrap());
+    let packed = owner::pack_batch(plan, &batch)
+        .unwrap()
+        .into_iter()
+        .chain(owner::pack_state(plan, &plan_state(&fx)).unwrap());
     for (name, v) in packed {
         let pt = encoder.encode_real(&v, top, delta).unwrap();
         inputs.insert(name, encryptor.encrypt(&pt));
@@ -146,8 +174,10 @@ fn ckks_runs_the_plan_like_the_plaintext_twin() {
     let backend = CkksBackend::new(&ctx, &keys.evaluation);
     let out = run_step(plan, &backend, &inputs, 0, |_, _| {}).unwrap();
     let decryptor = Decryptor::new(&ctx, keys.secret);
-    let slots: HashMap<String, Vec<f64>> =
-        out.iter().map(|(k, c)| (k.clone(), encoder.decode_real(&decryptor.decrypt(c)))).collect();
+    let slots: HashMap<String, Vec<f64>> = out
+        .iter()
+        .map(|(k, c)| (k.clone(), encoder.decode_real(&decryptor.decrypt(c))))
+        .collect();
     let state = owner::unpack_state(plan, &slots).unwrap();
     let diff = max_diff(&state, &twin(&fx, 1));
     eprintln!("CKKS vs plaintext twin: max weight difference {diff:.3e}");

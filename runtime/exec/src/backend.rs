@@ -12,10 +12,16 @@ pub enum ExecError {
     #[error("CKKS: {0}")]
     Ckks(#[from] henn_ckks::CkksError),
     #[error("instruction {index} (`{op}`): {reason}")]
-    Instr { index: usize, op: &'static str, reason: String },
+    Instr {
+        index: usize,
+        op: &'static str,
+        reason: String,
+    },
     #[error("missing input `{0}`")]
     MissingInput(String),
-    #[error("the computation ran out of levels (needs level {needed}, the ciphertext is at {available})")]
+    #[error(
+        "the computation ran out of levels (needs level {needed}, the ciphertext is at {available})"
+    )]
     OutOfLevels { needed: i64, available: usize },
     #[error("{0}")]
     Backend(String),

@@ -27,14 +27,21 @@ pub struct CkksBackend<'k> {
 
 impl std::fmt::Debug for CkksBackend<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CkksBackend").field("delta", &self.delta).finish_non_exhaustive()
+        f.debug_struct("CkksBackend")
+            .field("delta", &self.delta)
+            .finish_non_exhaustive()
     }
 }
 
 impl<'k> CkksBackend<'k> {
     pub fn new(ctx: &Arc<Context>, keys: &'k EvaluationKeys) -> CkksBackend<'k> {
         let delta = 2f64.powi(ctx.params().scale_bits() as i32);
-        CkksBackend { ctx: ctx.clone(), encoder: Encoder::new(ctx), eval: Evaluator::new(ctx, keys), delta }
+        CkksBackend {
+            ctx: ctx.clone(),
+            encoder: Encoder::new(ctx),
+            eval: Evaluator::new(ctx, keys),
+            delta,
+        }
     }
 
     fn prime(&self, level: usize) -> Result<f64> {
@@ -43,14 +50,25 @@ impl<'k> CkksBackend<'k> {
             .q()
             .get(level)
             .map(|&q| q as f64)
-            .ok_or(ExecError::OutOfLevels { needed: level as i64, available: self.ctx.max_level() })
+            .ok_or(ExecError::OutOfLevels {
+                needed: level as i64,
+                available: self.ctx.max_level(),
+            })
     }
 
     /// Both operands at the lower of their levels, the second at the first's scale.
     fn align(&self, a: &Ciphertext, b: &Ciphertext) -> Result<(Ciphertext, Ciphertext)> {
         let level = a.level().min(b.level());
-        let a = if a.level() > level { self.eval.drop_to_level(a, level)? } else { a.clone() };
-        let mut b = if b.level() > level { self.eval.drop_to_level(b, level)? } else { b.clone() };
+        let a = if a.level() > level {
+            self.eval.drop_to_level(a, level)?
+        } else {
+            a.clone()
+        };
+        let mut b = if b.level() > level {
+            self.eval.drop_to_level(b, level)?
+        } else {
+            b.clone()
+        };
         let drift = (a.scale() / b.scale() - 1.0).abs();
         if drift > SCALE_DRIFT_TOLERANCE {
             return Err(ExecError::Backend(format!(
@@ -98,13 +116,23 @@ impl Backend for CkksBackend<'_> {
     }
     fn mul(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
         let level = a.level().min(b.level());
-        let a = if a.level() > level { self.eval.drop_to_level(a, level)? } else { a.clone() };
-        let b = if b.level() > level { self.eval.drop_to_level(b, level)? } else { b.clone() };
+        let a = if a.level() > level {
+            self.eval.drop_to_level(a, level)?
+        } else {
+            a.clone()
+        };
+        let b = if b.level() > level {
+            self.eval.drop_to_level(b, level)?
+        } else {
+            b.clone()
+        };
         Ok(self.eval.mul_no_relin(&a, &b)?)
     }
     fn mul_plain(&self, a: &Ciphertext, values: &[f64]) -> Result<Ciphertext> {
         let q = self.prime(a.level())?;
-        let pt = self.encoder.encode_real(values, a.level(), q * self.delta / a.scale())?;
+        let pt = self
+            .encoder
+            .encode_real(values, a.level(), q * self.delta / a.scale())?;
         Ok(self.eval.mul_plain(a, &pt)?)
     }
     fn mul_int(&self, a: &Ciphertext, n: i64) -> Result<Ciphertext> {
@@ -134,6 +162,8 @@ impl Backend for CkksBackend<'_> {
         Ok(self.eval.conjugate(a)?)
     }
     fn bootstrap(&self, _a: &Ciphertext) -> Result<Ciphertext> {
-        Err(ExecError::Backend("bootstrapping is not implemented yet (a later issue)".into()))
+        Err(ExecError::Backend(
+            "bootstrapping is not implemented yet (a later issue)".into(),
+        ))
     }
 }

@@ -55,7 +55,11 @@ pub fn run_step<B: Backend>(
     let mut outputs = HashMap::new();
     let total = program.instrs.len();
     for (index, ins) in program.instrs.iter().enumerate() {
-        let fail = |reason: String| ExecError::Instr { index, op: ins.op.mnemonic(), reason };
+        let fail = |reason: String| ExecError::Instr {
+            index,
+            op: ins.op.mnemonic(),
+            reason,
+        };
         let arg = |i: usize| -> Result<&Value<B::Ct>> {
             ins.args
                 .get(i)
@@ -77,10 +81,16 @@ pub fn run_step<B: Backend>(
         };
         let result: Value<B::Ct> = match &ins.op {
             HeOp::Input { name } => Value::Ct(
-                inputs.get(name).cloned().ok_or_else(|| ExecError::MissingInput(name.clone()))?,
+                inputs
+                    .get(name)
+                    .cloned()
+                    .ok_or_else(|| ExecError::MissingInput(name.clone()))?,
             ),
             HeOp::Const(id) => Value::Plain(
-                consts.get(id.0 as usize).cloned().ok_or_else(|| fail("no such constant".into()))?,
+                consts
+                    .get(id.0 as usize)
+                    .cloned()
+                    .ok_or_else(|| fail("no such constant".into()))?,
             ),
             HeOp::AddCC => Value::Ct(backend.add(ct(0)?, ct(1)?)?),
             HeOp::SubCC => Value::Ct(backend.sub(ct(0)?, ct(1)?)?),
@@ -99,7 +109,10 @@ pub fn run_step<B: Backend>(
                 let a = ct(0)?;
                 let target = base_level as i64 - *to as i64;
                 if target < 0 {
-                    return Err(ExecError::OutOfLevels { needed: target, available: backend.level(a) });
+                    return Err(ExecError::OutOfLevels {
+                        needed: target,
+                        available: backend.level(a),
+                    });
                 }
                 if (target as usize) < backend.level(a) {
                     Value::Ct(backend.drop_to_level(a, target as usize)?)

@@ -9,6 +9,7 @@
 pub mod backend;
 pub mod ckks;
 pub mod executor;
+pub mod files;
 pub mod owner;
 pub mod sim;
 

@@ -23,9 +23,20 @@ pub fn context_for(plan: &Plan) -> Result<Arc<Context>> {
         "192" => SecurityLevel::Classic192,
         "256" => SecurityLevel::Classic256,
         "insecure" => SecurityLevel::InsecureUnchecked,
-        other => return Err(ExecError::Backend(format!("unknown security claim `{other}`"))),
+        other => {
+            return Err(ExecError::Backend(format!(
+                "unknown security claim `{other}`"
+            )));
+        }
     };
-    let params = Params::from_primes(p.log_n, p.q.clone(), p.p.clone(), p.dnum, p.scale_bits, level)?;
+    let params = Params::from_primes(
+        p.log_n,
+        p.q.clone(),
+        p.p.clone(),
+        p.dnum,
+        p.scale_bits,
+        level,
+    )?;
     Ok(Context::new(params)?)
 }
 
@@ -44,7 +55,11 @@ pub fn keygen(ctx: &Arc<Context>, plan: &Plan) -> Result<OwnerKeys> {
     let public = kg.gen_public_key(&secret);
     let steps: Vec<i64> = plan.keys.rotations.iter().map(|r| r.step as i64).collect();
     let evaluation = kg.gen_evaluation_keys(&secret, &steps, plan.keys.conjugation, None)?;
-    Ok(OwnerKeys { secret, public, evaluation })
+    Ok(OwnerKeys {
+        secret,
+        public,
+        evaluation,
+    })
 }
 
 /// One batch of training data: row-major features (`rows × features`, already scaled) and labels
@@ -64,13 +79,17 @@ pub fn pack_batch(plan: &Plan, batch: &Batch<'_>) -> Result<HashMap<String, Vec<
     let mut out = HashMap::new();
     for b in &d.inputs {
         let (data, width, first_row, rows) = match b.source {
-            InputSource::Features { first_row, rows, .. } => (batch.features, d.features, first_row, rows),
-            InputSource::Labels { first_row, rows, .. } => (batch.labels, d.classes, first_row, rows),
+            InputSource::Features {
+                first_row, rows, ..
+            } => (batch.features, d.features, first_row, rows),
+            InputSource::Labels {
+                first_row, rows, ..
+            } => (batch.labels, d.classes, first_row, rows),
             InputSource::State(_) => continue,
         };
-        let block = data.get(first_row * width..(first_row + rows) * width).ok_or_else(|| {
-            ExecError::Backend(format!("batch too small for input `{}`", b.name))
-        })?;
+        let block = data
+            .get(first_row * width..(first_row + rows) * width)
+            .ok_or_else(|| ExecError::Backend(format!("batch too small for input `{}`", b.name)))?;
         out.insert(b.name.clone(), b.layout.pack(block));
     }
     Ok(out)
@@ -104,7 +123,11 @@ pub fn next_state_inputs(plan: &Plan) -> Vec<(String, String)> {
         .outputs
         .iter()
         .filter_map(|o| {
-            plan.data.inputs.iter().find(|i| i.source == InputSource::State(o.slot)).map(|i| (o.name.clone(), i.name.clone()))
+            plan.data
+                .inputs
+                .iter()
+                .find(|i| i.source == InputSource::State(o.slot))
+                .map(|i| (o.name.clone(), i.name.clone()))
         })
         .collect()
 }
@@ -120,7 +143,9 @@ pub fn unpack_state(plan: &Plan, outputs: &HashMap<String, Vec<f64>>) -> Result<
             .find(|i| i.source == InputSource::State(o.slot))
             .map(|i| i.layout.clone())
             .ok_or_else(|| ExecError::Backend(format!("output {} has no state input", o.name)))?;
-        let slots = outputs.get(&o.name).ok_or_else(|| ExecError::MissingInput(o.name.clone()))?;
+        let slots = outputs
+            .get(&o.name)
+            .ok_or_else(|| ExecError::MissingInput(o.name.clone()))?;
         state.insert(o.slot, layout.unpack(slots));
     }
     Ok(state)

@@ -31,7 +31,10 @@ impl NoiseModel {
     /// key-switching noise of a few multiples of √N / Δ.
     pub fn for_params(log_n: u32, scale_bits: u32) -> NoiseModel {
         let unit = ((1u64 << log_n) as f64).sqrt() / 2f64.powi(scale_bits as i32);
-        NoiseModel { fresh: 4.0 * unit, per_op: 2.0 * unit }
+        NoiseModel {
+            fresh: 4.0 * unit,
+            per_op: 2.0 * unit,
+        }
     }
 }
 
@@ -51,14 +54,21 @@ impl SlotSim {
     /// A simulator that adds noise from the model (a deterministic, seeded generator: the
     /// simulator never touches secrets, so no CSPRNG is needed).
     pub fn with_noise(slots: usize, model: NoiseModel, seed: u64) -> SlotSim {
-        SlotSim { slots, noise: Some((model, RefCell::new(ChaCha8Rng::seed_from_u64(seed)))) }
+        SlotSim {
+            slots,
+            noise: Some((model, RefCell::new(ChaCha8Rng::seed_from_u64(seed)))),
+        }
     }
 
     /// A fresh ciphertext at `level`.
     pub fn encrypt(&self, values: &[f64], level: usize) -> SimCt {
         let mut values = values.to_vec();
         values.resize(self.slots, 0.0);
-        let mut ct = SimCt { values, level, degree: 1 };
+        let mut ct = SimCt {
+            values,
+            level,
+            degree: 1,
+        };
         if let Some((m, _)) = &self.noise {
             self.perturb(&mut ct, m.fresh);
         }
@@ -91,11 +101,23 @@ impl SlotSim {
 
     fn zip(&self, a: &SimCt, b: &SimCt, f: impl Fn(f64, f64) -> f64) -> SimCt {
         let (level, degree) = self.aligned(a, b);
-        SimCt { values: a.values.iter().zip(&b.values).map(|(&x, &y)| f(x, y)).collect(), level, degree }
+        SimCt {
+            values: a
+                .values
+                .iter()
+                .zip(&b.values)
+                .map(|(&x, &y)| f(x, y))
+                .collect(),
+            level,
+            degree,
+        }
     }
 
     fn map(&self, a: &SimCt, f: impl Fn(f64) -> f64) -> SimCt {
-        SimCt { values: a.values.iter().map(|&x| f(x)).collect(), ..a.clone() }
+        SimCt {
+            values: a.values.iter().map(|&x| f(x)).collect(),
+            ..a.clone()
+        }
     }
 }
 
@@ -118,24 +140,35 @@ impl Backend for SlotSim {
         Ok(self.map(a, |x| -x))
     }
     fn add_plain(&self, a: &SimCt, values: &[f64]) -> Result<SimCt> {
-        Ok(SimCt { values: a.values.iter().zip(values).map(|(x, y)| x + y).collect(), ..a.clone() })
+        Ok(SimCt {
+            values: a.values.iter().zip(values).map(|(x, y)| x + y).collect(),
+            ..a.clone()
+        })
     }
     fn sub_plain(&self, a: &SimCt, values: &[f64]) -> Result<SimCt> {
-        Ok(SimCt { values: a.values.iter().zip(values).map(|(x, y)| x - y).collect(), ..a.clone() })
+        Ok(SimCt {
+            values: a.values.iter().zip(values).map(|(x, y)| x - y).collect(),
+            ..a.clone()
+        })
     }
     fn add_scalar(&self, a: &SimCt, c: f64) -> Result<SimCt> {
         Ok(self.map(a, |x| x + c))
     }
     fn mul(&self, a: &SimCt, b: &SimCt) -> Result<SimCt> {
         if a.degree != 1 || b.degree != 1 {
-            return Err(ExecError::Backend("product of an unrelinearized ciphertext".into()));
+            return Err(ExecError::Backend(
+                "product of an unrelinearized ciphertext".into(),
+            ));
         }
         let mut out = self.zip(a, b, |x, y| x * y);
         out.degree = 2;
         Ok(out)
     }
     fn mul_plain(&self, a: &SimCt, values: &[f64]) -> Result<SimCt> {
-        Ok(SimCt { values: a.values.iter().zip(values).map(|(x, y)| x * y).collect(), ..a.clone() })
+        Ok(SimCt {
+            values: a.values.iter().zip(values).map(|(x, y)| x * y).collect(),
+            ..a.clone()
+        })
     }
     fn mul_int(&self, a: &SimCt, n: i64) -> Result<SimCt> {
         Ok(self.map(a, |x| x * n as f64))
@@ -144,28 +177,45 @@ impl Backend for SlotSim {
         Ok(self.map(a, |x| x * c))
     }
     fn relin(&self, a: &SimCt) -> Result<SimCt> {
-        Ok(self.op_noise(SimCt { degree: 1, ..a.clone() }))
+        Ok(self.op_noise(SimCt {
+            degree: 1,
+            ..a.clone()
+        }))
     }
     fn rescale(&self, a: &SimCt) -> Result<SimCt> {
         if a.level == 0 {
-            return Err(ExecError::OutOfLevels { needed: -1, available: 0 });
+            return Err(ExecError::OutOfLevels {
+                needed: -1,
+                available: 0,
+            });
         }
-        Ok(self.op_noise(SimCt { level: a.level - 1, ..a.clone() }))
+        Ok(self.op_noise(SimCt {
+            level: a.level - 1,
+            ..a.clone()
+        }))
     }
     fn drop_to_level(&self, a: &SimCt, level: usize) -> Result<SimCt> {
-        Ok(SimCt { level: level.min(a.level), ..a.clone() })
+        Ok(SimCt {
+            level: level.min(a.level),
+            ..a.clone()
+        })
     }
     fn rotate(&self, a: &SimCt, step: i64) -> Result<SimCt> {
         let n = a.values.len() as i64;
         let k = step.rem_euclid(n.max(1)) as usize;
         let mut values = a.values[k..].to_vec();
         values.extend_from_slice(&a.values[..k]);
-        Ok(self.op_noise(SimCt { values, ..a.clone() }))
+        Ok(self.op_noise(SimCt {
+            values,
+            ..a.clone()
+        }))
     }
     fn conjugate(&self, a: &SimCt) -> Result<SimCt> {
         Ok(self.op_noise(a.clone()))
     }
     fn bootstrap(&self, _a: &SimCt) -> Result<SimCt> {
-        Err(ExecError::Backend("bootstrapping is not implemented yet".into()))
+        Err(ExecError::Backend(
+            "bootstrapping is not implemented yet".into(),
+        ))
     }
 }
