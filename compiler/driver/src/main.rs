@@ -30,6 +30,12 @@ enum Command {
     Train(cmd::train::TrainArgs),
     /// Evaluate trained weights on a test set.
     Evaluate(cmd::evaluate::EvaluateArgs),
+    /// Compile a model into an execution plan and print its report.
+    Compile(cmd::compile::CompileArgs),
+    /// Print the report of a compiled plan.
+    Report(cmd::report::ReportArgs),
+    /// Write a plan's instruction graph as Graphviz DOT.
+    Graph(cmd::graph::GraphArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +46,9 @@ fn main() -> ExitCode {
         Command::Check(args) => cmd::check::run(args),
         Command::Train(args) => cmd::train::run(args),
         Command::Evaluate(args) => cmd::evaluate::run(args),
+        Command::Compile(args) => cmd::compile::run(args),
+        Command::Report(args) => cmd::report::run(args),
+        Command::Graph(args) => cmd::graph::run(args),
     };
     match result {
         Ok(code) => code,

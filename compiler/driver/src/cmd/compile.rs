@@ -34,7 +34,9 @@ pub fn run(args: CompileArgs) -> anyhow::Result<ExitCode> {
     let compiled = henn_compiler::pipeline::compile(&model)
         .with_context(|| format!("cannot compile {}", args.file.display()))?;
     let compile_s = started.elapsed().as_secs_f64();
-    let out = args.output.unwrap_or_else(|| args.file.with_extension("hplan"));
+    let out = args
+        .output
+        .unwrap_or_else(|| args.file.with_extension("hplan"));
     henn_plan::io::save(&compiled.plan, &out)?;
     if let Some(path) = &args.dump_json {
         let text = serde_json::to_string_pretty(&compiled.plan)?;
@@ -51,7 +53,11 @@ pub fn run(args: CompileArgs) -> anyhow::Result<ExitCode> {
         println!("{v}");
     } else {
         print!("{}", rep.to_text());
-        println!("  wrote       {} (compiled in {:.2} s)", out.display(), compile_s);
+        println!(
+            "  wrote       {} (compiled in {:.2} s)",
+            out.display(),
+            compile_s
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

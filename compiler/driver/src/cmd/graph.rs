@@ -22,7 +22,8 @@ pub struct GraphArgs {
 
 pub fn run(args: GraphArgs) -> anyhow::Result<ExitCode> {
     let plan = henn_plan::io::load(&args.plan)?;
-    let mut dot = String::from("digraph plan {\n  rankdir=TB;\n  node [shape=box, fontname=monospace];\n");
+    let mut dot =
+        String::from("digraph plan {\n  rankdir=TB;\n  node [shape=box, fontname=monospace];\n");
     let mut def: HashMap<u32, usize> = HashMap::new();
     for (i, ins) in plan.program.instrs.iter().enumerate() {
         let is_const = matches!(ins.op, HeOp::Const(_));
@@ -32,15 +33,27 @@ pub fn run(args: GraphArgs) -> anyhow::Result<ExitCode> {
                 HeOp::Output { name } => format!("output {name}"),
                 HeOp::Rotate(r) => format!("rotate {}", r.0),
                 HeOp::Const(id) => {
-                    let name = plan.program.consts.get(id.0 as usize).map_or("?", |c| c.name.as_str());
+                    let name = plan
+                        .program
+                        .consts
+                        .get(id.0 as usize)
+                        .map_or("?", |c| c.name.as_str());
                     format!("const {name}")
                 }
                 op => op.mnemonic().to_owned(),
             };
-            let _ = writeln!(dot, "  n{i} [label=\"{} (d{})\"];", label.replace('"', "'"), ins.ty.depth.0);
+            let _ = writeln!(
+                dot,
+                "  n{i} [label=\"{} (d{})\"];",
+                label.replace('"', "'"),
+                ins.ty.depth.0
+            );
             for a in &ins.args {
                 if let Some(&src) = def.get(&a.0) {
-                    let src_const = matches!(plan.program.instrs.get(src).map(|s| &s.op), Some(HeOp::Const(_)));
+                    let src_const = matches!(
+                        plan.program.instrs.get(src).map(|s| &s.op),
+                        Some(HeOp::Const(_))
+                    );
                     if !(src_const && args.no_consts) {
                         let _ = writeln!(dot, "  n{src} -> n{i};");
                     }

@@ -2,6 +2,9 @@
 
 pub mod bench;
 pub mod check;
+pub mod compile;
 pub mod demo;
 pub mod evaluate;
+pub mod graph;
+pub mod report;
 pub mod train;
