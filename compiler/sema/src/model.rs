@@ -148,7 +148,10 @@ pub enum TrainLength {
 pub enum Init {
     /// Glorot/Xavier uniform: `U(−√(6/(fan_in+fan_out)), +…)`.
     Glorot,
-    Uniform { lo: f64, hi: f64 },
+    Uniform {
+        lo: f64,
+        hi: f64,
+    },
     Constant(f64),
 }
 
@@ -177,7 +180,9 @@ pub enum Security {
 pub enum RingDegree {
     Auto,
     /// log2 N.
-    Fixed { log_n: u32 },
+    Fixed {
+        log_n: u32,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

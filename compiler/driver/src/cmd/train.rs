@@ -1,10 +1,348 @@
-//! `henn train` (under construction).
+//! `henn train FILE --backend plain`: the plaintext reference run.
+//!
+//! Trains with exactly the arithmetic an encrypted run uses (the model's polynomial, update rule,
+//! initialisation and batch order from its seed) by interpreting the tensor IR, prints per-epoch
+//! loss and accuracy (a progress bar on a terminal, or one JSON object per epoch with `--json`),
+//! and warns when a layer's pre-activations leave its activation's fitted interval (`--strict`
+//! turns that into exit 1, without writing weights).
 
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use henn_data::csv::Expect;
+use henn_sema::Model;
+use henn_tir::train::{RangeViolation, Trainer};
+use serde_json::json;
+
+/// Where training runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    /// Plain `f64` arithmetic (the reference for encrypted runs).
+    Plain,
+}
 
 #[derive(Debug, clap::Args)]
-pub struct TrainArgs {}
+pub struct TrainArgs {
+    /// The .henn model.
+    pub file: PathBuf,
+    /// The backend to train on.
+    #[arg(long, value_enum)]
+    pub backend: Backend,
+    /// Training data (CSV `label,f1,…`, or `IMAGES,LABELS` IDX files); default: the model's.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Test data, same formats; default: the model's.
+    #[arg(long)]
+    pub test: Option<PathBuf>,
+    /// One JSON object per epoch and a final one on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Exit 1 when pre-activations leave an activation's fitted interval.
+    #[arg(long)]
+    pub strict: bool,
+    /// Write the trained weights here (JSON; CSV when the name ends in `.csv`).
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<PathBuf>,
+}
 
-pub fn run(_args: TrainArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`henn train` is not implemented yet")
+/// Loads the model; diagnostics render through the checker's renderer.
+pub fn load_model(path: &Path) -> anyhow::Result<Model> {
+    henn_sema::check_file(path).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// Loads a data file for `model`, with its expected width and label range.
+pub fn load_data(model: &Model, path: &Path) -> anyhow::Result<henn_data::Dataset> {
+    let expect = Expect {
+        features: Some(model.data.features),
+        classes: Some(model.data.classes),
+    };
+    Ok(henn_data::load_spec(path, expect)?)
+}
+
+fn layer_map(
+    model: &Model,
+    values: &BTreeMap<usize, f64>,
+) -> serde_json::Map<String, serde_json::Value> {
+    values
+        .iter()
+        .filter_map(|(l, v)| {
+            model
+                .layers
+                .get(*l)
+                .map(|layer| (layer.name.clone(), json!(v)))
+        })
+        .collect()
+}
+
+fn violation_json(v: &RangeViolation) -> serde_json::Value {
+    json!({"layer": v.name, "seen": [v.seen.0, v.seen.1], "interval": [v.interval.0, v.interval.1]})
+}
+
+pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
+    let Backend::Plain = args.backend;
+    let model = load_model(&args.file)?;
+    let train_path = args
+        .data
+        .clone()
+        .or_else(|| model.data.train.clone())
+        .ok_or(henn_tir::TrainError::NoData { what: "training" })?;
+    let train = load_data(&model, &train_path)?;
+    let test_path = args.test.clone().or_else(|| model.data.test.clone());
+    let test = test_path
+        .as_deref()
+        .map(|p| load_data(&model, p))
+        .transpose()?;
+
+    let mut trainer = Trainer::new(&model, &train)?;
+    let total_steps = trainer.total_steps();
+    let per_epoch = trainer.steps_per_epoch().max(1);
+    let total_epochs = total_steps.div_ceil(per_epoch);
+    let mut out = std::io::stdout().lock();
+    if !args.json {
+        writeln!(
+            out,
+            "training `{}` on {} samples ({} steps of batch {}, {} epoch(s)), plain backend",
+            model.name,
+            trainer.samples(),
+            total_steps,
+            model.schedule.batch_size,
+            total_epochs
+        )?;
+    }
+    let bar = (!args.json && std::io::stderr().is_terminal()).then(|| {
+        let bar = indicatif::ProgressBar::new(total_steps);
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} steps {msg}")
+        {
+            bar.set_style(style);
+        }
+        bar
+    });
+
+    let mut warned = std::collections::BTreeSet::new();
+    let mut overall_abs: BTreeMap<usize, f64> = BTreeMap::new();
+    let mut last_loss = f64::NAN;
+    let mut test_accuracy = None;
+    let started = Instant::now();
+    let mut failed_strict = false;
+    while !trainer.done() {
+        let t0 = Instant::now();
+        let stats = match trainer.run_epoch(|s| {
+            if let Some(b) = &bar {
+                b.set_position(s);
+            }
+        }) {
+            Ok(stats) => stats,
+            Err(err) => {
+                if let Some(b) = &bar {
+                    b.finish_and_clear();
+                }
+                if args.json {
+                    let v = json!({"event": "error", "steps": trainer.steps(), "message": err.to_string()});
+                    writeln!(out, "{v}")?;
+                }
+                return Err(err.into());
+            }
+        };
+        let secs = t0.elapsed().as_secs_f64();
+        last_loss = stats.train_loss;
+        for (l, v) in &stats.max_abs_preactivation {
+            let e = overall_abs.entry(*l).or_insert(0.0);
+            *e = e.max(*v);
+        }
+        let eval = test.as_ref().map(|t| trainer.evaluate(t)).transpose()?;
+        test_accuracy = eval.as_ref().map(|e| e.accuracy);
+        let violations = trainer.range_violations();
+        if args.json {
+            writeln!(
+                out,
+                "{}",
+                json!({
+                    "event": "epoch",
+                    "epoch": stats.epoch,
+                    "steps": stats.steps,
+                    "train_loss": stats.train_loss,
+                    "train_accuracy": stats.train_accuracy,
+                    "test_accuracy": test_accuracy,
+                    "test_loss": eval.as_ref().map(|e| e.loss),
+                    "max_abs_preactivation": layer_map(&model, &stats.max_abs_preactivation),
+                    "seconds": secs,
+                })
+            )?;
+        } else {
+            let ranges: Vec<String> = stats
+                .max_abs_preactivation
+                .iter()
+                .filter_map(|(l, v)| {
+                    model
+                        .layers
+                        .get(*l)
+                        .map(|layer| format!("{} {v:.2}", layer.name))
+                })
+                .collect();
+            let line = format!(
+                "epoch {:>3}/{total_epochs}  loss {:.4}  train acc {:5.1}%  test acc {}  max|z|: {}",
+                stats.epoch,
+                stats.train_loss,
+                100.0 * stats.train_accuracy,
+                test_accuracy.map_or("  n/a".to_owned(), |a| format!("{:5.1}%", 100.0 * a)),
+                ranges.join(", ")
+            );
+            match &bar {
+                Some(b) => b.println(line),
+                None => writeln!(out, "{line}")?,
+            }
+        }
+        for v in &violations {
+            if warned.insert(v.layer) {
+                let msg = format!("{}: {v}", if args.strict { "error" } else { "warning" });
+                match &bar {
+                    Some(b) => b.println(msg),
+                    None => eprintln!("{msg}"),
+                }
+            }
+        }
+        if args.strict && !violations.is_empty() {
+            failed_strict = true;
+            break;
+        }
+    }
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let violations = trainer.range_violations();
+    if args.json {
+        writeln!(
+            out,
+            "{}",
+            json!({
+                "event": "final",
+                "model": model.name,
+                "steps": trainer.steps(),
+                "train_loss": last_loss,
+                "test_accuracy": test_accuracy,
+                "max_abs_preactivation": layer_map(&model, &overall_abs),
+                "range_violations": violations.iter().map(violation_json).collect::<Vec<_>>(),
+                "seconds": started.elapsed().as_secs_f64(),
+                "strict_failure": failed_strict,
+            })
+        )?;
+    } else {
+        writeln!(
+            out,
+            "done: {} steps in {:.2} s, train loss {:.4}, test accuracy {}",
+            trainer.steps(),
+            started.elapsed().as_secs_f64(),
+            last_loss,
+            test_accuracy.map_or("n/a".to_owned(), |a| format!("{:.2}%", 100.0 * a))
+        )?;
+    }
+    if failed_strict {
+        eprintln!("error: --strict: pre-activations left the fitted interval; no weights written");
+        return Ok(ExitCode::FAILURE);
+    }
+    if let Some(path) = &args.output {
+        trainer
+            .weights()
+            .save(path)
+            .with_context(|| format!("writing weights to {}", path.display()))?;
+        if !args.json {
+            writeln!(out, "weights written to {}", path.display())?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MODEL: &str = r#"
+model tiny {
+  data { features = 64  classes = 10  scaling = minmax }
+  activation s = ACT
+  network {
+    dense hidden(16, activation = s)
+    dense output(10, activation = s)
+  }
+  loss = bce
+  optimizer = sgd(lr = 2)
+  train { batch = 16  epochs = 2  seed = 1 }
+}
+"#;
+
+    fn data(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../examples/data")
+            .join(name)
+    }
+
+    /// A scratch directory unique to this test process and test name.
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("henn-train-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn args(dir: &Path, act: &str, strict: bool) -> TrainArgs {
+        let file = dir.join("tiny.henn");
+        std::fs::write(&file, MODEL.replace("ACT", act)).unwrap();
+        TrainArgs {
+            file,
+            backend: Backend::Plain,
+            data: Some(data("digits-train.csv")),
+            test: Some(data("digits-test.csv")),
+            json: true,
+            strict,
+            output: Some(dir.join("w.json")),
+        }
+    }
+
+    #[test]
+    fn trains_writes_weights_and_evaluates() {
+        let dir = scratch("ok");
+        let act = "sigmoid_fit(degree = 13, interval = [-40, 40])";
+        let code = run(args(&dir, act, true)).unwrap();
+        assert_eq!(code, ExitCode::SUCCESS);
+        let weights = dir.join("w.json");
+        assert!(weights.exists());
+        let eval = crate::cmd::evaluate::EvaluateArgs {
+            file: dir.join("tiny.henn"),
+            weights: weights.clone(),
+            test: Some(data("digits-test.csv")),
+            json: true,
+        };
+        assert_eq!(crate::cmd::evaluate::run(eval).unwrap(), ExitCode::SUCCESS);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The paper's cubic leaves [−8, 8] on digits: `--strict` exits 1 and writes no weights.
+    #[test]
+    fn strict_fails_without_writing_weights() {
+        let dir = scratch("strict");
+        let act = "poly([0.5, 0.106795345, 0.0, -0.000385032598], interval = [-8, 8])";
+        let mut a = args(&dir, act, true);
+        a.data = Some(data("digits-train.csv"));
+        let code = run(a).unwrap();
+        assert_eq!(code, ExitCode::FAILURE);
+        assert!(!dir.join("w.json").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn wrong_width_data_is_an_error_naming_the_file() {
+        let dir = scratch("width");
+        let mut a = args(&dir, "sigmoid_fit(degree = 5, interval = [-8, 8])", false);
+        a.data = Some(data("breast-cancer-train.csv"));
+        let err = run(a).unwrap_err().to_string();
+        assert!(
+            err.contains("breast-cancer-train.csv:2") && err.contains("expects 64"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
