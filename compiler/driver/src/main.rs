@@ -30,6 +30,9 @@ enum Command {
     Train(cmd::train::TrainArgs),
     /// Evaluate trained weights on a test set.
     Evaluate(cmd::evaluate::EvaluateArgs),
+    /// The whole job in one process: compile, keygen, encrypt, train on ciphertexts, decrypt,
+    /// and compare with the plaintext twin.
+    Run(cmd::run::RunArgs),
     /// Compile a model into an execution plan and print its report.
     Compile(cmd::compile::CompileArgs),
     /// Print the report of a compiled plan.
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
         Command::Check(args) => cmd::check::run(args),
         Command::Train(args) => cmd::train::run(args),
         Command::Evaluate(args) => cmd::evaluate::run(args),
+        Command::Run(args) => cmd::run::run(args),
         Command::Compile(args) => cmd::compile::run(args),
         Command::Report(args) => cmd::report::run(args),
         Command::Graph(args) => cmd::graph::run(args),

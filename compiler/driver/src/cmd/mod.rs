@@ -7,4 +7,5 @@ pub mod demo;
 pub mod evaluate;
 pub mod graph;
 pub mod report;
+pub mod run;
 pub mod train;

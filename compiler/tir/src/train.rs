@@ -1,0 +1,556 @@
+//! The plaintext trainer: interprets the step graph batch by batch with the model's seed.
+//!
+//! Determinism contract (what an encrypted run must reproduce to be comparable):
+//!
+//! * initialisation: a ChaCha20 stream seeded with `seed_from_u64(schedule.seed)` (stream 0),
+//!   drawn layer by layer, row-major over `W_ℓ` (`outputs × inputs`); uniform values are
+//!   `lo + (hi − lo)·u` with `u = (next_u64 >> 11)·2⁻⁵³`. Biases start at 0, except under
+//!   `Init::Constant(c)` where every parameter is `c` (the predecessor's 0.0128 start);
+//! * batch order: the same seed on ChaCha20 stream 1; every epoch is a Fisher–Yates shuffle of
+//!   the training indices (uniform indices by rejection, no modulo bias), cut into batches of
+//!   `batch_size`; a smaller last batch is kept and runs through a graph built for its size;
+//! * `data.samples = n` restricts training to the first `n` rows of the training split;
+//! * NAG: `U` starts equal to `W`; `γ_t` is the constant momentum or Nesterov's sequence.
+//!
+//! These seeds make public-data experiments repeatable; nothing here is key material.
+
+use std::collections::BTreeMap;
+
+use henn_data::{Dataset, Scaler, ScalingKind};
+use henn_sema::{Activation, Init, Model, Momentum, Optimizer, Scaling, TrainLength};
+use rand_chacha::ChaCha20Rng;
+use rand_core::{Rng, SeedableRng};
+
+use crate::build::{StepGraph, build_inference, build_train_step};
+use crate::error::TrainError;
+use crate::graph::{LayerIdx, Slot, SlotKind};
+use crate::interp::{Env, Tensor, run};
+use crate::weights::WeightsFile;
+
+/// Statistics of one epoch (or of the steps run by one call of [`Trainer::run_epoch`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpochStats {
+    pub epoch: u64,
+    pub steps: u64,
+    /// Mean monitored loss over the samples seen (per sample, BCE or MSE).
+    pub train_loss: f64,
+    /// Accuracy of the forward passes made during training (weights change within the epoch).
+    pub train_accuracy: f64,
+    /// Per layer: largest |pre-activation| seen this epoch (layers with a polynomial only).
+    pub max_abs_preactivation: BTreeMap<usize, f64>,
+}
+
+/// An evaluation of fixed weights on a dataset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    pub accuracy: f64,
+    pub loss: f64,
+    pub max_abs_preactivation: BTreeMap<usize, f64>,
+}
+
+/// A layer whose pre-activations left the polynomial's fitted interval.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RangeViolation {
+    pub layer: usize,
+    pub name: String,
+    pub seen: (f64, f64),
+    pub interval: (f64, f64),
+}
+
+impl std::fmt::Display for RangeViolation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "layer {} (`{}`): pre-activations reached [{:.3}, {:.3}], outside the activation's fitted interval [{}, {}]",
+            self.layer + 1,
+            self.name,
+            self.seen.0,
+            self.seen.1,
+            self.interval.0,
+            self.interval.1
+        )
+    }
+}
+
+/// Maps the model's scaling to henn-data's.
+pub fn scaling_kind(s: Scaling) -> ScalingKind {
+    match s {
+        Scaling::None => ScalingKind::None,
+        Scaling::Standardize => ScalingKind::Standardize,
+        Scaling::MinMax => ScalingKind::MinMax,
+    }
+}
+
+fn unit(rng: &mut ChaCha20Rng) -> f64 {
+    (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
+fn below(rng: &mut ChaCha20Rng, n: u64) -> u64 {
+    let zone = u64::MAX - u64::MAX % n;
+    loop {
+        let r = rng.next_u64();
+        if r < zone {
+            return r % n;
+        }
+    }
+}
+
+/// The initial state of every slot, from the model's init rule and seed.
+pub fn initial_state(model: &Model) -> BTreeMap<Slot, Tensor> {
+    let mut rng = ChaCha20Rng::seed_from_u64(model.schedule.seed);
+    rng.set_stream(0);
+    let mut state = BTreeMap::new();
+    for (l, layer) in model.layers.iter().enumerate() {
+        let (rows, cols) = (layer.outputs, layer.inputs);
+        let (w, b) = match model.init {
+            Init::Glorot => {
+                let r = (6.0 / (rows + cols) as f64).sqrt();
+                let w = (0..rows * cols)
+                    .map(|_| -r + 2.0 * r * unit(&mut rng))
+                    .collect();
+                (w, 0.0)
+            }
+            Init::Uniform { lo, hi } => {
+                let w = (0..rows * cols)
+                    .map(|_| lo + (hi - lo) * unit(&mut rng))
+                    .collect();
+                (w, 0.0)
+            }
+            Init::Constant(c) => (vec![c; rows * cols], c),
+        };
+        let slot = |kind| Slot {
+            layer: LayerIdx(l),
+            kind,
+        };
+        let w = Tensor {
+            rows,
+            cols,
+            data: w,
+        };
+        let b = Tensor {
+            rows: 1,
+            cols: rows,
+            data: vec![b; rows],
+        };
+        if matches!(model.optimizer, Optimizer::Nag { .. }) {
+            state.insert(slot(SlotKind::WeightPrev), w.clone());
+            if layer.bias {
+                state.insert(slot(SlotKind::BiasPrev), b.clone());
+            }
+        }
+        state.insert(slot(SlotKind::Weight), w);
+        if layer.bias {
+            state.insert(slot(SlotKind::Bias), b);
+        }
+    }
+    state
+}
+
+/// Targets as a matrix: one-hot rows, or a single 0/1 column for a binary model.
+fn targets(labels: &[u32], classes: usize) -> Tensor {
+    let mut t = Tensor::zeros(labels.len(), classes);
+    for (i, &l) in labels.iter().enumerate() {
+        if classes == 1 {
+            t.data[i] = f64::from(l.min(1));
+        } else if (l as usize) < classes {
+            t.data[i * classes + l as usize] = 1.0;
+        }
+    }
+    t
+}
+
+/// The predicted class of one output row: argmax, or `a > 0.5` for a single output.
+pub fn predict(row: &[f64]) -> u32 {
+    if row.len() == 1 {
+        return u32::from(row[0] > 0.5);
+    }
+    let mut best = 0;
+    for (k, &v) in row.iter().enumerate() {
+        if v > row[best] {
+            best = k;
+        }
+    }
+    best as u32
+}
+
+fn merge_abs(into: &mut BTreeMap<usize, f64>, ranges: &BTreeMap<LayerIdx, (f64, f64)>) {
+    for (l, &(lo, hi)) in ranges {
+        let e = into.entry(l.0).or_insert(0.0);
+        *e = e.max(lo.abs()).max(hi.abs());
+    }
+}
+
+/// What one training step saw.
+#[derive(Debug, Clone)]
+pub struct StepStats {
+    /// The monitored loss (batch mean).
+    pub loss: f64,
+    /// Correct predictions in the batch (before the update).
+    pub correct: usize,
+    pub samples: usize,
+    pub preactivation_range: BTreeMap<LayerIdx, (f64, f64)>,
+}
+
+/// Drives training of one model on one training split.
+#[derive(Debug)]
+pub struct Trainer {
+    model: Model,
+    scaler: Scaler,
+    x: Vec<f64>,
+    labels: Vec<u32>,
+    graphs: BTreeMap<usize, StepGraph>,
+    state: BTreeMap<Slot, Tensor>,
+    batch_rng: ChaCha20Rng,
+    steps: u64,
+    epochs: u64,
+    /// Nesterov's αₜ (only used with `Momentum::Nesterov`).
+    alpha: f64,
+    /// Per layer, the overall pre-activation range seen during training.
+    ranges: BTreeMap<LayerIdx, (f64, f64)>,
+}
+
+impl Trainer {
+    /// Prepares training: checks the data against the model, fits the scaler on `train`,
+    /// builds the step graph and initialises the parameters.
+    pub fn new(model: &Model, train: &Dataset) -> Result<Self, TrainError> {
+        train.check_shape(model.data.features, model.data.classes)?;
+        let train = match model.data.samples {
+            Some(n) if n > train.len() => {
+                return Err(TrainError::NotEnoughSamples {
+                    wanted: n,
+                    available: train.len(),
+                });
+            }
+            Some(n) => train.subset(&(0..n).collect::<Vec<_>>()),
+            None => train.clone(),
+        };
+        let scaler = Scaler::fit(scaling_kind(model.data.scaling), &train);
+        let x = scaler.transform(&train);
+        let mut batch_rng = ChaCha20Rng::seed_from_u64(model.schedule.seed);
+        batch_rng.set_stream(1);
+        let mut t = Self {
+            model: model.clone(),
+            scaler,
+            x,
+            labels: train.labels().to_vec(),
+            graphs: BTreeMap::new(),
+            state: initial_state(model),
+            batch_rng,
+            steps: 0,
+            epochs: 0,
+            alpha: 1.0,
+            ranges: BTreeMap::new(),
+        };
+        let b = t.model.schedule.batch_size.min(t.labels.len());
+        t.graph_for(b)?;
+        Ok(t)
+    }
+
+    fn graph_for(&mut self, batch: usize) -> Result<&StepGraph, TrainError> {
+        if !self.graphs.contains_key(&batch) {
+            let g = build_train_step(&self.model, batch)?;
+            g.graph.validate()?;
+            self.graphs.insert(batch, g);
+        }
+        self.graphs
+            .get(&batch)
+            .ok_or(TrainError::Ir(crate::error::TirError::Model(
+                "graph cache".to_owned(),
+            )))
+    }
+
+    /// The model being trained.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// The step graph for the configured batch size.
+    pub fn step_graph(&mut self) -> Result<&StepGraph, TrainError> {
+        let b = self.model.schedule.batch_size.min(self.labels.len());
+        self.graph_for(b)
+    }
+
+    /// Number of training samples used.
+    pub fn samples(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Steps taken so far.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// Steps per full epoch.
+    pub fn steps_per_epoch(&self) -> u64 {
+        self.labels.len().div_ceil(self.model.schedule.batch_size) as u64
+    }
+
+    /// Total steps the schedule asks for.
+    pub fn total_steps(&self) -> u64 {
+        match self.model.schedule.length {
+            TrainLength::Epochs(e) => e * self.steps_per_epoch(),
+            TrainLength::Iterations(n) => n,
+        }
+    }
+
+    /// True once the schedule is complete.
+    pub fn done(&self) -> bool {
+        self.steps >= self.total_steps()
+    }
+
+    /// The current parameters and NAG state.
+    pub fn state(&self) -> &BTreeMap<Slot, Tensor> {
+        &self.state
+    }
+
+    /// The fitted scaler.
+    pub fn scaler(&self) -> &Scaler {
+        &self.scaler
+    }
+
+    fn momentum(&mut self) -> f64 {
+        match self.model.optimizer {
+            Optimizer::Sgd { .. } => 0.0,
+            Optimizer::Nag {
+                momentum: Momentum::Constant(m),
+                ..
+            } => m,
+            Optimizer::Nag {
+                momentum: Momentum::Nesterov,
+                ..
+            } => {
+                let a = self.alpha;
+                let next = (1.0 + (1.0 + 4.0 * a * a).sqrt()) / 2.0;
+                self.alpha = next;
+                (a - 1.0) / next
+            }
+        }
+    }
+
+    /// Draws the next epoch's sample order from the model's seed (the order every run of this
+    /// model uses, encrypted or not).
+    pub fn shuffle_epoch(&mut self) -> Vec<usize> {
+        let n = self.labels.len();
+        let mut order: Vec<usize> = (0..n).collect();
+        for i in (1..n).rev() {
+            let j = below(&mut self.batch_rng, i as u64 + 1) as usize;
+            order.swap(i, j);
+        }
+        order
+    }
+
+    /// The scaled features (row-major) and the target matrix of the samples `chunk`, exactly as a
+    /// training step sees them.
+    pub fn batch(&self, chunk: &[usize]) -> (Vec<f64>, Tensor) {
+        let d = self.model.data.features;
+        let mut xb = Vec::with_capacity(chunk.len() * d);
+        for &i in chunk {
+            xb.extend_from_slice(&self.x[i * d..(i + 1) * d]);
+        }
+        let labels: Vec<u32> = chunk.iter().map(|&i| self.labels[i]).collect();
+        (xb, targets(&labels, self.model.data.classes))
+    }
+
+    /// One training step on the samples `chunk`.
+    pub fn train_step(&mut self, chunk: &[usize]) -> Result<StepStats, TrainError> {
+        let labels: Vec<u32> = chunk.iter().map(|&i| self.labels[i]).collect();
+        let (xb, y) = self.batch(chunk);
+        let d = self.model.data.features;
+        let momentum = self.momentum();
+        self.graph_for(chunk.len())?;
+        let Some(step) = self.graphs.get(&chunk.len()) else {
+            return Err(TrainError::Ir(crate::error::TirError::Model(
+                "graph cache".to_owned(),
+            )));
+        };
+        let (loss_id, out_id) = (step.loss, step.a[step.a.len() - 1]);
+        let env = Env {
+            features: Some(Tensor {
+                rows: chunk.len(),
+                cols: d,
+                data: xb,
+            }),
+            labels: Some(y),
+            state: std::mem::take(&mut self.state),
+            momentum,
+        };
+        let outcome = run(&step.graph, &env);
+        self.state = env.state;
+        let outcome = outcome?;
+        self.steps += 1;
+        let loss = loss_id
+            .and_then(|l| outcome.value(l))
+            .map_or(f64::NAN, |t| t.data[0]);
+        let correct = outcome.value(out_id).map_or(0, |out| {
+            (0..out.rows)
+                .filter(|&r| predict(out.row(r)) == labels[r])
+                .count()
+        });
+        for (l, &(lo, hi)) in &outcome.preactivation_range {
+            let e = self.ranges.entry(*l).or_insert((lo, hi));
+            *e = (e.0.min(lo), e.1.max(hi));
+        }
+        for (slot, t) in outcome.stored {
+            if t.data.iter().any(|v| !v.is_finite()) {
+                return Err(TrainError::Diverged {
+                    what: "a parameter",
+                    step: self.steps,
+                    layer: self.model.layers[slot.layer.0].name.clone(),
+                });
+            }
+            self.state.insert(slot, t);
+        }
+        if !loss.is_finite() {
+            return Err(TrainError::Diverged {
+                what: "the loss",
+                step: self.steps,
+                layer: self.model.layers[self.model.layers.len() - 1].name.clone(),
+            });
+        }
+        Ok(StepStats {
+            loss,
+            correct,
+            samples: chunk.len(),
+            preactivation_range: outcome.preactivation_range,
+        })
+    }
+
+    /// Runs one epoch (a fresh shuffle), stopping early when the schedule's step count is
+    /// reached. `on_step` is called after every step (for progress bars).
+    pub fn run_epoch(&mut self, mut on_step: impl FnMut(u64)) -> Result<EpochStats, TrainError> {
+        let order = self.shuffle_epoch();
+        let bs = self.model.schedule.batch_size;
+        let total = self.total_steps();
+        let (mut loss_sum, mut correct, mut seen) = (0.0, 0usize, 0usize);
+        let mut epoch_abs = BTreeMap::new();
+        for chunk in order.chunks(bs) {
+            if self.steps >= total {
+                break;
+            }
+            let stats = self.train_step(chunk)?;
+            merge_abs(&mut epoch_abs, &stats.preactivation_range);
+            correct += stats.correct;
+            loss_sum += stats.loss * chunk.len() as f64;
+            seen += chunk.len();
+            on_step(self.steps);
+        }
+        self.epochs += 1;
+        Ok(EpochStats {
+            epoch: self.epochs,
+            steps: self.steps,
+            train_loss: loss_sum / seen.max(1) as f64,
+            train_accuracy: correct as f64 / seen.max(1) as f64,
+            max_abs_preactivation: epoch_abs,
+        })
+    }
+
+    /// Layers whose pre-activations left their fitted interval so far in training.
+    pub fn range_violations(&self) -> Vec<RangeViolation> {
+        violations(&self.model, &self.ranges)
+    }
+
+    /// Evaluates the current weights on `data` (scaled with the training statistics).
+    pub fn evaluate(&self, data: &Dataset) -> Result<Evaluation, TrainError> {
+        evaluate(&self.model, &self.state, &self.scaler, data)
+    }
+
+    /// The weights file of the current state.
+    pub fn weights(&self) -> WeightsFile {
+        WeightsFile::from_state(&self.model, &self.state, self.scaler.clone(), self.steps)
+    }
+}
+
+/// Per layer, the smallest and largest pre-activation seen.
+pub type Ranges = BTreeMap<LayerIdx, (f64, f64)>;
+
+/// Layers of `model` whose recorded range leaves the activation's interval.
+pub fn violations(model: &Model, ranges: &BTreeMap<LayerIdx, (f64, f64)>) -> Vec<RangeViolation> {
+    let mut out = Vec::new();
+    for (l, &(lo, hi)) in ranges {
+        let Some(layer) = model.layers.get(l.0) else {
+            continue;
+        };
+        if let Activation::Polynomial(p) = &layer.activation
+            && (lo < p.interval.lo || hi > p.interval.hi)
+        {
+            out.push(RangeViolation {
+                layer: l.0,
+                name: layer.name.clone(),
+                seen: (lo, hi),
+                interval: (p.interval.lo, p.interval.hi),
+            });
+        }
+    }
+    out
+}
+
+/// Forward pass of `state` on `data`: accuracy, monitored loss and ranges. Also returns the raw
+/// range map for [`violations`].
+pub fn evaluate_with_ranges(
+    model: &Model,
+    state: &BTreeMap<Slot, Tensor>,
+    scaler: &Scaler,
+    data: &Dataset,
+) -> Result<(Evaluation, Ranges), TrainError> {
+    data.check_shape(model.data.features, model.data.classes)?;
+    if data.is_empty() {
+        return Err(TrainError::Data(henn_data::DataError::Empty {
+            path: data.source.clone().into(),
+        }));
+    }
+    let step = build_inference(model, data.len())?;
+    step.graph.validate()?;
+    let env = Env {
+        features: Some(Tensor {
+            rows: data.len(),
+            cols: data.features(),
+            data: scaler.transform(data),
+        }),
+        labels: None,
+        state: state.clone(),
+        momentum: 0.0,
+    };
+    let outcome = run(&step.graph, &env)?;
+    let out = outcome
+        .value(step.a[step.a.len() - 1])
+        .ok_or(TrainError::Ir(crate::error::TirError::Model(
+            "no output".to_owned(),
+        )))?;
+    let y = targets(data.labels(), model.data.classes);
+    let correct = (0..out.rows)
+        .filter(|&r| predict(out.row(r)) == data.labels()[r])
+        .count();
+    let loss = out
+        .data
+        .iter()
+        .zip(&y.data)
+        .map(|(&p, &t)| match model.loss {
+            henn_sema::Loss::Bce => {
+                let p = p.clamp(1e-7, 1.0 - 1e-7);
+                -(t * p.ln() + (1.0 - t) * (1.0 - p).ln())
+            }
+            henn_sema::Loss::Mse => 0.5 * (p - t) * (p - t),
+        })
+        .sum::<f64>()
+        / data.len() as f64;
+    let mut abs = BTreeMap::new();
+    merge_abs(&mut abs, &outcome.preactivation_range);
+    Ok((
+        Evaluation {
+            accuracy: correct as f64 / data.len() as f64,
+            loss,
+            max_abs_preactivation: abs,
+        },
+        outcome.preactivation_range,
+    ))
+}
+
+/// [`evaluate_with_ranges`] without the raw ranges.
+pub fn evaluate(
+    model: &Model,
+    state: &BTreeMap<Slot, Tensor>,
+    scaler: &Scaler,
+    data: &Dataset,
+) -> Result<Evaluation, TrainError> {
+    evaluate_with_ranges(model, state, scaler, data).map(|(e, _)| e)
+}
