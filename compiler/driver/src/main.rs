@@ -26,13 +26,20 @@ enum Command {
     Bench(cmd::bench::BenchCommand),
     /// Check .henn files: exit 0 with a summary when valid, 1 with diagnostics when not.
     Check(cmd::check::CheckArgs),
-    /// Train a model (`--backend plain` runs the plaintext reference).
+    /// Train: `--backend plain` runs the plaintext reference on a model; `--eval-keys` runs a plan
+    /// on ciphertexts (the server role).
     Train(cmd::train::TrainArgs),
     /// Evaluate trained weights on a test set.
     Evaluate(cmd::evaluate::EvaluateArgs),
     /// The whole job in one process: compile, keygen, encrypt, train on ciphertexts, decrypt,
     /// and compare with the plaintext twin.
     Run(cmd::run::RunArgs),
+    /// Owner: generate the keys a plan names (secret key, evaluation keys, public key).
+    Keygen(cmd::roles::KeygenArgs),
+    /// Owner: scale, pack and encrypt the training data and initial state for a plan.
+    Encrypt(cmd::roles::EncryptArgs),
+    /// Owner: decrypt the server's trained state into a weights file.
+    Decrypt(cmd::roles::DecryptArgs),
     /// Compile a model into an execution plan and print its report.
     Compile(cmd::compile::CompileArgs),
     /// Print the report of a compiled plan.
@@ -50,6 +57,9 @@ fn main() -> ExitCode {
         Command::Train(args) => cmd::train::run(args),
         Command::Evaluate(args) => cmd::evaluate::run(args),
         Command::Run(args) => cmd::run::run(args),
+        Command::Keygen(args) => cmd::roles::keygen(args),
+        Command::Encrypt(args) => cmd::roles::encrypt(args),
+        Command::Decrypt(args) => cmd::roles::decrypt(args),
         Command::Compile(args) => cmd::compile::run(args),
         Command::Report(args) => cmd::report::run(args),
         Command::Graph(args) => cmd::graph::run(args),

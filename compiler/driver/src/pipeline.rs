@@ -311,6 +311,7 @@ fn make_plan(
             depth_per_step: lowered.graph.max_depth(),
             momentum: momentum_schedule(model, steps),
         },
+        source_model: serde_json::to_string(model).unwrap_or_default(),
     };
     let errors = henn_plan::validate::validate_plan(&plan);
     if !errors.is_empty() {

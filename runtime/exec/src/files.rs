@@ -34,12 +34,12 @@ const TAG_PUBLIC: u16 = 36;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum FileError {
-    #[error("{path}: {source}")]
+    #[error("{path}")] // the reason is the source: `{:#}` prints "path: reason"
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path}: {source}")]
+    #[error("{path}")] // the reason is the source: `{:#}` prints "path: reason"
     Format {
         path: PathBuf,
         source: henn_ckks::CkksError,

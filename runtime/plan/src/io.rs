@@ -25,7 +25,7 @@ pub const MAX_PLAN_BYTES: u64 = 512 << 20;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PlanIoError {
-    #[error("{path}: {source}")]
+    #[error("{path}")] // the reason is the source: `{:#}` prints "path: reason"
     Io {
         path: String,
         source: std::io::Error,

@@ -20,6 +20,9 @@ pub struct Plan {
     pub data: DataContract,
     pub program: Program,
     pub schedule: LoopSchedule,
+    /// The checked model the plan was compiled from, as JSON: the owner's tools read its
+    /// initialisation rule, seed and scaling from it. The runtime never interprets it.
+    pub source_model: String,
 }
 
 /// The CKKS parameters, with the primes written out so the runtime rebuilds exactly this chain.

@@ -59,15 +59,22 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
             Ok(a) => a,
             Err(CheckError::Io { path, source }) => {
                 all_ok = false;
-                if args.json {
+                let file = path.display().to_string();
+                if args.message_format == MessageFormat::Json {
+                    // Same shape as a diagnostic, without a position or code.
                     let v = serde_json::json!({
-                        "file": path.display().to_string(),
-                        "ok": false,
-                        "io_error": source.to_string(),
+                        "file": file, "line": null, "column": null, "end_line": null,
+                        "end_column": null, "severity": "error", "code": null,
+                        "message": format!("cannot read {file}: {source}"),
+                        "labels": [], "help": null, "notes": [],
                     });
                     writeln!(stdout, "{v}")?;
                 } else {
-                    writeln!(stderr, "error: cannot read {}: {source}", path.display())?;
+                    writeln!(stderr, "error: cannot read {file}: {source}")?;
+                }
+                if args.json {
+                    let v = serde_json::json!({ "file": file, "ok": false, "io_error": source.to_string() });
+                    writeln!(stdout, "{v}")?;
                 }
                 continue;
             }

@@ -7,5 +7,6 @@ pub mod demo;
 pub mod evaluate;
 pub mod graph;
 pub mod report;
+pub mod roles;
 pub mod run;
 pub mod train;

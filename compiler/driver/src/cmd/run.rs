@@ -68,6 +68,38 @@ fn peak_rss_bytes() -> Option<u64> {
     Some(kb * 1024)
 }
 
+/// The plaintext twin, the batches every run uses (full batches in the twin's epoch order, drawn
+/// from the model's seed) and the initial state (from the model's initialisation rule and seed).
+pub fn batch_schedule(
+    model: &henn_sema::Model,
+    train: &henn_data::Dataset,
+    batch: usize,
+    steps: usize,
+) -> anyhow::Result<(Trainer, Vec<Vec<usize>>, State)> {
+    let mut twin = Trainer::new(model, train)?;
+    if batch > twin.samples() {
+        bail!(
+            "the batch ({batch}) is larger than the training set ({})",
+            twin.samples()
+        );
+    }
+    let mut chunks: Vec<Vec<usize>> = Vec::with_capacity(steps);
+    while chunks.len() < steps {
+        let order = twin.shuffle_epoch();
+        for c in order.chunks_exact(batch) {
+            if chunks.len() < steps {
+                chunks.push(c.to_vec());
+            }
+        }
+    }
+    let initial: State = twin
+        .state()
+        .iter()
+        .map(|(k, v)| (state_slot(*k), v.data.clone()))
+        .collect();
+    Ok((twin, chunks, initial))
+}
+
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut model = match henn_sema::check_file(&args.file) {
         Ok(m) => m,
@@ -108,29 +140,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     seconds.push(("compile", t.elapsed().as_secs_f64()));
     let steps = plan.schedule.steps() as usize;
     let batch = plan.data.batch_size;
-    let mut twin = Trainer::new(&model, &train)?;
-    if batch > twin.samples() {
-        bail!(
-            "the batch ({batch}) is larger than the training set ({})",
-            twin.samples()
-        );
-    }
-
-    // The batches every run uses: full batches in the twin's epoch order.
-    let mut chunks: Vec<Vec<usize>> = Vec::with_capacity(steps);
-    while chunks.len() < steps {
-        let order = twin.shuffle_epoch();
-        for c in order.chunks_exact(batch) {
-            if chunks.len() < steps {
-                chunks.push(c.to_vec());
-            }
-        }
-    }
-    let initial: State = twin
-        .state()
-        .iter()
-        .map(|(k, v)| (state_slot(*k), v.data.clone()))
-        .collect();
+    let (mut twin, chunks, initial) = batch_schedule(&model, &train, batch, steps)?;
 
     // Owner: keys.
     let t = Instant::now();

@@ -29,9 +29,13 @@ pub enum Backend {
 pub struct TrainArgs {
     /// The .henn model.
     pub file: PathBuf,
-    /// The backend to train on.
-    #[arg(long, value_enum)]
-    pub backend: Backend,
+    /// The backend to train on: `plain` runs the plaintext reference on a .henn model.
+    #[arg(long, value_enum, required_unless_present = "eval_keys")]
+    pub backend: Option<Backend>,
+    /// The server role: FILE is a plan, --data a ciphertext bundle from `henn encrypt`, and
+    /// training runs on ciphertexts with these evaluation keys (a secret-key file is refused).
+    #[arg(long, conflicts_with_all = ["backend", "strict", "test"])]
+    pub eval_keys: Option<PathBuf>,
     /// Training data (CSV `label,f1,…`, or `IMAGES,LABELS` IDX files); default: the model's.
     #[arg(long)]
     pub data: Option<PathBuf>,
@@ -83,7 +87,15 @@ fn violation_json(v: &RangeViolation) -> serde_json::Value {
 }
 
 pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
-    let Backend::Plain = args.backend;
+    if let Some(keys) = &args.eval_keys {
+        let (Some(data), Some(out)) = (&args.data, &args.output) else {
+            anyhow::bail!("the server role needs --data (a ciphertext bundle) and -o (the trained state)");
+        };
+        return super::roles::serve(&args.file, keys, data, out);
+    }
+    let Some(Backend::Plain) = args.backend else {
+        anyhow::bail!("pass --backend plain, or --eval-keys for training on ciphertexts");
+    };
     let model = load_model(&args.file)?;
     let train_path = args
         .data
@@ -293,7 +305,8 @@ model tiny {
         std::fs::write(&file, MODEL.replace("ACT", act)).unwrap();
         TrainArgs {
             file,
-            backend: Backend::Plain,
+            backend: Some(Backend::Plain),
+            eval_keys: None,
             data: Some(data("digits-train.csv")),
             test: Some(data("digits-test.csv")),
             json: true,

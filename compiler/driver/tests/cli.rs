@@ -1,0 +1,224 @@
+//! The owner and server roles as separate processes exchanging files, and the failures each
+//! file check must catch (exit code 1 with the file and the reason, never a panic).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const MODEL: &str = r#"
+model tiny {
+  data { features = 30  classes = 1  scaling = minmax  train = "TRAIN" }
+  activation s = poly([0.5, 0.197, 0, -0.004], interval = [-5, 5], derivative = polynomial)
+  network {
+    dense hidden(4, activation = s)
+    dense out(1, activation = s)
+  }
+  optimizer = sgd(lr = 1)
+  train { batch = 8  iterations = 2  seed = 5 }
+  encryption { security = insecure(ring = 2^12)  scale_bits = 40 }
+}
+"#;
+
+fn henn(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_henn"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn fails_with(out: &Output, needle: &str) {
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(needle), "stderr lacks `{needle}`: {err}");
+}
+
+fn train_csv() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/data/breast-cancer-train.csv")
+}
+
+#[test]
+fn roles_as_separate_processes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let csv = train_csv();
+    let csv = csv.to_str().unwrap();
+    std::fs::write(dir.join("tiny.henn"), MODEL.replace("TRAIN", csv)).unwrap();
+    ok(&henn(dir, &["compile", "tiny.henn", "-o", "tiny.hplan"]));
+    ok(&henn(
+        dir,
+        &[
+            "keygen",
+            "tiny.hplan",
+            "--secret-key",
+            "sk.hkey",
+            "--eval-keys",
+            "keys.hkeys",
+            "--public-key",
+            "pk.hpub",
+        ],
+    ));
+    ok(&henn(
+        dir,
+        &[
+            "encrypt",
+            "tiny.hplan",
+            "--data",
+            csv,
+            "--public-key",
+            "pk.hpub",
+            "-o",
+            "data.hct",
+        ],
+    ));
+    ok(&henn(
+        dir,
+        &[
+            "train",
+            "tiny.hplan",
+            "--eval-keys",
+            "keys.hkeys",
+            "--data",
+            "data.hct",
+            "-o",
+            "weights.hct",
+        ],
+    ));
+    ok(&henn(
+        dir,
+        &[
+            "decrypt",
+            "weights.hct",
+            "--plan",
+            "tiny.hplan",
+            "--secret-key",
+            "sk.hkey",
+            "--data",
+            csv,
+            "-o",
+            "w.json",
+        ],
+    ));
+
+    // The decrypted weights equal the plaintext twin's (`henn run` trains both on the same batches).
+    let run = henn(dir, &["run", "tiny.henn", "--json"]);
+    ok(&run);
+    let summary: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let err = summary["max_weight_error"].as_f64().unwrap();
+    assert!(err < 1e-4, "encrypted vs plaintext weights differ by {err}");
+    for key in [
+        "plaintext_accuracy",
+        "encrypted_accuracy",
+        "seconds",
+        "peak_rss_bytes",
+    ] {
+        assert!(summary.get(key).is_some(), "summary lacks {key}");
+    }
+    let weights: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("w.json")).unwrap()).unwrap();
+    assert!(weights.is_object());
+
+    // The server is handed the secret key.
+    let good = std::fs::read(dir.join("weights.hct")).unwrap();
+    let out = henn(
+        dir,
+        &[
+            "train",
+            "tiny.hplan",
+            "--eval-keys",
+            "sk.hkey",
+            "--data",
+            "data.hct",
+            "-o",
+            "weights.hct",
+        ],
+    );
+    fails_with(&out, "secret-key material");
+    // A failed run never overwrites a good output.
+    assert_eq!(std::fs::read(dir.join("weights.hct")).unwrap(), good);
+
+    // A truncated bundle.
+    let data = std::fs::read(dir.join("data.hct")).unwrap();
+    std::fs::write(dir.join("cut.hct"), &data[..data.len() / 2]).unwrap();
+    fails_with(
+        &henn(
+            dir,
+            &[
+                "train",
+                "tiny.hplan",
+                "--eval-keys",
+                "keys.hkeys",
+                "--data",
+                "cut.hct",
+                "-o",
+                "weights.hct",
+            ],
+        ),
+        "cut.hct",
+    );
+    assert_eq!(std::fs::read(dir.join("weights.hct")).unwrap(), good);
+
+    // A bit-flipped plan.
+    let mut plan = std::fs::read(dir.join("tiny.hplan")).unwrap();
+    let at = plan.len() - 7;
+    plan[at] ^= 0x10;
+    std::fs::write(dir.join("flip.hplan"), &plan).unwrap();
+    fails_with(&henn(dir, &["report", "flip.hplan"]), "checksum mismatch");
+
+    // Keys for another plan (same model, another seed: another plan hash).
+    std::fs::write(
+        dir.join("other.henn"),
+        MODEL.replace("TRAIN", csv).replace("seed = 5", "seed = 6"),
+    )
+    .unwrap();
+    ok(&henn(dir, &["compile", "other.henn", "-o", "other.hplan"]));
+    fails_with(
+        &henn(
+            dir,
+            &[
+                "train",
+                "other.hplan",
+                "--eval-keys",
+                "keys.hkeys",
+                "--data",
+                "data.hct",
+                "-o",
+                "x.hct",
+            ],
+        ),
+        "another plan",
+    );
+
+    // Training data of the wrong width.
+    let digits = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/data/digits-train.csv");
+    fails_with(
+        &henn(
+            dir,
+            &[
+                "encrypt",
+                "tiny.hplan",
+                "--data",
+                digits.to_str().unwrap(),
+                "--public-key",
+                "pk.hpub",
+                "-o",
+                "bad.hct",
+            ],
+        ),
+        "digits-train.csv",
+    );
+    assert!(!dir.join("bad.hct").exists());
+}
