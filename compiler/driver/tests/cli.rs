@@ -222,3 +222,19 @@ fn roles_as_separate_processes() {
     );
     assert!(!dir.join("bad.hct").exists());
 }
+
+/// The main job at 128-bit security (minutes on 2 cores):
+/// `cargo test --release -p henn-compiler --test cli -- --ignored digits_at_128_bit`
+#[test]
+#[ignore = "minutes: encrypted training at 128-bit parameters (N = 2^16)"]
+fn digits_at_128_bit() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = henn(&root, &["run", "examples/digits-encrypted.henn", "--json"]);
+    ok(&out);
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["security"], "128");
+    let err = s["max_weight_error"].as_f64().unwrap();
+    assert!(err < 1e-3, "encrypted vs plaintext weights differ by {err}");
+    let (p, e) = (s["plaintext_accuracy"].as_f64().unwrap(), s["encrypted_accuracy"].as_f64().unwrap());
+    assert!((p - e).abs() <= 0.01, "accuracy {p} vs {e}");
+}
