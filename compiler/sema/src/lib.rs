@@ -11,6 +11,24 @@
 //!   diagnostics, warnings included; `henn check` uses these.
 //!
 //! Every diagnostic carries a stable code (`E0001`…, `W0001`…) listed in `spec/language.md`.
+//!
+//! ```
+//! let src = r#"
+//!     model tiny {
+//!       data { features = 2  classes = 1  samples = 4 }
+//!       activation s = sigmoid_fit(degree = 3, interval = [-4, 4], derivative = output)
+//!       network { dense out(1) }
+//!       optimizer = sgd(lr = 0.5)
+//!       train { iterations = 10 }
+//!     }"#;
+//! let model = henn_sema::check_source("tiny.henn", src)?;
+//! assert_eq!(henn_sema::summary(&model), "2 → 1, bce, sgd, 128-bit");
+//! assert_eq!(model.schedule.batch_size, 4); // full batch by default
+//!
+//! let err = henn_sema::check_source("bad.henn", &src.replace("lr = 0.5", "lr = 0")).unwrap_err();
+//! assert!(err.to_string().starts_with("error[E0113]: `lr` must be positive"));
+//! # Ok::<(), henn_sema::CheckError>(())
+//! ```
 
 mod check;
 pub mod fit;
@@ -168,7 +186,12 @@ fn analyze_text(name: String, text: String, base: &Path) -> Analysis {
     let mut sink = value::Sink::default();
     // Where the parser complained, text may have been dropped: a "missing" setting there is
     // probably the one it could not read.
-    sink.recovered.extend(diags.iter().filter(|d| d.is_error()).map(|d| d.primary.span));
+    sink.recovered.extend(
+        diags
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| d.primary.span),
+    );
     // Sema runs even after syntax errors (on the recovered tree) so one run reports as much as
     // it can; the model is only returned when there is no error at all. When the parser gave up
     // entirely (empty tree after errors) there is nothing to check.
@@ -178,14 +201,14 @@ fn analyze_text(name: String, text: String, base: &Path) -> Analysis {
     } else {
         check::check(&mut sink, &file, &name, base)
     };
-    // A semantic error at the place of a syntax error, or about a value that contains one (and
-    // so was only partly read), is a follow-on of the recovery and is not shown.
+    // A semantic error at the place of a syntax error, about a value that contains one, or about
+    // a value glued to one (`2**16` reads as `2`), is a follow-on of the recovery: not shown.
     let syntax: Vec<Span> = diags.iter().map(|d| d.primary.span).collect();
     diags.extend(sink.diags.into_iter().filter(|d| {
         let p = d.primary.span;
-        !syntax
-            .iter()
-            .any(|s| s.start == p.start || (s.start >= p.start && s.end <= p.end))
+        !syntax.iter().any(|s| {
+            s.start == p.start || s.start == p.end || (s.start >= p.start && s.end <= p.end)
+        })
     }));
     diags.sort_by_key(|d| (d.primary.span.start, d.primary.span.end));
     let model = if diags.iter().any(Diagnostic::is_error) {
@@ -205,6 +228,14 @@ fn analyze_text(name: String, text: String, base: &Path) -> Analysis {
 pub fn summary(model: &Model) -> String {
     let mut widths = vec![model.data.features.to_string()];
     widths.extend(model.layers.iter().map(|l| l.outputs.to_string()));
+    // Keep the line short for very deep networks: the first and last widths and the depth.
+    if widths.len() > 8 {
+        let n = model.layers.len();
+        let tail = widths.split_off(widths.len() - 2);
+        widths.truncate(3);
+        widths.push(format!("… ({n} layers)"));
+        widths.extend(tail);
+    }
     let loss = match model.loss {
         Loss::Bce => "bce",
         Loss::Mse => "mse",

@@ -13,6 +13,17 @@
 //! Invariants: parsing never panics and never stops at the first error; every span lies on
 //! character boundaries of the source; inputs over [`parse::MAX_SOURCE_BYTES`] or nested deeper
 //! than [`parse::MAX_NESTING`] are refused with a diagnostic before any recursive walk.
+//!
+//! ```
+//! use henn_syntax::{Format, Source, parse, print::print, render};
+//!
+//! let src = "model m { loss = bce  optimizer = sgd(lr 0.1) }";
+//! let (tree, diags) = parse(src);
+//! assert_eq!(diags.len(), 1); // the missing `=`, recovered from
+//! let text = render(Source { name: "m.henn", text: src }, &diags, Format::Text { color: false });
+//! assert!(text.starts_with("error[E0002]: unexpected number `0.1`"));
+//! assert!(print(&tree).contains("loss = bce"));
+//! ```
 
 pub mod ast;
 pub mod diagnostic;

@@ -14,7 +14,8 @@
 //!   around Δ so scale drift stays tiny), special primes P, `dnum`; every set is checked against
 //!   the HE Standard table on log2(QP). Weaker sets only via [`Params::insecure_toy_for_tests`]
 //!   / [`Params::insecure_unchecked`].
-//! * [`Context`] (`Arc`): params + NTT plans per prime (`concrete-ntt`), basis converters for
+//! * [`Context`] (`Arc`): params + NTT plans per prime (`tfhe-ntt`, the successor of
+//!   `concrete-ntt`; see `ring::ntt` for why), basis converters for
 //!   ModUp/ModDown at every level, rescale/CRT constants, the encoder's FFT tables.
 //! * [`Encoder`]: canonical embedding (special FFT), N/2 complex slots, any level and scale;
 //!   decoding reconstructs coefficients exactly (balanced Garner) before converting to f64.
@@ -24,7 +25,7 @@
 //!
 //! # Algorithms (why it is fast)
 //!
-//! * NTT domain = `concrete-ntt`'s bit-reversed output order; Galois automorphisms are index
+//! * NTT domain = the NTT library's bit-reversed output order; Galois automorphisms are index
 //!   permutations in that order, derived from the plan itself (`ring::automorphism`).
 //! * Hybrid key switching (`keyswitch`): digits of α = ceil((L+1)/dnum) primes, α special
 //!   primes, ModUp by fast basis extension with lazy `u128` accumulation (one Barrett reduction
@@ -34,6 +35,17 @@
 //!   the decomposed digits in the inner product, so `k` rotations of one ciphertext
 //!   ([`Evaluator::rotate_many`], [`Evaluator::hoist`]) cost one ModUp plus `k` inner products
 //!   and ModDowns.
+//! * ModDown uses an *exact, centered* basis conversion (the overflow count `v` is computed
+//!   in f64 and subtracted), so the division by P rounds without bias. The approximate
+//!   conversion's error `u ∈ [0, K)` has a mean which, times the all-ones polynomial, puts a
+//!   few very large errors into the slots (≈ 5 bits of max precision lost at N = 2^13–2^15).
+//! * Public-key encryption forms the encryption of zero modulo `Q_ℓ·P` and divides by P
+//!   (ModDown), so fresh noise is only that rounding: ≈ 3.5 bits more precision than
+//!   encrypting modulo Q_ℓ (SEAL does the same with its special prime).
+//! * Basis conversions store the scaled residues coefficient-major and unroll the short dot
+//!   products per source size (const generics), accumulating in registers; sums of a few
+//!   products are reduced with a one-multiply Barrett variant (`Modulus::reduce_wide`).
+//!   Key-switching temporaries are recycled through a small buffer pool in the [`Context`].
 //! * Shoup multiplication for constants, Barrett for products, no `%` in hot loops; `rayon`
 //!   over limbs and digits (it runs inside the caller's pool, so a 1-thread pool is
 //!   single-threaded).
@@ -53,6 +65,16 @@
 //! [`serial`]: one generic envelope (magic, format version, type tag, parameter hash, length,
 //! payload, BLAKE3 checksum) with size limits checked before allocating; all corruption is a
 //! typed [`CkksError`], never a panic.
+//!
+//! # Scale management
+//!
+//! Each ciphertext carries its scale as an `f64`: products multiply scales, rescale divides by
+//! exactly the dropped prime, level drops keep it. Scale primes alternate above and below
+//! 2^scale_bits so the drift after many rescales stays tiny. Additions require equal levels and
+//! scales (relative tolerance [`eval::SCALE_TOLERANCE`]); aligning them is the compiler's job.
+//! Integer constants ([`Evaluator::mul_int`]) cost no level; real constants
+//! ([`Evaluator::mul_const`]) are encoded at the scale of the prime the next rescale drops, so
+//! the scale is unchanged after it.
 //!
 //! # Designed for bootstrapping later
 //!

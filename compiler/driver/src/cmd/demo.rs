@@ -245,6 +245,27 @@ fn demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
             rotations.len()
         );
     }
+    // Σ_k w_k ⊙ rot_k(xy) with double hoisting (one ModDown for the whole sum).
+    let weights: Vec<Vec<Complex64>> = rotations.iter().map(|_| random(&mut seed, slots)).collect();
+    let pts = weights
+        .iter()
+        .map(|w| enc.encode_extended(w, r.level(), scale))
+        .collect::<Result<Vec<_>, _>>()?;
+    let terms: Vec<(i64, &henn_ckks::Plaintext)> =
+        rotations.iter().copied().zip(pts.iter()).collect();
+    let (rs, ms) = timed!(ev.rescale(&ev.rotate_sum(&h, &terms)?)?);
+    let mut want = vec![Complex64::new(0.0, 0.0); slots];
+    for (&k, w) in rotations.iter().zip(&weights) {
+        for (j, (o, rv)) in want.iter_mut().zip(rot(&xy, k)).enumerate() {
+            *o += w[j] * rv;
+        }
+    }
+    record(
+        &format!("rotate_sum, {} terms + rescale", rotations.len()),
+        &rs,
+        ms,
+        &want,
+    );
     let z: Vec<Complex64> = x
         .iter()
         .zip(&y)
