@@ -1,6 +1,8 @@
 //! The owner and server roles as separate processes exchanging files, and the failures each
 //! file check must catch (exit code 1 with the file and the reason, never a panic).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -235,6 +237,9 @@ fn digits_at_128_bit() {
     assert_eq!(s["security"], "128");
     let err = s["max_weight_error"].as_f64().unwrap();
     assert!(err < 1e-3, "encrypted vs plaintext weights differ by {err}");
-    let (p, e) = (s["plaintext_accuracy"].as_f64().unwrap(), s["encrypted_accuracy"].as_f64().unwrap());
+    let (p, e) = (
+        s["plaintext_accuracy"].as_f64().unwrap(),
+        s["encrypted_accuracy"].as_f64().unwrap(),
+    );
     assert!((p - e).abs() <= 0.01, "accuracy {p} vs {e}");
 }

@@ -71,7 +71,7 @@ fn same_grid(kernel: &'static str, a: &Layout, b: &Layout) -> Result<(), IrError
             ),
         ));
     }
-    if !a.stride.is_power_of_two() || a.slots % a.stride != 0 {
+    if !a.stride.is_power_of_two() || !a.slots.is_multiple_of(a.stride) {
         return Err(layout_err(
             kernel,
             format!(

@@ -60,12 +60,10 @@ pub fn to_program(graph: &HeGraph) -> Result<Program, IrError> {
         for o in graph.operands(v) {
             if last_use.get(&o) == Some(&i)
                 && !matches!(graph.node(o).map(|n| &n.op), Some(HeOp::Output { .. }))
+                && let Some(r) = reg_of.get(&o).copied()
+                && !free.contains(&r)
             {
-                if let Some(r) = reg_of.get(&o).copied()
-                    && !free.contains(&r)
-                {
-                    free.push(r);
-                }
+                free.push(r);
             }
         }
         for r in &free {

@@ -1,5 +1,7 @@
 //! Bad input gets a typed error naming the file, line and field.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
 use std::io::Write;
 use std::path::Path;
 

@@ -1,5 +1,7 @@
 //! The bundled datasets: checksums against the brief and the committed splits.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
 use std::path::{Path, PathBuf};
 
 use henn_data::csv::{Expect, load_csv, to_csv_string};

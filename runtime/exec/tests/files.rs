@@ -1,5 +1,7 @@
 //! Owner/server files: round trips, and every mismatch or corruption rejected with its reason.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
 use std::sync::Arc;
 
 use henn_ckks::{Context, Encoder, Encryptor, KeyGenerator, Params};

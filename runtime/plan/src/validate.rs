@@ -61,15 +61,11 @@ pub fn validate_plan(plan: &Plan) -> Vec<String> {
             )));
         }
         match &ins.op {
-            HeOp::Input { name } => {
-                if !inputs.contains(name.as_str()) {
-                    errors.push(at(format!("input `{name}` is not in the data contract")));
-                }
+            HeOp::Input { name } if !inputs.contains(name.as_str()) => {
+                errors.push(at(format!("input `{name}` is not in the data contract")));
             }
-            HeOp::Const(id) => {
-                if plan.program.consts.get(id.0 as usize).is_none() {
-                    errors.push(at(format!("constant {} does not exist", id.0)));
-                }
+            HeOp::Const(id) if plan.program.consts.get(id.0 as usize).is_none() => {
+                errors.push(at(format!("constant {} does not exist", id.0)));
             }
             HeOp::Output { name } => {
                 if !outputs.contains(name.as_str()) {

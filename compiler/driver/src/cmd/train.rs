@@ -89,7 +89,9 @@ fn violation_json(v: &RangeViolation) -> serde_json::Value {
 pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     if let Some(keys) = &args.eval_keys {
         let (Some(data), Some(out)) = (&args.data, &args.output) else {
-            anyhow::bail!("the server role needs --data (a ciphertext bundle) and -o (the trained state)");
+            anyhow::bail!(
+                "the server role needs --data (a ciphertext bundle) and -o (the trained state)"
+            );
         };
         return super::roles::serve(&args.file, keys, data, out);
     }
