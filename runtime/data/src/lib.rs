@@ -235,13 +235,9 @@ pub enum DataError {
     },
 }
 
-/// Writes `bytes` to `path` atomically: a temp file in the same directory, flushed and synced,
-/// then renamed over the target.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
-    let io = |error| DataError::Io {
-        path: path.to_path_buf(),
-        error,
-    };
+/// The temporary sibling of `path` that an atomic write goes through (same directory, so the
+/// final rename cannot cross file systems).
+pub fn temp_path_for(path: &Path) -> PathBuf {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -250,9 +246,26 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "out".to_owned());
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    dir.join(format!(".{name}.tmp{}", std::process::id()))
+}
+
+/// Writes `bytes` to `path` so that readers see the old file or the complete new one, never a
+/// partial write: a temporary sibling, flushed and synced, then renamed over `path`. With
+/// `private` the file is created readable by its owner only (mode 0600), for secret keys. This is
+/// the one atomic-write routine of the project: every output file goes through it.
+pub fn write_file_atomic(path: &Path, bytes: &[u8], private: bool) -> std::io::Result<()> {
+    let tmp = temp_path_for(path);
     let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        if private {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        #[cfg(not(unix))]
+        let _ = private;
+        let mut f = opts.open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)
@@ -260,7 +273,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    result.map_err(io)
+    result
+}
+
+/// [`write_file_atomic`] with the data crate's error (naming the file).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
+    write_file_atomic(path, bytes, false).map_err(|error| DataError::Io {
+        path: path.to_path_buf(),
+        error,
+    })
 }
 
 /// Reads a whole file, transparently gunzipping it when it starts with the gzip magic bytes.

@@ -175,35 +175,6 @@ fn open_bound<'a>(
     Ok(r)
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let mut f = opts.open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
-
 /// Write the owner's secret key (and public key) with owner-only permissions, atomically.
 pub fn save_secret_key(
     ctx: &Context,
@@ -217,7 +188,7 @@ pub fn save_secret_key(
     put_nested(ctx, &mut w, sk);
     put_nested(ctx, &mut w, pk);
     let bytes = seal_envelope(TAG_SECRET, ctx.hash(), &w.buf);
-    write_private(path, &bytes).map_err(|source| FileError::Io {
+    henn_data::write_file_atomic(path, &bytes, true).map_err(|source| FileError::Io {
         path: path.into(),
         source,
     })
@@ -336,15 +307,7 @@ impl BundleWriter {
             path: path.into(),
             source,
         };
-        let dir = path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+        let tmp = henn_data::temp_path_for(path);
         let file = std::fs::File::create(&tmp).map_err(io)?;
         let mut w = Writer::default();
         w.bytes(plan_hash);

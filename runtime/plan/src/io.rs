@@ -11,7 +11,7 @@
 //! | 32 | BLAKE3 of the payload (also the plan's content hash) |
 //! | … | payload: the postcard encoding of [`Plan`] |
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::Path;
 
 use crate::plan::{FORMAT_VERSION, Plan};
@@ -161,26 +161,10 @@ pub fn save(plan: &Plan, path: &Path) -> Result<(), PlanIoError> {
     })
 }
 
-/// Write `bytes` to `path` so that readers see the old file or the complete new one, never a
-/// partial write: a temporary file in the same directory, flushed, then renamed over `path`.
+/// Atomic write of any output file (re-exported so plan users need no other crate).
+pub use henn_data::write_file_atomic;
+
+/// [`write_file_atomic`] for ordinary (non-secret) files.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    write_file_atomic(path, bytes, false)
 }
