@@ -243,3 +243,71 @@ fn digits_at_128_bit() {
     );
     assert!((p - e).abs() <= 0.01, "accuracy {p} vs {e}");
 }
+
+#[test]
+fn check_reports_files_lines_and_never_panics() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let tmp = tempfile::tempdir().unwrap();
+    // Every example is valid.
+    ok(&henn(
+        &root,
+        &[
+            "check",
+            "examples/seed.henn",
+            "examples/digits.henn",
+            "examples/binary.henn",
+            "examples/digits-encrypted.henn",
+        ],
+    ));
+    // A broken file: exit 1, the diagnostic names file:line:column.
+    let out = henn(
+        &root,
+        &[
+            "check",
+            "--color",
+            "never",
+            "tests/fail/class-mismatch.henn",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("tests/fail/class-mismatch.henn:"), "{err}");
+    // JSON diagnostics: one object per line with a line and a column.
+    let out = henn(
+        &root,
+        &[
+            "check",
+            "--message-format",
+            "json",
+            "tests/fail/class-mismatch.henn",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let first = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let v: serde_json::Value = serde_json::from_str(&first).unwrap();
+    assert!(v.to_string().contains("line"), "{v}");
+    // Garbage, empty, invalid UTF-8 and missing files: exit 1, never 101.
+    let bin: Vec<u8> = (0..4096u32)
+        .map(|i| (i * 2654435761u32 >> 13) as u8)
+        .collect();
+    std::fs::write(tmp.path().join("bin.henn"), &bin).unwrap();
+    std::fs::write(tmp.path().join("empty.henn"), b"").unwrap();
+    std::fs::write(
+        tmp.path().join("utf8.henn"),
+        b"model m { data { features = 4\xff\xfe } }",
+    )
+    .unwrap();
+    for f in ["bin.henn", "empty.henn", "utf8.henn", "missing.henn"] {
+        let out = henn(tmp.path(), &["check", f]);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{f}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
