@@ -292,7 +292,7 @@ fn check_reports_files_lines_and_never_panics() {
     assert!(v.to_string().contains("line"), "{v}");
     // Garbage, empty, invalid UTF-8 and missing files: exit 1, never 101.
     let bin: Vec<u8> = (0..4096u32)
-        .map(|i| (i * 2654435761u32 >> 13) as u8)
+        .map(|i| (i.wrapping_mul(2654435761u32) >> 13) as u8)
         .collect();
     std::fs::write(tmp.path().join("bin.henn"), &bin).unwrap();
     std::fs::write(tmp.path().join("empty.henn"), b"").unwrap();
