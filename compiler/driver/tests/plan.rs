@@ -51,6 +51,17 @@ fn toy_model_compiles_to_a_valid_plan() {
         assert!(json.get(key).is_some(), "report lacks `{key}`");
     }
     assert_eq!(rep.rotation_keys, plan.keys.rotations.len());
+    // Levels per stage add up to the step's depth; every layer's forward pass is accounted for.
+    let stages: Vec<&str> = rep.stages.iter().map(|s| s.stage.as_str()).collect();
+    assert_eq!(stages, ["forward", "backward", "update"]);
+    assert_eq!(rep.stages.iter().map(|s| s.levels).sum::<u32>(), rep.depth);
+    assert_eq!(rep.layers.len(), 2);
+    // A forward layer: VR product (3) + the cubic (2).
+    assert!(
+        rep.layers.iter().all(|l| l.forward_levels == 5),
+        "{:?}",
+        rep.layers
+    );
     assert!(rep.key_switches > 0 && rep.depth > 0);
 }
 

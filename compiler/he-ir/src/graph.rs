@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::IrError;
 use crate::op::{ConstId, HeOp, Operand};
-use crate::types::{Depth, Kind, Layout, Rotation, ValueType};
+use crate::types::{Depth, Kind, Layout, Origin, Rotation, ValueType};
 pub use henn_plan::op::infer;
 
 /// Handle of a value (a node) in an [`HeGraph`].
@@ -27,6 +27,8 @@ pub struct ValueId(pub NodeIndex);
 pub struct Node {
     pub op: HeOp,
     pub ty: ValueType,
+    /// Stage and layer of the computation that created the node (reports only).
+    pub origin: Origin,
 }
 
 /// A plaintext constant: sparse slot values (zero elsewhere), plus the layout it is meant for.
@@ -60,6 +62,9 @@ pub struct HeGraph {
     const_by_name: HashMap<String, ConstId>,
     #[serde(skip)]
     cse: HashMap<String, ValueId>,
+    /// The origin given to nodes created from now on (set by the lowering).
+    #[serde(skip)]
+    pub origin: Origin,
 }
 
 impl HeGraph {
@@ -103,6 +108,7 @@ impl HeGraph {
                 name: name.to_owned(),
             },
             ty,
+            origin: self.origin,
         });
         ValueId(id)
     }
@@ -137,6 +143,7 @@ impl HeGraph {
         let v = ValueId(self.graph.add_node(Node {
             op: HeOp::Const(id),
             ty,
+            origin: self.origin,
         }));
         self.cse.insert(key, v);
         v
@@ -158,7 +165,11 @@ impl HeGraph {
             op: op.mnemonic(),
             reason,
         })?;
-        let id = self.graph.add_node(Node { op, ty });
+        let id = self.graph.add_node(Node {
+            op,
+            ty,
+            origin: self.origin,
+        });
         for (i, v) in operands.iter().enumerate() {
             self.graph.add_edge(v.0, id, Operand(i as u8));
         }

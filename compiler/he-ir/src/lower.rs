@@ -26,7 +26,7 @@ use crate::graph::{HeGraph, ValueId};
 use crate::kernels;
 use crate::op::HeOp;
 use crate::poly;
-use crate::types::{Layout, Padding};
+use crate::types::{Layout, Origin, Padding, Stage};
 
 /// Choices the lowering needs that the tensor IR does not carry.
 #[derive(Debug, Clone)]
@@ -139,8 +139,10 @@ pub fn lower_step(step: &StepGraph, cfg: &LowerConfig) -> Result<Lowered, IrErro
     let mut outputs = Vec::new();
     let mut map: HashMap<TirValue, HeVal> = HashMap::new();
     let order = topological(tir)?;
+    let origins = origins(tir, &order);
     for v in order {
         let Some(node) = tir.node(v) else { continue };
+        g.origin = origins.get(&v).copied().unwrap_or_default();
         let operands: Vec<HeVal> = tir
             .operands(v)
             .iter()
@@ -325,6 +327,49 @@ fn map_unary(
         HeVal::Param(x) => HeVal::Param(f(g, *x)?),
         HeVal::Skipped => HeVal::Skipped,
     })
+}
+
+/// The stage and layer of every tensor-IR value: `Update` for anything computed from a gradient
+/// (`G_ℓ`, `gb_ℓ`), `Backward` for anything else that depends on the labels, `Forward` for the rest;
+/// the layer from the value's own name (`Z2`, `E3`, `G1`…) or state slot, else from its operands.
+fn origins(tir: &Tir, order: &[TirValue]) -> HashMap<TirValue, Origin> {
+    let mut out: HashMap<TirValue, Origin> = HashMap::new();
+    let mut from_grad: HashMap<TirValue, bool> = HashMap::new();
+    let mut from_labels: HashMap<TirValue, bool> = HashMap::new();
+    for &v in order {
+        let Some(node) = tir.node(v) else { continue };
+        let ops: Vec<TirValue> = tir.operands(v).into_iter().map(|(_, o)| o).collect();
+        let name = node.name.as_deref().unwrap_or("");
+        let is_grad = (name.starts_with('G') || name.starts_with("gb"))
+            && name.chars().last().is_some_and(|c| c.is_ascii_digit());
+        let grad = ops.iter().any(|o| from_grad.get(o) == Some(&true));
+        let labels = matches!(node.op, Op::Input(InputKind::Labels))
+            || ops.iter().any(|o| from_labels.get(o) == Some(&true));
+        from_grad.insert(v, is_grad || grad);
+        from_labels.insert(v, labels);
+        let stage = if grad || matches!(node.op, Op::Store(_)) {
+            Stage::Update
+        } else if labels {
+            Stage::Backward
+        } else {
+            Stage::Forward
+        };
+        let own = match &node.op {
+            Op::Load(slot) | Op::Store(slot) => Some(slot.layer.0 as u32),
+            _ => name
+                .trim_start_matches(|c: char| !c.is_ascii_digit())
+                .parse::<u32>()
+                .ok()
+                .and_then(|n| n.checked_sub(1)),
+        };
+        let layer = own.or_else(|| {
+            ops.iter()
+                .filter_map(|o| out.get(o).and_then(|x| x.layer))
+                .max()
+        });
+        out.insert(v, Origin { stage, layer });
+    }
+    out
 }
 
 /// Tensor-IR values in a topological order (Kahn's algorithm over the public API), or a cycle error.

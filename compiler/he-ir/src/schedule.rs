@@ -96,6 +96,7 @@ pub fn to_program(graph: &HeGraph) -> Result<Program, IrError> {
             dst,
             ty: node.ty.clone(),
             free,
+            origin: node.origin,
         });
         // A value nobody reads (other than outputs) is dead right away.
         if !last_use.contains_key(&v) && !matches!(node.op, HeOp::Output { .. }) {

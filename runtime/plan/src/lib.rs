@@ -13,4 +13,4 @@ pub mod validate;
 
 pub use op::{ConstId, HeOp, Operand};
 pub use plan::Plan;
-pub use types::{Bound, Depth, Kind, Layout, Packing, Padding, Rotation, ValueType};
+pub use types::{Bound, Depth, Kind, Layout, Origin, Packing, Padding, Rotation, Stage, ValueType};

@@ -171,6 +171,8 @@ pub struct Instr {
     /// The type the compiler inferred (the validator re-checks it on load).
     pub ty: ValueType,
     pub free: Vec<Reg>,
+    /// Stage and layer the instruction belongs to (reports only).
+    pub origin: crate::types::Origin,
 }
 
 /// A plaintext constant (sparse slots; zero elsewhere).

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::op::HeOp;
 use crate::plan::Plan;
+use crate::types::Stage;
 
 /// Seconds per operation as a function of ring size and limb count.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -65,6 +66,28 @@ pub struct Report {
     pub upload_bytes: u64,
     pub ciphertext_bytes: u64,
     pub peak_live_ciphertexts: u32,
+    /// Per stage of a step: the deepest depth it reaches, the levels it adds to the one before, its
+    /// key switches and estimated time.
+    pub stages: Vec<StageReport>,
+    /// Per layer: the depth at which its forward output is ready and the levels its forward
+    /// pass (product + activation) uses.
+    pub layers: Vec<LayerReport>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StageReport {
+    pub stage: String,
+    pub max_depth: u32,
+    pub levels: u32,
+    pub key_switches: u64,
+    pub est_time_s: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LayerReport {
+    pub layer: u32,
+    pub forward_depth: u32,
+    pub forward_levels: u32,
 }
 
 fn log2(x: usize) -> f64 {
@@ -84,7 +107,10 @@ pub fn report(plan: &Plan, cost: &CostModel) -> Report {
     let pass = cost.limb_pass_2_16_s * n as f64 / 65536.0;
     let mut op_counts: BTreeMap<String, u64> = BTreeMap::new();
     let (mut step_time, mut key_switches, mut depth, mut boots) = (0.0, 0u64, 0u32, 0u64);
+    let mut stage_acc: BTreeMap<Stage, (u32, u64, f64)> = BTreeMap::new();
+    let mut layer_depth: BTreeMap<u32, u32> = BTreeMap::new();
     for ins in &plan.program.instrs {
+        let before = (step_time, key_switches);
         *op_counts.entry(ins.op.mnemonic().to_owned()).or_insert(0) += 1;
         depth = depth.max(ins.ty.depth.0);
         let limbs = q_limbs.saturating_sub(ins.ty.depth.0 as usize).max(1) as f64;
@@ -115,6 +141,36 @@ pub fn report(plan: &Plan, cost: &CostModel) -> Report {
             }
             _ => 0.0,
         };
+        let e = stage_acc.entry(ins.origin.stage).or_insert((0, 0, 0.0));
+        e.0 = e.0.max(ins.ty.depth.0);
+        e.1 += key_switches - before.1;
+        e.2 += step_time - before.0;
+        if let (Stage::Forward, Some(l)) = (ins.origin.stage, ins.origin.layer) {
+            let d = layer_depth.entry(l).or_insert(0);
+            *d = (*d).max(ins.ty.depth.0);
+        }
+    }
+    let mut stages = Vec::new();
+    let mut prev = 0u32;
+    for (stage, (max_depth, ks, t)) in &stage_acc {
+        stages.push(StageReport {
+            stage: format!("{stage:?}").to_lowercase(),
+            max_depth: *max_depth,
+            levels: max_depth.saturating_sub(prev),
+            key_switches: *ks,
+            est_time_s: *t,
+        });
+        prev = prev.max(*max_depth);
+    }
+    let mut layers = Vec::new();
+    let mut prev = 0u32;
+    for (layer, d) in &layer_depth {
+        layers.push(LayerReport {
+            layer: *layer,
+            forward_depth: *d,
+            forward_levels: d.saturating_sub(prev),
+        });
+        prev = *d;
     }
     let steps = plan.schedule.steps();
     let ct_bytes = 2 * q_limbs as u64 * n as u64 * 8;
@@ -154,6 +210,8 @@ pub fn report(plan: &Plan, cost: &CostModel) -> Report {
         upload_bytes: (data_cts * steps + state_cts) * ct_bytes + key_bytes,
         ciphertext_bytes: ct_bytes,
         peak_live_ciphertexts: plan.program.peak_live,
+        stages,
+        layers,
     }
 }
 
@@ -192,6 +250,30 @@ impl Report {
             mb(self.est_peak_bytes),
             self.peak_live_ciphertexts,
             mb(self.ciphertext_bytes)
+        ));
+        s.push_str(&format!(
+            "  levels      {}\n",
+            self.stages
+                .iter()
+                .map(|st| format!(
+                    "{} +{} (to depth {}, {} key switches)",
+                    st.stage, st.levels, st.max_depth, st.key_switches
+                ))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ));
+        s.push_str(&format!(
+            "  forward     {}\n",
+            self.layers
+                .iter()
+                .map(|l| format!(
+                    "layer {} +{} (depth {})",
+                    l.layer + 1,
+                    l.forward_levels,
+                    l.forward_depth
+                ))
+                .collect::<Vec<_>>()
+                .join("; ")
         ));
         s.push_str(&format!(
             "  upload      {:.1} MiB (data, initial state, evaluation keys)\n",

@@ -161,3 +161,25 @@ pub struct ValueType {
     pub degree: u8,
     pub layout: Layout,
 }
+
+/// Which part of a training step an operation belongs to (for reports).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub enum Stage {
+    /// The forward pass: products with the weights, biases, activations.
+    #[default]
+    Forward,
+    /// The output error and back-propagation: everything that depends on the labels but not on a
+    /// gradient.
+    Backward,
+    /// The optimizer: everything computed from a gradient.
+    Update,
+}
+
+/// Where an operation comes from: its stage and, when known, its layer (0-based).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Origin {
+    pub stage: Stage,
+    pub layer: Option<u32>,
+}
