@@ -191,7 +191,13 @@ impl Context {
     /// A buffer of exactly `len` words with unspecified contents (callers overwrite it).
     pub(crate) fn take_buffer(&self, len: usize) -> Vec<u64> {
         let reused = self.pool.lock().ok().and_then(|mut pool| {
-            let i = pool.iter().position(|v| v.capacity() >= len)?;
+            // best fit, so a long-lived result does not keep a much larger allocation
+            let i = pool
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| v.capacity() >= len)
+                .min_by_key(|(_, v)| v.capacity())?
+                .0;
             Some(pool.swap_remove(i))
         });
         match reused {

@@ -306,27 +306,27 @@ pub fn mod_down(ctx: &Context, mut x: RnsPoly) -> RnsPoly {
     p_part.par_chunks_mut(n).enumerate().for_each(|(t, limb)| {
         ctx.ntt_table(l_max + 1 + t).inverse_unnormalized(limb);
     });
-    x.data.truncate((level + 1) * n);
-    x.special = 0;
     debug_assert_eq!(k, ctx.num_special());
     let mut conv = ctx.take_buffer((level + 1) * n);
     let mut scratch = ctx.take_buffer(0);
     ctx.moddown()
         .convert_centered(n, &p_part, &mut conv, &mut scratch);
-    x.data
-        .par_chunks_mut(n)
-        .zip(conv.par_chunks_mut(n))
+    // The output is written over the conversion buffer (exactly Q-sized), and the Q·P input
+    // goes back to the pool: results do not carry the special limbs' capacity around.
+    conv.par_chunks_mut(n)
+        .zip(x.data.par_chunks(n))
         .enumerate()
-        .for_each(|(i, (xl, cl))| {
+        .for_each(|(i, (cl, xl))| {
             ctx.ntt_table(i).forward(cl);
             let m = &ctx.moduli()[i];
             let pinv = ctx.p_inv_mod_q(i);
-            for (a, &c) in xl.iter_mut().zip(cl.iter()) {
-                *a = m.mul_shoup(a.wrapping_add(m.value() - c), pinv);
+            for (c, &a) in cl.iter_mut().zip(xl.iter()) {
+                *c = m.mul_shoup(a.wrapping_add(m.value() - *c), pinv);
             }
         });
+    ctx.recycle(std::mem::replace(&mut x.data, conv));
+    x.special = 0;
     ctx.recycle(p_part);
-    ctx.recycle(conv);
     ctx.recycle(scratch);
     x
 }
