@@ -18,12 +18,15 @@ pub struct SimCt {
     pub degree: u8,
 }
 
-/// CKKS-like noise: Gaussian, with standard deviation `fresh` on every input and `per_op` added by
-/// every rescale and key switch (relative to the unit of the slot values).
+/// CKKS-like error: Gaussian noise with standard deviation `fresh` on every input and `per_op`
+/// added by every rescale and key switch (in units of the slot values), and the scale drift the
+/// CKKS backend absorbs at additions (operands whose scales differ by up to `drift`, relative, are
+/// added as if equal): the second operand of every addition is scaled by 1 ± `drift`.
 #[derive(Debug, Clone, Copy)]
 pub struct NoiseModel {
     pub fresh: f64,
     pub per_op: f64,
+    pub drift: f64,
 }
 
 impl NoiseModel {
@@ -34,6 +37,23 @@ impl NoiseModel {
         NoiseModel {
             fresh: 4.0 * unit,
             per_op: 2.0 * unit,
+            drift: 0.0,
+        }
+    }
+
+    /// The model for a plan's chain: noise from the ring size and scale, and the largest relative
+    /// scale drift two products can accumulate, `2·max |q_i/Δ − 1|` over the scale primes.
+    pub fn for_plan(params: &henn_plan::plan::ParamsSpec) -> NoiseModel {
+        let delta = 2f64.powi(params.scale_bits as i32);
+        let worst = params
+            .q
+            .iter()
+            .skip(1)
+            .map(|&q| (q as f64 / delta - 1.0).abs())
+            .fold(0.0, f64::max);
+        NoiseModel {
+            drift: 2.0 * worst,
+            ..NoiseModel::for_params(params.log_n, params.scale_bits)
         }
     }
 }
@@ -99,6 +119,21 @@ impl SlotSim {
         (a.level.min(b.level), a.degree.max(b.degree))
     }
 
+    /// `b` as the CKKS backend may see it in an addition: off by the scale drift.
+    fn drifted(&self, b: &SimCt) -> SimCt {
+        match &self.noise {
+            Some((m, rng)) if m.drift > 0.0 => {
+                let sign = if rng.borrow_mut().next_u32() & 1 == 0 {
+                    1.0
+                } else {
+                    -1.0
+                };
+                self.map(b, |x| x * (1.0 + sign * m.drift))
+            }
+            _ => b.clone(),
+        }
+    }
+
     fn zip(&self, a: &SimCt, b: &SimCt, f: impl Fn(f64, f64) -> f64) -> SimCt {
         let (level, degree) = self.aligned(a, b);
         SimCt {
@@ -131,10 +166,10 @@ impl Backend for SlotSim {
         a.level
     }
     fn add(&self, a: &SimCt, b: &SimCt) -> Result<SimCt> {
-        Ok(self.zip(a, b, |x, y| x + y))
+        Ok(self.zip(a, &self.drifted(b), |x, y| x + y))
     }
     fn sub(&self, a: &SimCt, b: &SimCt) -> Result<SimCt> {
-        Ok(self.zip(a, b, |x, y| x - y))
+        Ok(self.zip(a, &self.drifted(b), |x, y| x - y))
     }
     fn neg(&self, a: &SimCt) -> Result<SimCt> {
         Ok(self.map(a, |x| -x))
