@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use henn_ckks::{
     Context, EvaluationKeys, KeyGenerator, Params, PublicKey, SecretKey, SecurityLevel,
+    galois_element_conjugate, galois_element_for_step,
 };
 use henn_plan::Plan;
 use henn_plan::plan::{InputSource, StateSlot};
@@ -50,11 +51,38 @@ pub struct OwnerKeys {
 
 /// Generate exactly the keys the plan's manifest names (OS-seeded CSPRNG).
 pub fn keygen(ctx: &Arc<Context>, plan: &Plan) -> Result<OwnerKeys> {
+    keygen_with_progress(ctx, plan, |_, _| {})
+}
+
+/// [`keygen`], calling `progress(done, total)` after each evaluation key.
+pub fn keygen_with_progress(
+    ctx: &Arc<Context>,
+    plan: &Plan,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<OwnerKeys> {
     let mut kg = KeyGenerator::new(ctx)?;
     let secret = kg.gen_secret_key();
     let public = kg.gen_public_key(&secret);
-    let steps: Vec<i64> = plan.keys.rotations.iter().map(|r| r.step as i64).collect();
-    let evaluation = kg.gen_evaluation_keys(&secret, &steps, plan.keys.conjugation, None)?;
+    let mut galois: Vec<usize> = plan
+        .keys
+        .rotations
+        .iter()
+        .map(|r| galois_element_for_step(ctx, r.step as i64))
+        .filter(|&g| g != 1)
+        .collect();
+    if plan.keys.conjugation {
+        galois.push(galois_element_conjugate(ctx));
+    }
+    galois.sort_unstable();
+    galois.dedup();
+    let total = galois.len() + 1;
+    let mut evaluation = EvaluationKeys::default();
+    evaluation.set_relin(kg.gen_relin_key(&secret, None)?);
+    progress(1, total);
+    for (i, g) in galois.into_iter().enumerate() {
+        evaluation.insert_galois(kg.gen_galois_key(&secret, g, None)?);
+        progress(i + 2, total);
+    }
     Ok(OwnerKeys {
         secret,
         public,

@@ -56,7 +56,9 @@ pub struct KeygenArgs {
 pub fn keygen(args: KeygenArgs) -> anyhow::Result<ExitCode> {
     let (plan, hash, _) = load_plan(&args.plan)?;
     let ctx = owner::context_for(&plan)?;
-    let keys = owner::keygen(&ctx, &plan)?;
+    let pb = super::run::bar(1 + plan.keys.rotations.len() as u64, "keygen");
+    let keys = owner::keygen_with_progress(&ctx, &plan, |done, _| pb.set_position(done as u64))?;
+    pb.finish_and_clear();
     files::save_secret_key(&ctx, &hash, &keys.secret, &keys.public, &args.secret_key)?;
     let bytes = files::save_eval_keys(&ctx, &hash, &keys.evaluation, &args.eval_keys)?;
     if let Some(p) = &args.public_key {
@@ -118,7 +120,9 @@ pub fn encrypt(args: EncryptArgs) -> anyhow::Result<ExitCode> {
         let pt = encoder.encode_real(&state[&name], top, delta)?;
         out.push(INITIAL_STATE, &name, &encryptor.encrypt(&pt))?;
     }
+    let pb = super::run::bar(steps as u64, "encrypt");
     for (step, chunk) in chunks.iter().enumerate() {
+        pb.inc(1);
         let (x, y) = twin.batch(chunk);
         let packed = owner::pack_batch(
             &plan,
@@ -134,6 +138,7 @@ pub fn encrypt(args: EncryptArgs) -> anyhow::Result<ExitCode> {
             out.push(step as u64, &name, &encryptor.encrypt(&pt))?;
         }
     }
+    pb.finish_and_clear();
     out.finish()?;
     println!(
         "encrypted {count} ciphertexts ({steps} steps + initial state) into {}",
@@ -186,7 +191,14 @@ pub fn serve(
         while pending.get(&next_step).is_some_and(|m| m.len() == per_step) {
             let mut inputs = pending.remove(&next_step).unwrap_or_default();
             inputs.extend(state.drain());
-            let out = run_step(&plan, &backend, &inputs, next_step as usize, |_, _| {})?;
+            let pb = super::run::bar(
+                plan.program.instrs.len() as u64,
+                &format!("step {}/{steps}", next_step + 1),
+            );
+            let out = run_step(&plan, &backend, &inputs, next_step as usize, |done, _| {
+                pb.set_position(done as u64)
+            })?;
+            pb.finish_and_clear();
             for (out_name, in_name) in &carry {
                 if let Some(c) = out.get(out_name) {
                     state.insert(in_name.clone(), c.clone());

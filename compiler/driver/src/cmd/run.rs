@@ -47,7 +47,8 @@ pub struct RunArgs {
     pub json: bool,
 }
 
-fn bar(len: u64, what: &str) -> ProgressBar {
+/// A progress bar on stderr when it is a terminal (hidden otherwise, so logs stay clean).
+pub fn bar(len: u64, what: &str) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
@@ -145,8 +146,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     // Owner: keys.
     let t = Instant::now();
     let ctx = owner::context_for(&plan)?;
-    let pb = bar(1, "keygen");
-    let keys = owner::keygen(&ctx, &plan)?;
+    let pb = bar(1 + plan.keys.rotations.len() as u64, "keygen");
+    let keys = owner::keygen_with_progress(&ctx, &plan, |done, _| pb.set_position(done as u64))?;
     pb.finish_and_clear();
     let key_bytes = keys.evaluation.byte_size() as u64;
     seconds.push(("keygen", t.elapsed().as_secs_f64()));
