@@ -90,10 +90,27 @@ fn mask(
     layout: &Layout,
     keep: impl Fn(usize, usize) -> bool,
 ) -> ValueId {
+    mask_valued(g, name, layout, 1.0, keep)
+}
+
+/// A mask holding `value` where `keep(row, col)` holds: a kernel folds a constant factor of its
+/// result (1/B, a learning rate) into it, so the factor costs no level of its own.
+fn mask_valued(
+    g: &mut HeGraph,
+    name: String,
+    layout: &Layout,
+    value: f64,
+    keep: impl Fn(usize, usize) -> bool,
+) -> ValueId {
+    let name = if value == 1.0 {
+        name
+    } else {
+        format!("{name}*{value:e}")
+    };
     let mut entries = Vec::new();
     for s in 0..layout.slots {
         if keep(s / layout.stride, s % layout.stride) {
-            entries.push((s as u32, 1.0));
+            entries.push((s as u32, value));
         }
     }
     let mut l = layout.clone();
@@ -122,6 +139,16 @@ pub fn vr_forward_cost(stride: usize, period: usize) -> KernelCost {
 /// and keep column (i+idx) mod p′ of row i. The result has C in the samples packing with the same
 /// stride, zero elsewhere, so it feeds the next layer directly.
 pub fn vr_forward(g: &mut HeGraph, a: ValueId, b: ValueId) -> Result<ValueId, IrError> {
+    vr_forward_scaled(g, a, b, 1.0)
+}
+
+/// [`vr_forward`] computing `scale·A·Bᵀ` at no extra cost (the factor rides on the last mask).
+pub fn vr_forward_scaled(
+    g: &mut HeGraph,
+    a: ValueId,
+    b: ValueId,
+    scale: f64,
+) -> Result<ValueId, IrError> {
     const K: &str = "vr_forward";
     let la = samples(g, a, K, "A")?;
     let (lb, period) = weights(g, b, K, "B")?;
@@ -163,10 +190,11 @@ pub fn vr_forward(g: &mut HeGraph, a: ValueId, b: ValueId) -> Result<ValueId, Ir
         let sums = g.rotate_and_sum(t, 1, w)?;
         let sums = g.mul_plain(sums, col0)?;
         let spread = g.rotate_and_sum(sums, -1, period)?;
-        let keep = mask(
+        let keep = mask_valued(
             g,
             format!("vr-f{idx}/m{m}p{p}P{period}w{w}"),
             &la,
+            scale,
             |r, c| r < m && c < p && c == (r + idx) % period,
         );
         let part = g.mul_plain(spread, keep)?;
@@ -212,6 +240,16 @@ pub fn vr_weight_gradient_cost(
 pub fn vr_weight_gradient(
     g: &mut HeGraph,
     pairs: &[(ValueId, ValueId)],
+) -> Result<ValueId, IrError> {
+    vr_weight_gradient_scaled(g, pairs, 1.0)
+}
+
+/// [`vr_weight_gradient`] computing `scale·Σ Dᵀ·X` at no extra cost (the factor rides on the
+/// final mask).
+pub fn vr_weight_gradient_scaled(
+    g: &mut HeGraph,
+    pairs: &[(ValueId, ValueId)],
+    scale: f64,
 ) -> Result<ValueId, IrError> {
     const K: &str = "vr_weight_gradient";
     let Some(&(d0, x0)) = pairs.first() else {
@@ -271,10 +309,11 @@ pub fn vr_weight_gradient(
         let sum = sum.ok_or_else(|| layout_err(K, "no data ciphertexts".into()))?;
         let sum = g.relin_rescale(sum)?;
         let col_sums = g.rotate_and_sum(sum, w as i64, rows_per_ct)?;
-        let keep = mask(
+        let keep = mask_valued(
             g,
             format!("vr-g{k}/c{c}n{n}P{period}w{w}"),
             &ld0,
+            scale,
             |r, col| col < n && r % period < c && (col + k) % period == r % period,
         );
         let part = g.mul_plain(col_sums, keep)?;
@@ -312,6 +351,16 @@ pub fn broadcast_backprop_cost(rows: usize, out_cols: usize, period: usize) -> K
 /// of W (all its replicas) and copy it down every row; multiply. The products are summed before one
 /// relinearization and rescale.
 pub fn broadcast_backprop(g: &mut HeGraph, e: ValueId, wt: ValueId) -> Result<ValueId, IrError> {
+    broadcast_backprop_scaled(g, e, wt, 1.0)
+}
+
+/// [`broadcast_backprop`] computing `scale·E·W` at no extra cost (the factor rides on E's mask).
+pub fn broadcast_backprop_scaled(
+    g: &mut HeGraph,
+    e: ValueId,
+    wt: ValueId,
+    scale: f64,
+) -> Result<ValueId, IrError> {
     const K: &str = "broadcast_backprop";
     let le = samples(g, e, K, "E")?;
     let (lw, period) = weights(g, wt, K, "W")?;
@@ -336,7 +385,7 @@ pub fn broadcast_backprop(g: &mut HeGraph, e: ValueId, wt: ValueId) -> Result<Va
     let mut acc: Option<ValueId> = None;
     // E shifted left by r columns, as a chain of step-1 rotations (one key instead of c − 1);
     // column 0 then holds E's column r.
-    let col0 = mask(g, format!("rows<{m}&col=0/w{w}"), &le, |row, col| {
+    let col0 = mask_valued(g, format!("rows<{m}&col=0/w{w}"), &le, scale, |row, col| {
         row < m && col == 0
     });
     let mut shifted = e;

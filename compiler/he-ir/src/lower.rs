@@ -138,11 +138,26 @@ pub fn lower_step(step: &StepGraph, cfg: &LowerConfig) -> Result<Lowered, IrErro
     let mut inputs = Vec::new();
     let mut outputs = Vec::new();
     let mut map: HashMap<TirValue, HeVal> = HashMap::new();
+    // Constant factors are carried, not computed: the true value of `v` is `factor[v]` times its
+    // HE value. A product kernel absorbs its operands' factors (and a learning rate or 1/B that
+    // scales its only consumer) into a mask it multiplies by anyway; a polynomial absorbs its
+    // input's factor into its coefficients. Only where two different factors meet, or a value
+    // leaves the step, does a factor cost a scalar product (one level).
+    let mut factor: HashMap<TirValue, f64> = HashMap::new();
+    let folds = scale_folds(tir);
     let order = topological(tir)?;
     let origins = origins(tir, &order);
     for v in order {
         let Some(node) = tir.node(v) else { continue };
         g.origin = origins.get(&v).copied().unwrap_or_default();
+        let fs: Vec<f64> = tir
+            .operands(v)
+            .iter()
+            .map(|(_, o)| factor.get(o).copied().unwrap_or(1.0))
+            .collect();
+        let f0 = fs.first().copied().unwrap_or(1.0);
+        let f1 = fs.get(1).copied().unwrap_or(1.0);
+        let mut out_factor = 1.0;
         let operands: Vec<HeVal> = tir
             .operands(v)
             .iter()
@@ -199,7 +214,7 @@ pub fn lower_step(step: &StepGraph, cfg: &LowerConfig) -> Result<Lowered, IrErro
                 HeVal::Param(ct)
             }
             Op::Store(slot) => {
-                let HeVal::Param(x) = operands[0] else {
+                let HeVal::Param(x) = settle(&mut g, &operands[0], f0)? else {
                     return Err(err(format!("storing {slot} from a batch value")));
                 };
                 let name = format!("{}'", state_slot(*slot));
@@ -210,34 +225,51 @@ pub fn lower_step(step: &StepGraph, cfg: &LowerConfig) -> Result<Lowered, IrErro
                 });
                 HeVal::Param(x)
             }
-            Op::MatMul(form) => match (form, &operands[0], &operands[1]) {
-                (MatMulForm::ABt, HeVal::Batch(a), HeVal::Param(w)) => HeVal::Batch(
-                    a.iter()
-                        .map(|&a| kernels::vr_forward(&mut g, a, *w))
-                        .collect::<Result<_, _>>()?,
-                ),
-                (MatMulForm::AB, HeVal::Batch(e), HeVal::Param(w)) => HeVal::Batch(
-                    e.iter()
-                        .map(|&e| kernels::broadcast_backprop(&mut g, e, *w))
-                        .collect::<Result<_, _>>()?,
-                ),
-                (MatMulForm::AtB, HeVal::Batch(d), HeVal::Batch(x)) => {
-                    let pairs: Vec<_> = d.iter().copied().zip(x.iter().copied()).collect();
-                    HeVal::Param(kernels::vr_weight_gradient(&mut g, &pairs)?)
+            Op::MatMul(form) => {
+                let fold = folds.get(&v).copied().unwrap_or(1.0);
+                let k = f0 * f1 * fold;
+                out_factor = 1.0 / fold;
+                match (form, &operands[0], &operands[1]) {
+                    (MatMulForm::ABt, HeVal::Batch(a), HeVal::Param(w)) => HeVal::Batch(
+                        a.iter()
+                            .map(|&a| kernels::vr_forward_scaled(&mut g, a, *w, k))
+                            .collect::<Result<_, _>>()?,
+                    ),
+                    (MatMulForm::AB, HeVal::Batch(e), HeVal::Param(w)) => HeVal::Batch(
+                        e.iter()
+                            .map(|&e| kernels::broadcast_backprop_scaled(&mut g, e, *w, k))
+                            .collect::<Result<_, _>>()?,
+                    ),
+                    (MatMulForm::AtB, HeVal::Batch(d), HeVal::Batch(x)) => {
+                        let pairs: Vec<_> = d.iter().copied().zip(x.iter().copied()).collect();
+                        HeVal::Param(kernels::vr_weight_gradient_scaled(&mut g, &pairs, k)?)
+                    }
+                    (form, _, _) => {
+                        return Err(err(format!(
+                            "{form:?} on operands of unexpected orientation"
+                        )));
+                    }
                 }
-                (form, _, _) => {
-                    return Err(err(format!(
-                        "{form:?} on operands of unexpected orientation"
-                    )));
-                }
-            },
+            }
             Op::Add | Op::Sub | Op::Mul => {
                 let f = |g: &mut HeGraph, a: ValueId, b: ValueId| match node.op {
                     Op::Add => g.add(a, b),
                     Op::Sub => g.sub(a, b),
                     _ => g.mul(a, b),
                 };
-                match (&operands[0], &operands[1]) {
+                let (x, y) = if matches!(node.op, Op::Mul) {
+                    out_factor = f0 * f1;
+                    (operands[0].clone(), operands[1].clone())
+                } else if f0 == f1 {
+                    out_factor = f0;
+                    (operands[0].clone(), operands[1].clone())
+                } else {
+                    (
+                        settle(&mut g, &operands[0], f0)?,
+                        settle(&mut g, &operands[1], f1)?,
+                    )
+                };
+                match (&x, &y) {
                     (HeVal::Batch(a), HeVal::Batch(b)) => HeVal::Batch(
                         a.iter()
                             .zip(b)
@@ -248,7 +280,10 @@ pub fn lower_step(step: &StepGraph, cfg: &LowerConfig) -> Result<Lowered, IrErro
                     _ => return Err(err("elementwise op on mixed orientations".into())),
                 }
             }
-            Op::AddRow => match (&operands[0], &operands[1]) {
+            Op::AddRow => match (
+                &settle(&mut g, &operands[0], f0)?,
+                &settle(&mut g, &operands[1], f1)?,
+            ) {
                 (HeVal::Batch(z), HeVal::Param(b)) => {
                     let mut out = Vec::new();
                     for (&z, &rows) in z.iter().zip(&blocks) {
@@ -266,17 +301,33 @@ pub fn lower_step(step: &StepGraph, cfg: &LowerConfig) -> Result<Lowered, IrErro
                 _ => return Err(err("bias added to a non-batch value".into())),
             },
             Op::Scale(Factor::Const(c)) => {
-                map_unary(&mut g, &operands[0], |g, x| g.mul_scalar(x, *c))?
+                out_factor = f0 * c;
+                operands[0].clone()
             }
-            Op::Scale(Factor::Momentum) => map_unary(&mut g, &operands[0], |g, x| {
-                let p = g.op(HeOp::MulMomentum, &[x])?;
-                g.op(HeOp::Rescale, &[p])
-            })?,
+            Op::Scale(Factor::Momentum) => {
+                // Linear: the carried factor passes through γ_t.
+                out_factor = f0;
+                map_unary(&mut g, &operands[0], |g, x| {
+                    let p = g.op(HeOp::MulMomentum, &[x])?;
+                    g.op(HeOp::Rescale, &[p])
+                })?
+            }
             Op::Offset(c) => {
-                map_unary(&mut g, &operands[0], |g, x| g.op(HeOp::AddScalar(*c), &[x]))?
+                // f·x + c = f·(x + c/f).
+                out_factor = f0;
+                let shift = c / f0;
+                map_unary(&mut g, &operands[0], |g, x| {
+                    g.op(HeOp::AddScalar(shift), &[x])
+                })?
             }
             Op::Poly { coeffs, .. } => {
-                map_unary(&mut g, &operands[0], |g, x| poly::poly_eval(g, x, coeffs))?
+                // p(f·x) = Σ c_k f^k x^k: the input's factor moves into the coefficients.
+                let scaled: Vec<f64> = coeffs
+                    .iter()
+                    .enumerate()
+                    .map(|(k, c)| c * f0.powi(k as i32))
+                    .collect();
+                map_unary(&mut g, &operands[0], |g, x| poly::poly_eval(g, x, &scaled))?
             }
             Op::ColSum => {
                 let HeVal::Batch(e) = &operands[0] else {
@@ -289,9 +340,13 @@ pub fn lower_step(step: &StepGraph, cfg: &LowerConfig) -> Result<Lowered, IrErro
                     let mut l = layout.clone();
                     l.packing = crate::types::Packing::Flat;
                     let entries = (0..rows)
-                        .flat_map(|r| (0..cols).map(move |c| ((r * stride + c) as u32, 1.0)))
+                        .flat_map(|r| (0..cols).map(move |c| ((r * stride + c) as u32, f0)))
                         .collect();
-                    let keep = g.constant(&format!("rows<{rows}&col<{cols}/w{stride}"), l, entries);
+                    let keep = g.constant(
+                        &format!("rows<{rows}&col<{cols}/w{stride}*{f0:e}"),
+                        l,
+                        entries,
+                    );
                     let clean = g.mul_plain(e, keep)?;
                     acc = Some(match acc {
                         None => clean,
@@ -305,6 +360,7 @@ pub fn lower_step(step: &StepGraph, cfg: &LowerConfig) -> Result<Lowered, IrErro
             }
             Op::Loss(_) => HeVal::Skipped,
         };
+        factor.insert(v, out_factor);
         map.insert(v, lowered);
     }
     Ok(Lowered {
@@ -315,6 +371,40 @@ pub fn lower_step(step: &StepGraph, cfg: &LowerConfig) -> Result<Lowered, IrErro
         inputs,
         outputs,
     })
+}
+
+/// The HE value with its carried factor applied (one scalar product per ciphertext, one level), or
+/// unchanged when the factor is 1.
+fn settle(g: &mut HeGraph, x: &HeVal, factor: f64) -> Result<HeVal, IrError> {
+    if factor == 1.0 {
+        return Ok(x.clone());
+    }
+    map_unary(g, x, |g, v| g.mul_scalar(v, factor))
+}
+
+/// Products whose only consumer scales them by a nonzero constant (a learning rate): the constant
+/// is folded into the product's kernel.
+fn scale_folds(tir: &Tir) -> HashMap<TirValue, f64> {
+    let mut users: HashMap<TirValue, Vec<TirValue>> = HashMap::new();
+    for v in tir.values() {
+        for (_, o) in tir.operands(v) {
+            users.entry(o).or_default().push(v);
+        }
+    }
+    let mut folds = HashMap::new();
+    for v in tir.values() {
+        if !matches!(tir.node(v).map(|n| &n.op), Some(Op::MatMul(_))) {
+            continue;
+        }
+        if let Some([u]) = users.get(&v).map(Vec::as_slice)
+            && let Some(Op::Scale(Factor::Const(c))) = tir.node(*u).map(|n| &n.op)
+            && c.is_finite()
+            && *c != 0.0
+        {
+            folds.insert(v, *c);
+        }
+    }
+    folds
 }
 
 fn map_unary(
