@@ -51,6 +51,9 @@ pub struct KeygenArgs {
     /// Also write the public key here.
     #[arg(long)]
     pub public_key: Option<PathBuf>,
+    /// Print the result as one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn keygen(args: KeygenArgs) -> anyhow::Result<ExitCode> {
@@ -64,12 +67,23 @@ pub fn keygen(args: KeygenArgs) -> anyhow::Result<ExitCode> {
     if let Some(p) = &args.public_key {
         files::save_public_key(&ctx, &hash, &keys.public, p)?;
     }
-    println!(
-        "keys for `{}`: relinearization + {} rotation keys, {:.1} MiB of evaluation keys",
-        plan.model_name,
-        plan.keys.rotations.len(),
-        bytes as f64 / 1048576.0
-    );
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "plan": args.plan.display().to_string(),
+                "rotation_keys": plan.keys.rotations.len(),
+                "eval_key_bytes": bytes,
+            })
+        );
+    } else {
+        println!(
+            "keys for `{}`: relinearization + {} rotation keys, {:.1} MiB of evaluation keys",
+            plan.model_name,
+            plan.keys.rotations.len(),
+            bytes as f64 / 1048576.0
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -87,6 +101,9 @@ pub struct EncryptArgs {
     pub secret_key: Option<PathBuf>,
     #[arg(short, long)]
     pub output: PathBuf,
+    /// Print the result as one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn encrypt(args: EncryptArgs) -> anyhow::Result<ExitCode> {
@@ -140,10 +157,21 @@ pub fn encrypt(args: EncryptArgs) -> anyhow::Result<ExitCode> {
     }
     pb.finish_and_clear();
     out.finish()?;
-    println!(
-        "encrypted {count} ciphertexts ({steps} steps + initial state) into {}",
-        args.output.display()
-    );
+    let bytes = std::fs::metadata(&args.output)
+        .map(|m| m.len())
+        .unwrap_or(0);
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({ "ciphertexts": count, "steps": steps, "bytes": bytes })
+        );
+    } else {
+        println!(
+            "encrypted {count} ciphertexts ({steps} steps + initial state, {:.1} MiB) into {}",
+            bytes as f64 / 1048576.0,
+            args.output.display()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -153,7 +181,9 @@ pub fn serve(
     eval_keys: &Path,
     data: &Path,
     output: &Path,
+    json: bool,
 ) -> anyhow::Result<ExitCode> {
+    let started = std::time::Instant::now();
     let (plan, hash, _) = load_plan(plan_path)?;
     let ctx = owner::context_for(&plan)?;
     let keys = files::load_eval_keys(&ctx, &hash, eval_keys)?;
@@ -227,7 +257,18 @@ pub fn serve(
         out.push(steps, &name, &state[&name])?;
     }
     out.finish()?;
-    println!("trained {steps} steps; wrote {}", output.display());
+    let seconds = started.elapsed().as_secs_f64();
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "steps": steps, "seconds": seconds })
+        );
+    } else {
+        println!(
+            "trained {steps} steps in {seconds:.1} s; wrote {}",
+            output.display()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -245,6 +286,9 @@ pub struct DecryptArgs {
     /// Where to write the weights (JSON; CSV when the name ends in `.csv`).
     #[arg(short, long)]
     pub output: PathBuf,
+    /// Print the result as one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn decrypt(args: DecryptArgs) -> anyhow::Result<ExitCode> {
@@ -283,10 +327,14 @@ pub fn decrypt(args: DecryptArgs) -> anyhow::Result<ExitCode> {
         plan.schedule.steps(),
     );
     weights.save(&args.output)?;
-    println!(
-        "decrypted {} state tensors into {}",
-        state.len(),
-        args.output.display()
-    );
+    if args.json {
+        println!("{}", serde_json::json!({ "state_tensors": state.len() }));
+    } else {
+        println!(
+            "decrypted {} state tensors into {}",
+            state.len(),
+            args.output.display()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -93,7 +93,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
                 "the server role needs --data (a ciphertext bundle) and -o (the trained state)"
             );
         };
-        return super::roles::serve(&args.file, keys, data, out);
+        return super::roles::serve(&args.file, keys, data, out, args.json);
     }
     let Some(Backend::Plain) = args.backend else {
         anyhow::bail!("pass --backend plain, or --eval-keys for training on ciphertexts");
