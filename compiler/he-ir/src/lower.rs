@@ -333,6 +333,9 @@ pub fn lower_step(step: &StepGraph, cfg: &LowerConfig) -> Result<Lowered, IrErro
                 let HeVal::Batch(e) = &operands[0] else {
                     return Err(err("column sum of a non-batch value".into()));
                 };
+                let fold = folds.get(&v).copied().unwrap_or(1.0);
+                out_factor = 1.0 / fold;
+                let k = f0 * fold;
                 let cols = shape.cols;
                 let mut acc: Option<ValueId> = None;
                 for (&e, &rows) in e.iter().zip(&blocks) {
@@ -340,10 +343,10 @@ pub fn lower_step(step: &StepGraph, cfg: &LowerConfig) -> Result<Lowered, IrErro
                     let mut l = layout.clone();
                     l.packing = crate::types::Packing::Flat;
                     let entries = (0..rows)
-                        .flat_map(|r| (0..cols).map(move |c| ((r * stride + c) as u32, f0)))
+                        .flat_map(|r| (0..cols).map(move |c| ((r * stride + c) as u32, k)))
                         .collect();
                     let keep = g.constant(
-                        &format!("rows<{rows}&col<{cols}/w{stride}*{f0:e}"),
+                        &format!("rows<{rows}&col<{cols}/w{stride}*{k:e}"),
                         l,
                         entries,
                     );
@@ -382,8 +385,8 @@ fn settle(g: &mut HeGraph, x: &HeVal, factor: f64) -> Result<HeVal, IrError> {
     map_unary(g, x, |g, v| g.mul_scalar(v, factor))
 }
 
-/// Products whose only consumer scales them by a nonzero constant (a learning rate): the constant
-/// is folded into the product's kernel.
+/// Products and column sums whose only consumer scales them by a nonzero constant (a learning
+/// rate): the constant is folded into the mask of their kernel.
 fn scale_folds(tir: &Tir) -> HashMap<TirValue, f64> {
     let mut users: HashMap<TirValue, Vec<TirValue>> = HashMap::new();
     for v in tir.values() {
@@ -393,7 +396,7 @@ fn scale_folds(tir: &Tir) -> HashMap<TirValue, f64> {
     }
     let mut folds = HashMap::new();
     for v in tir.values() {
-        if !matches!(tir.node(v).map(|n| &n.op), Some(Op::MatMul(_))) {
+        if !matches!(tir.node(v).map(|n| &n.op), Some(Op::MatMul(_) | Op::ColSum)) {
             continue;
         }
         if let Some([u]) = users.get(&v).map(Vec::as_slice)
