@@ -90,11 +90,23 @@ fn corrupt_plans_are_rejected_with_a_reason() {
         from_bytes("p", &bytes[..30]),
         Err(PlanIoError::Truncated { .. })
     ));
-    let mut version = bytes.clone();
-    version[8] = 99;
+    let mut newer = toy_plan();
+    newer.format_version = 99;
     assert!(matches!(
-        from_bytes("p", &version),
+        from_bytes("p", &to_bytes(&newer).unwrap()),
         Err(PlanIoError::UnsupportedVersion { found: 99, .. })
+    ));
+    let mut envelope = bytes.clone();
+    envelope[4] = 9; // the envelope's own format version
+    assert!(matches!(
+        from_bytes("p", &envelope),
+        Err(PlanIoError::UnsupportedVersion { found: 9, .. })
+    ));
+    let mut other_type = bytes.clone();
+    other_type[6] = 3; // the envelope's type tag: a ciphertext, not a plan
+    assert!(matches!(
+        from_bytes("p", &other_type),
+        Err(PlanIoError::NotAPlan { .. })
     ));
     assert!(matches!(
         from_bytes("p", b"not a plan at all"),

@@ -1,15 +1,10 @@
-//! Plan files: a versioned, checksummed binary envelope around the postcard encoding, a readable
-//! JSON dump, size-limited loading, and atomic writes.
+//! Plan files: the postcard encoding of [`Plan`] inside `henn-ckks`'s envelope (the one header
+//! format of every henn file: magic `HENN`, format version, type tag 37 = plan, parameter hash
+//! (zeros: a plan carries its parameters), payload length, BLAKE3 checksum of header and payload),
+//! size-limited loading, validation on load, and atomic writes.
 //!
-//! Layout of a `.hplan` file (all integers little-endian):
-//!
-//! | bytes | field |
-//! |---|---|
-//! | 8 | magic `HENNPLAN` |
-//! | 4 | format version |
-//! | 8 | payload length |
-//! | 32 | BLAKE3 of the payload (also the plan's content hash) |
-//! | … | payload: the postcard encoding of [`Plan`] |
+//! The plan's *content hash* (what key and ciphertext files are bound to) is the BLAKE3 of the
+//! payload.
 
 use std::io::Read;
 use std::path::Path;
@@ -17,8 +12,12 @@ use std::path::Path;
 use crate::plan::{FORMAT_VERSION, Plan};
 use crate::validate::validate_plan;
 
-const MAGIC: &[u8; 8] = b"HENNPLAN";
-const HEADER: usize = 8 + 4 + 8 + 32;
+use henn_ckks::CkksError;
+use henn_ckks::serial::{open_envelope, seal_envelope};
+
+/// The envelope's type tag for plans (henn-ckks owns 1–31; the runtime's files use 32–36).
+pub const PLAN_TAG: u16 = 37;
+const NO_PARAMS: [u8; 32] = [0; 32];
 /// Plans larger than this are refused before anything is allocated for them.
 pub const MAX_PLAN_BYTES: u64 = 512 << 20;
 
@@ -74,49 +73,54 @@ pub fn content_hash(plan: &Plan) -> Result<[u8; 32], PlanIoError> {
 
 /// The file bytes of a plan.
 pub fn to_bytes(plan: &Plan) -> Result<Vec<u8>, PlanIoError> {
-    let (payload, hash) = encode(plan)?;
-    let mut out = Vec::with_capacity(HEADER + payload.len());
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-    out.extend_from_slice(&hash);
-    out.extend_from_slice(&payload);
-    Ok(out)
+    let (payload, _) = encode(plan)?;
+    Ok(seal_envelope(PLAN_TAG, &NO_PARAMS, &payload))
 }
 
 /// Decode and validate plan bytes; `path` only names the source in errors.
 pub fn from_bytes(path: &str, bytes: &[u8]) -> Result<Plan, PlanIoError> {
     let p = || path.to_owned();
-    if bytes.len() < 8 || &bytes[..8] != MAGIC {
+    if bytes.len() < 4 || &bytes[..4] != b"HENN" {
         return Err(PlanIoError::NotAPlan { path: p() });
     }
-    if bytes.len() < HEADER {
-        return Err(PlanIoError::Truncated {
+    let payload = open_envelope(bytes, PLAN_TAG, None, MAX_PLAN_BYTES).map_err(|e| match e {
+        CkksError::BadMagic | CkksError::WrongType { .. } => PlanIoError::NotAPlan { path: p() },
+        CkksError::UnsupportedVersion { found, supported } => PlanIoError::UnsupportedVersion {
             path: p(),
-            expected: HEADER as u64,
-            found: bytes.len() as u64,
-        });
-    }
-    let word = |range: std::ops::Range<usize>| -> Vec<u8> { bytes[range].to_vec() };
-    let version = u32::from_le_bytes(word(8..12).try_into().unwrap_or([0; 4]));
+            found: u32::from(found),
+            supported: u32::from(supported),
+        },
+        CkksError::Truncated {
+            needed, available, ..
+        } => PlanIoError::Truncated {
+            path: p(),
+            expected: needed as u64,
+            found: available as u64,
+        },
+        CkksError::ChecksumMismatch => PlanIoError::Corrupt { path: p() },
+        CkksError::TooLarge { declared, limit } => PlanIoError::TooLarge {
+            path: p(),
+            size: declared,
+            limit,
+        },
+        other => PlanIoError::Malformed {
+            path: p(),
+            reason: other.to_string(),
+        },
+    })?;
+    // The plan's own format version is its first field: read it before decoding the rest, whose
+    // layout may differ in another version.
+    let (version, _) =
+        postcard::take_from_bytes::<u32>(payload).map_err(|e| PlanIoError::Malformed {
+            path: p(),
+            reason: e.to_string(),
+        })?;
     if version != FORMAT_VERSION {
         return Err(PlanIoError::UnsupportedVersion {
             path: p(),
             found: version,
             supported: FORMAT_VERSION,
         });
-    }
-    let len = u64::from_le_bytes(word(12..20).try_into().unwrap_or([0; 8]));
-    let payload = &bytes[HEADER..];
-    if payload.len() as u64 != len {
-        return Err(PlanIoError::Truncated {
-            path: p(),
-            expected: len,
-            found: payload.len() as u64,
-        });
-    }
-    if blake3::hash(payload).as_bytes() != &bytes[20..52] {
-        return Err(PlanIoError::Corrupt { path: p() });
     }
     let plan: Plan = postcard::from_bytes(payload).map_err(|e| PlanIoError::Malformed {
         path: p(),
@@ -146,7 +150,7 @@ pub fn load(path: &Path) -> Result<Plan, PlanIoError> {
         });
     }
     let mut bytes = Vec::with_capacity(size as usize);
-    file.take(MAX_PLAN_BYTES + 1)
+    file.take(MAX_PLAN_BYTES + 1024)
         .read_to_end(&mut bytes)
         .map_err(io)?;
     from_bytes(&name, &bytes)
