@@ -175,6 +175,46 @@ impl KeyGenerator {
         SecretKey { coeffs, ntt }
     }
 
+    /// **For sparse-secret encapsulation only**: an ephemeral secret with exactly
+    /// `hamming_weight` coefficients in {−1, 1} at uniform positions. Sparse secrets are not
+    /// covered by the HE Standard table; use it only with keys over a small modulus (see
+    /// `bootstrap::encapsulation`), never as a main key.
+    pub fn gen_sparse_secret_key(&mut self, hamming_weight: usize) -> Result<SecretKey> {
+        let ctx = &self.ctx;
+        let n = ctx.n();
+        if hamming_weight == 0 || hamming_weight > n {
+            return Err(CkksError::InvalidParams {
+                reason: format!("Hamming weight {hamming_weight} outside 1..={n}"),
+            });
+        }
+        let mut coeffs = vec![0i64; n];
+        let mut placed = 0;
+        while placed < hamming_weight {
+            let r = self.rng.next_u64();
+            // n is a power of two: the low bits are a uniform position, the top bit the sign.
+            let pos = (r as usize) & (n - 1);
+            if coeffs[pos] == 0 {
+                coeffs[pos] = if r >> 63 == 1 { 1 } else { -1 };
+                placed += 1;
+            }
+        }
+        let mut ntt = ctx.poly_from_signed(&coeffs, ctx.max_level(), ctx.num_special());
+        ctx.to_ntt(&mut ntt);
+        Ok(SecretKey { coeffs, ntt })
+    }
+
+    /// A key switching ciphertexts decryptable under `from` to ciphertexts under `to`, for
+    /// levels ≤ `level` (default: all).
+    pub fn gen_key_switching_key(
+        &mut self,
+        from: &SecretKey,
+        to: &SecretKey,
+        level: Option<usize>,
+    ) -> Result<SwitchingKey> {
+        let level = self.check_level(level)?;
+        Ok(self.gen_switching_key(to, &from.ntt, level))
+    }
+
     /// Small error polynomial over the given basis, NTT form.
     fn error_poly(&mut self, level: usize, special: usize) -> RnsPoly {
         let e = self.rng.gaussian(self.ctx.n());

@@ -1,4 +1,5 @@
-//! henn-ckks: a pure-Rust RNS-CKKS library (leveled; bootstrapping comes later).
+//! henn-ckks: a pure-Rust RNS-CKKS library: leveled arithmetic, and bootstrapping (`bootstrap`:
+//! first working pipeline on toy rings; see its module guide for what is left).
 //!
 //! # Central data structure
 //!
@@ -82,6 +83,7 @@
 //! Galois elements, keys generable at a lower level, and plaintext-times-rotated sums are the
 //! pieces CoeffToSlots/SlotToCoeff need.
 
+pub mod bootstrap;
 pub mod ciphertext;
 pub mod context;
 pub mod encoder;

@@ -1,0 +1,260 @@
+//! The decoding map of the canonical embedding factored into sparse butterfly stages, and
+//! CoeffToSlots / SlotToCoeff as products of level-collapsed groups of those stages.
+//!
+//! With `m = N/2` slots and the folding `w_k = a_k + i·a_{k+m}` of the real coefficients (see
+//! [`crate::encoding`]), the slots are `z = V·w` with `V[j][k] = ζ^{5^j·k}`, `ζ = e^{iπ/N}`:
+//! a *complex-linear* map, so neither transform needs a conjugation. `V` factors as
+//!
+//! `V = S_L ⋯ S_2 · S_1 · R`,  `L = log2 m`,
+//!
+//! where `R` is the bit-reversal permutation and `S_t` (butterfly length `2^t`) has only the
+//! three diagonals `0, ±2^{t−1}`: inside each block of `len = 2^t`,
+//! `(u, v) ↦ (u + ω_j v, u − ω_j v)` with `ω_j = ζ^{(5^j mod 4·len)·(2N / 4·len)}`.
+//!
+//! Bootstrapping never applies `R`: after **CoeffToSlots** `= S_1^{-1} ⋯ S_L^{-1}` the slots
+//! hold `R·w` (the folded coefficients in bit-reversed order), EvalMod acts slot-wise so the
+//! order is irrelevant, and **SlotToCoeff** `= S_L ⋯ S_1` brings them back. Grouping `L` stages
+//! into `k` consecutive products trades depth (one level per group) for rotations (a group of
+//! `s` stages has up to `2^{s+1} − 1` diagonals).
+
+use std::sync::Arc;
+
+use num_complex::Complex64;
+
+use super::linear::{DiagMatrix, LinearTransform};
+use crate::ciphertext::Ciphertext;
+use crate::context::Context;
+use crate::error::{CkksError, Result};
+use crate::eval::Evaluator;
+
+/// The `L = log2(slots)` butterfly stages `S_1 … S_L` of the decoding map for ring degree `n`
+/// (full slots, `slots = n/2`), as diagonal matrices.
+pub fn decoding_stages(n: usize) -> Result<Vec<DiagMatrix>> {
+    if n < 4 || !n.is_power_of_two() {
+        return Err(CkksError::InvalidParams {
+            reason: format!("ring degree {n} is not a power of two ≥ 4"),
+        });
+    }
+    let m = n / 2;
+    let two_n = 2 * n;
+    // 5^j mod 2N for the first m/2 exponents (the largest stage uses j < m/2).
+    let mut rot_group = Vec::with_capacity(m);
+    let mut g = 1usize;
+    for _ in 0..m {
+        rot_group.push(g);
+        g = (g * 5) % two_n;
+    }
+    let mut stages = Vec::new();
+    let mut len = 2;
+    while len <= m {
+        let half = len / 2;
+        let lenq = 4 * len;
+        let mut s = DiagMatrix::zero(m)?;
+        for start in (0..m).step_by(len) {
+            for (j, &r) in rot_group.iter().enumerate().take(half) {
+                let e = (r % lenq) * (two_n / lenq);
+                let w = Complex64::from_polar(1.0, std::f64::consts::PI * e as f64 / n as f64);
+                let (u, v) = (start + j, start + j + half);
+                s.add_entry(u, u, Complex64::new(1.0, 0.0));
+                s.add_entry(u, v, w);
+                s.add_entry(v, u, Complex64::new(1.0, 0.0));
+                s.add_entry(v, v, -w);
+            }
+        }
+        stages.push(s);
+        len <<= 1;
+    }
+    Ok(stages)
+}
+
+/// The inverse stages `S_1^{-1} … S_L^{-1}` (same order as [`decoding_stages`]):
+/// `(x, y) ↦ ((x + y)/2, (x − y)/(2ω_j))`.
+pub fn encoding_stages(n: usize) -> Result<Vec<DiagMatrix>> {
+    if n < 4 || !n.is_power_of_two() {
+        return Err(CkksError::InvalidParams {
+            reason: format!("ring degree {n} is not a power of two ≥ 4"),
+        });
+    }
+    let m = n / 2;
+    let two_n = 2 * n;
+    let mut rot_group = Vec::with_capacity(m);
+    let mut g = 1usize;
+    for _ in 0..m {
+        rot_group.push(g);
+        g = (g * 5) % two_n;
+    }
+    let mut stages = Vec::new();
+    let mut len = 2;
+    while len <= m {
+        let half = len / 2;
+        let lenq = 4 * len;
+        let mut s = DiagMatrix::zero(m)?;
+        for start in (0..m).step_by(len) {
+            for (j, &r) in rot_group.iter().enumerate().take(half) {
+                let e = (r % lenq) * (two_n / lenq);
+                let w = Complex64::from_polar(1.0, std::f64::consts::PI * e as f64 / n as f64);
+                let winv = w.conj() * 0.5;
+                let (u, v) = (start + j, start + j + half);
+                s.add_entry(u, u, Complex64::new(0.5, 0.0));
+                s.add_entry(u, v, Complex64::new(0.5, 0.0));
+                s.add_entry(v, u, winv);
+                s.add_entry(v, v, -winv);
+            }
+        }
+        stages.push(s);
+        len <<= 1;
+    }
+    Ok(stages)
+}
+
+/// Splits `0..count` into `groups` consecutive ranges whose sizes differ by at most one.
+fn split(count: usize, groups: usize) -> Vec<std::ops::Range<usize>> {
+    let base = count / groups;
+    let extra = count % groups;
+    let mut out = Vec::with_capacity(groups);
+    let mut lo = 0;
+    for g in 0..groups {
+        let size = base + usize::from(g < extra);
+        out.push(lo..lo + size);
+        lo += size;
+    }
+    out
+}
+
+/// Which direction a [`HomomorphicDft`] goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DftKind {
+    /// Slots `z = V·w` → slots `R·w` (the folded coefficients, bit-reversed).
+    CoeffToSlots,
+    /// Slots `R·w` → slots `V·w`.
+    SlotToCoeff,
+}
+
+/// The level-collapsed plain matrices of one transform, in application order, with `factor`
+/// (e.g. EvalMod's input normalization) spread evenly over them.
+pub fn collapsed_matrices(
+    n: usize,
+    kind: DftKind,
+    levels: usize,
+    factor: Complex64,
+) -> Result<Vec<DiagMatrix>> {
+    let stages = match kind {
+        DftKind::SlotToCoeff => decoding_stages(n)?,
+        // CoeffToSlots applies S_L^{-1} first.
+        DftKind::CoeffToSlots => {
+            let mut s = encoding_stages(n)?;
+            s.reverse();
+            s
+        }
+    };
+    if levels == 0 || levels > stages.len() {
+        return Err(CkksError::InvalidParams {
+            reason: format!(
+                "a transform of {} butterfly stages cannot use {levels} levels",
+                stages.len()
+            ),
+        });
+    }
+    let mut out = Vec::with_capacity(levels);
+    for r in split(stages.len(), levels) {
+        // stages[r] applied in order: product = stages[last] ⋯ stages[first]
+        let mut prod = stages[r.start].clone();
+        for s in &stages[r.start + 1..r.end] {
+            prod = s.compose(&prod)?;
+        }
+        out.push(prod);
+    }
+    // Spread the factor evenly (a k-th root per group): a tiny factor folded into one group
+    // would be encoded with few significant bits at the plaintext scale.
+    let root = Complex64::from_polar(
+        factor.norm().powf(1.0 / levels as f64),
+        factor.arg() / levels as f64,
+    );
+    for m in &mut out {
+        m.scale(root);
+    }
+    Ok(out)
+}
+
+/// CoeffToSlots or SlotToCoeff encoded for homomorphic use: `levels` linear transforms at
+/// consecutive levels `start_level, start_level − 1, …`, each consuming one level.
+#[derive(Debug, Clone)]
+pub struct HomomorphicDft {
+    kind: DftKind,
+    transforms: Vec<LinearTransform>,
+}
+
+impl HomomorphicDft {
+    /// Encodes the transform for an input at `start_level` (≥ `levels`); the scale is kept.
+    pub fn new(
+        ctx: &Arc<Context>,
+        kind: DftKind,
+        levels: usize,
+        start_level: usize,
+        factor: Complex64,
+    ) -> Result<Self> {
+        Self::with_scale_ratio(ctx, kind, levels, start_level, factor, 1.0)
+    }
+
+    /// [`Self::new`] multiplying the ciphertext's scale by `scale_ratio` over the transform
+    /// (a `levels`-th root per level), e.g. from EvalMod's large scale down to Δ.
+    pub fn with_scale_ratio(
+        ctx: &Arc<Context>,
+        kind: DftKind,
+        levels: usize,
+        start_level: usize,
+        factor: Complex64,
+        scale_ratio: f64,
+    ) -> Result<Self> {
+        if start_level < levels || start_level > ctx.max_level() {
+            return Err(CkksError::LevelOutOfRange {
+                level: start_level,
+                max: ctx.max_level(),
+            });
+        }
+        let mats = collapsed_matrices(ctx.n(), kind, levels, factor)?;
+        let per_level = scale_ratio.powf(1.0 / levels as f64);
+        let transforms = mats
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                if scale_ratio == 1.0 {
+                    LinearTransform::encode(ctx, m, start_level - i, None)
+                } else {
+                    LinearTransform::encode_scaled(ctx, m, start_level - i, None, per_level)
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self { kind, transforms })
+    }
+
+    pub fn kind(&self) -> DftKind {
+        self.kind
+    }
+
+    /// Levels consumed.
+    pub fn depth(&self) -> usize {
+        self.transforms.len()
+    }
+
+    /// Every rotation step needed, ascending, without 0.
+    pub fn rotations(&self) -> Vec<i64> {
+        let mut r: Vec<i64> = self
+            .transforms
+            .iter()
+            .flat_map(LinearTransform::rotations)
+            .collect();
+        r.sort_unstable();
+        r.dedup();
+        r
+    }
+
+    /// Applies the transform (the input may be above the start level; it is dropped to it).
+    pub fn apply(&self, ev: &Evaluator<'_>, ct: &Ciphertext) -> Result<Ciphertext> {
+        let mut cur = ct.clone();
+        for t in &self.transforms {
+            cur = t.apply(ev, &cur)?;
+        }
+        Ok(cur)
+    }
+}

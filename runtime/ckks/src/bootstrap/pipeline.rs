@@ -1,0 +1,363 @@
+//! ModRaise and the assembled CtS-first bootstrap for full complex slots.
+//!
+//! Value bookkeeping (content = value × tracked scale):
+//!
+//! 1. Input: level 0, scale `Δ_in`, decrypting to `Δ_in·a` (mod q_0), `a` = the message
+//!    polynomial.
+//! 2. **ModRaise** lifts the centered residues to the whole chain: it decrypts to
+//!    `t = Δ_in·a + q_0·I` with a small integer polynomial `I` (`‖I‖_∞ ≲ 6·sqrt(h/12)` for a
+//!    secret of Hamming weight h; the [`BootstrapConfig::k_bound`] must exceed it).
+//!    The tracked scale is set to `Δ_e`, the first prime EvalMod drops (EvalMod runs at the
+//!    scale of its own primes, so its squarings keep the scale stable).
+//! 3. **CoeffToSlots** with the factor `Δ_e/(2·q_0·K)` spread over its levels: the slots hold
+//!    `u/2` with `u = fold(t)/(q_0·K)` (bit-reversed). Conjugation splits it into
+//!    `Re u = x + x̄` and `Im u = −i·(x − x̄)` (multiplication by `i` is the free monomial
+//!    product by `X^{N/2}`).
+//! 4. **EvalMod** on both halves: `sin(2π·K·u) ≈ 2π·(y − round(y))`, `y = t/q_0`.
+//! 5. Recombine `Re + i·Im`, **SlotToCoeff** with the factor `q_0/(2π·Δ_in)`, its plaintexts
+//!    encoded so that the scale moves from `≈ Δ_e` to `≈ Δ` (the parameters' default scale;
+//!    tracked exactly, not equal to Δ when the segments' primes differ): the slots hold
+//!    `V·fold(a) = z`.
+//!
+//! Depth: `k_CtS + EvalMod depth + k_StC`.
+
+use std::sync::Arc;
+
+use num_complex::Complex64;
+
+use super::dft::{DftKind, HomomorphicDft};
+use super::encapsulation::{EncapsulationKeys, switch_key};
+use super::evalmod::EvalModPoly;
+use crate::ciphertext::Ciphertext;
+use crate::context::Context;
+use crate::error::{CkksError, Result};
+use crate::eval::Evaluator;
+use crate::ring::poly::RnsPoly;
+
+/// Lifts a level-0 ciphertext to the top level by centering its residues modulo `q_0`: it
+/// then decrypts to `t = m + q_0·I` with a small integer polynomial `I`.
+pub fn mod_raise(ctx: &Arc<Context>, ct: &Ciphertext) -> Result<Ciphertext> {
+    if ct.level() != 0 {
+        return Err(CkksError::LevelMismatch {
+            left: ct.level(),
+            right: 0,
+        });
+    }
+    let q0 = ctx.params().q()[0];
+    let half = q0 / 2;
+    let polys = ct
+        .polys
+        .iter()
+        .map(|p| {
+            let mut c = p.clone();
+            ctx.to_coeff(&mut c);
+            let signed: Vec<i64> = c
+                .limb(0)
+                .iter()
+                .map(|&v| {
+                    if v > half {
+                        v as i64 - q0 as i64
+                    } else {
+                        v as i64
+                    }
+                })
+                .collect();
+            let mut out = ctx.poly_from_signed(&signed, ctx.max_level(), 0);
+            ctx.to_ntt(&mut out);
+            out
+        })
+        .collect();
+    Ok(Ciphertext {
+        polys,
+        scale: ct.scale,
+    })
+}
+
+/// Multiplies every slot by `i`: the product by the monomial `X^{N/2}` (exact, no level),
+/// since `ζ^{5^j·N/2} = i^{5^j} = i`.
+pub fn mul_by_i(ctx: &Arc<Context>, ct: &Ciphertext) -> Ciphertext {
+    let n = ctx.n();
+    let half = n / 2;
+    let polys = ct
+        .polys
+        .iter()
+        .map(|p| {
+            let mut c = p.clone();
+            ctx.to_coeff(&mut c);
+            let mut out = RnsPoly::zero(n, c.level, c.special, false);
+            let idx = ctx.prime_indices(c.level, c.special);
+            for ((o, src), &i) in out.limbs_mut().zip(c.limbs()).zip(&idx) {
+                let m = &ctx.moduli()[i];
+                for j in 0..half {
+                    o[j + half] = src[j];
+                    o[j] = m.neg(src[j + half]);
+                }
+            }
+            ctx.to_ntt(&mut out);
+            out
+        })
+        .collect();
+    Ciphertext {
+        polys,
+        scale: ct.scale,
+    }
+}
+
+/// Shape of a bootstrap.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BootstrapConfig {
+    /// Levels (level-collapsed FFT groups) of CoeffToSlots.
+    pub cts_levels: usize,
+    /// Levels of SlotToCoeff.
+    pub stc_levels: usize,
+    /// Bound `K` on `‖I‖_∞ + 1` after ModRaise (set by the secret's Hamming weight).
+    pub k_bound: f64,
+    /// Chebyshev degree of the scaled cosine.
+    pub degree: usize,
+    /// Double-angle steps.
+    pub double_angles: u32,
+    /// The scale `Δ_in` the input ciphertexts carry (others are accepted; the output scale
+    /// then differs from `Δ_b` by the ratio).
+    pub message_scale: f64,
+}
+
+/// Encoded transforms and the EvalMod approximation for one parameter set.
+#[derive(Debug, Clone)]
+pub struct Bootstrapper {
+    ctx: Arc<Context>,
+    config: BootstrapConfig,
+    cts: HomomorphicDft,
+    stc: HomomorphicDft,
+    evalmod: EvalModPoly,
+}
+
+impl Bootstrapper {
+    pub fn new(ctx: &Arc<Context>, config: BootstrapConfig) -> Result<Self> {
+        let evalmod = EvalModPoly::new(config.k_bound, config.degree, config.double_angles)?;
+        let top = ctx.max_level();
+        let depth = config.cts_levels + evalmod.depth() + config.stc_levels;
+        if depth > top {
+            return Err(CkksError::InvalidParams {
+                reason: format!("bootstrap depth {depth} does not fit the {top} levels above q_0"),
+            });
+        }
+        if !(config.message_scale.is_finite() && config.message_scale >= 1.0) {
+            return Err(CkksError::UnencodableValue {
+                value: config.message_scale,
+            });
+        }
+        let q0 = ctx.params().q()[0] as f64;
+        // EvalMod runs at the scale of its own primes so that squarings keep it stable.
+        let delta_e = Self::evalmod_scale(ctx, config.cts_levels)?;
+        let cts_factor = Complex64::new(delta_e / (2.0 * q0 * config.k_bound), 0.0);
+        let cts = HomomorphicDft::new(
+            ctx,
+            DftKind::CoeffToSlots,
+            config.cts_levels,
+            top,
+            cts_factor,
+        )?;
+        let stc_level = top - config.cts_levels - evalmod.depth();
+        let stc_factor = Complex64::new(q0 / (std::f64::consts::TAU * config.message_scale), 0.0);
+        // SlotToCoeff brings the scale from ≈ Δ_e down to the application's Δ.
+        let stc = HomomorphicDft::with_scale_ratio(
+            ctx,
+            DftKind::SlotToCoeff,
+            config.stc_levels,
+            stc_level,
+            stc_factor,
+            ctx.params().default_scale() / delta_e,
+        )?;
+        Ok(Self {
+            ctx: ctx.clone(),
+            config,
+            cts,
+            stc,
+            evalmod,
+        })
+    }
+
+    /// The first prime EvalMod's rescales drop (the scale it runs at).
+    fn evalmod_scale(ctx: &Arc<Context>, cts_levels: usize) -> Result<f64> {
+        let top = ctx.max_level();
+        top.checked_sub(cts_levels)
+            .and_then(|l| ctx.params().q().get(l))
+            .map(|&q| q as f64)
+            .ok_or(CkksError::LevelOutOfRange {
+                level: cts_levels,
+                max: top,
+            })
+    }
+
+    /// Levels the bootstrap consumes; the output sits at `max_level − depth`.
+    pub fn depth(&self) -> usize {
+        self.cts.depth() + self.evalmod.depth() + self.stc.depth()
+    }
+
+    /// Rotation steps whose Galois keys the bootstrap needs (plus conjugation).
+    pub fn rotations(&self) -> Vec<i64> {
+        let mut r = self.cts.rotations();
+        r.extend(self.stc.rotations());
+        r.sort_unstable();
+        r.dedup();
+        r
+    }
+
+    pub fn config(&self) -> &BootstrapConfig {
+        &self.config
+    }
+
+    /// Refreshes a level-0 ciphertext to level `max_level − depth` (dense secret: the
+    /// configured `K` must cover ModRaise's overflow for it).
+    pub fn bootstrap(&self, ev: &Evaluator<'_>, ct: &Ciphertext) -> Result<Ciphertext> {
+        let raised = mod_raise(&self.ctx, ct)?;
+        self.finish(ev, raised, ct.scale)
+    }
+
+    /// [`Self::bootstrap`] with sparse-secret encapsulation: switch to the ephemeral sparse
+    /// secret at level 0, ModRaise, switch back. `K` can then be
+    /// [`EncapsulationKeys::failure_free_k_bound`].
+    pub fn bootstrap_encapsulated(
+        &self,
+        ev: &Evaluator<'_>,
+        ct: &Ciphertext,
+        keys: &EncapsulationKeys,
+    ) -> Result<Ciphertext> {
+        if ct.level() != 0 {
+            return Err(CkksError::LevelMismatch {
+                left: ct.level(),
+                right: 0,
+            });
+        }
+        let sparse = switch_key(&self.ctx, ct, &keys.to_sparse)?;
+        let raised = mod_raise(&self.ctx, &sparse)?;
+        let dense = switch_key(&self.ctx, &raised, &keys.to_dense)?;
+        self.finish(ev, dense, ct.scale)
+    }
+
+    /// CoeffToSlots, EvalMod, SlotToCoeff on a raised ciphertext (scale of the input `in_scale`).
+    fn finish(
+        &self,
+        ev: &Evaluator<'_>,
+        mut raised: Ciphertext,
+        in_scale: f64,
+    ) -> Result<Ciphertext> {
+        let ctx = &self.ctx;
+        raised.scale = Self::evalmod_scale(ctx, self.config.cts_levels)?;
+        let x = self.cts.apply(ev, &raised)?;
+        let xc = ev.conjugate(&x)?;
+        let re = ev.add(&x, &xc)?;
+        let im = ev.negate(&mul_by_i(ctx, &ev.sub(&x, &xc)?));
+        let (sin_re, sin_im) = (
+            self.evalmod.evaluate(ev, &re)?,
+            self.evalmod.evaluate(ev, &im)?,
+        );
+        let combined = ev.add(&sin_re, &mul_by_i(ctx, &sin_im))?;
+        let mut out = self.stc.apply(ev, &combined)?;
+        out.scale *= in_scale / self.config.message_scale;
+        Ok(out)
+    }
+}
+
+/// The **StC-first** bootstrap for real slots (one EvalMod instead of two): SlotToCoeff runs
+/// first, on the input at level `k_StC` (its "reserved" levels), so that the input polynomial's
+/// coefficients *are* the slot values (bit-reversed); then ModRaise, CoeffToSlots, and a
+/// single EvalMod on the real part give the slots back directly. The final `q_0/(2π·Δ_in)`
+/// is applied exactly through the tracked scale (no level), so the output scale is
+/// `≈ Δ_e·2π·Δ_in/q_0`. Imaginary parts of the input are discarded.
+#[derive(Debug, Clone)]
+pub struct RealBootstrapper {
+    ctx: Arc<Context>,
+    config: BootstrapConfig,
+    stc: HomomorphicDft,
+    cts: HomomorphicDft,
+    evalmod: EvalModPoly,
+}
+
+impl RealBootstrapper {
+    pub fn new(ctx: &Arc<Context>, config: BootstrapConfig) -> Result<Self> {
+        let evalmod = EvalModPoly::new(config.k_bound, config.degree, config.double_angles)?;
+        let top = ctx.max_level();
+        let raised_depth = config.cts_levels + evalmod.depth();
+        if raised_depth > top || config.stc_levels > top {
+            return Err(CkksError::InvalidParams {
+                reason: format!(
+                    "CtS + EvalMod depth {raised_depth} or StC depth {} does not fit the {top} \\
+                     levels above q_0",
+                    config.stc_levels
+                ),
+            });
+        }
+        let q0 = ctx.params().q()[0] as f64;
+        let delta_e = Bootstrapper::evalmod_scale(ctx, config.cts_levels)?;
+        let one = Complex64::new(1.0, 0.0);
+        let stc = HomomorphicDft::new(
+            ctx,
+            DftKind::SlotToCoeff,
+            config.stc_levels,
+            config.stc_levels,
+            one,
+        )?;
+        // Only the real part is kept (x + x̄), so the 1/2 is folded in here.
+        let cts_factor = Complex64::new(delta_e / (2.0 * q0 * config.k_bound), 0.0);
+        let cts = HomomorphicDft::new(
+            ctx,
+            DftKind::CoeffToSlots,
+            config.cts_levels,
+            top,
+            cts_factor,
+        )?;
+        Ok(Self {
+            ctx: ctx.clone(),
+            config,
+            stc,
+            cts,
+            evalmod,
+        })
+    }
+
+    /// Levels the input must have (SlotToCoeff runs on them first).
+    pub fn input_level(&self) -> usize {
+        self.stc.depth()
+    }
+
+    /// Levels consumed from the top after ModRaise; the output sits at `max_level − this`.
+    pub fn raised_depth(&self) -> usize {
+        self.cts.depth() + self.evalmod.depth()
+    }
+
+    pub fn rotations(&self) -> Vec<i64> {
+        let mut r = self.cts.rotations();
+        r.extend(self.stc.rotations());
+        r.sort_unstable();
+        r.dedup();
+        r
+    }
+
+    /// Refreshes a ciphertext at level ≥ [`Self::input_level`] (higher levels are dropped),
+    /// with sparse-secret encapsulation if `keys` is given.
+    pub fn bootstrap(
+        &self,
+        ev: &Evaluator<'_>,
+        ct: &Ciphertext,
+        keys: Option<&EncapsulationKeys>,
+    ) -> Result<Ciphertext> {
+        let ctx = &self.ctx;
+        let coeffs = self.stc.apply(ev, ct)?;
+        let raised = match keys {
+            Some(k) => {
+                let sparse = switch_key(ctx, &coeffs, &k.to_sparse)?;
+                switch_key(ctx, &mod_raise(ctx, &sparse)?, &k.to_dense)?
+            }
+            None => mod_raise(ctx, &coeffs)?,
+        };
+        let mut raised = raised;
+        raised.scale = Bootstrapper::evalmod_scale(ctx, self.config.cts_levels)?;
+        let x = self.cts.apply(ev, &raised)?;
+        let re = ev.add(&x, &ev.conjugate(&x)?)?;
+        let mut out = self.evalmod.evaluate(ev, &re)?;
+        let q0 = ctx.params().q()[0] as f64;
+        out.scale *= std::f64::consts::TAU * ct.scale / q0;
+        Ok(out)
+    }
+}
