@@ -26,7 +26,16 @@ use henn_runtime::owner::{self, Batch};
 /// Bundle records with this step number hold the initial state.
 const INITIAL_STATE: u64 = u64::MAX;
 
-fn load_plan(path: &Path) -> anyhow::Result<(Plan, [u8; 32], henn_sema::Model)> {
+/// A loaded plan with what every role needs beside it: its content hash (files are bound to it),
+/// the source model (initialisation, seed, scaling) and the CKKS context it asks for.
+struct Loaded {
+    plan: Plan,
+    hash: [u8; 32],
+    model: henn_sema::Model,
+    ctx: std::sync::Arc<henn_ckks::Context>,
+}
+
+fn load_plan(path: &Path) -> anyhow::Result<Loaded> {
     let plan = henn_plan::io::load(path)?;
     let hash = henn_plan::io::content_hash(&plan)?;
     let model: henn_sema::Model = serde_json::from_str(&plan.source_model).with_context(|| {
@@ -35,7 +44,13 @@ fn load_plan(path: &Path) -> anyhow::Result<(Plan, [u8; 32], henn_sema::Model)> 
             path.display()
         )
     })?;
-    Ok((plan, hash, model))
+    let ctx = owner::context_for(&plan)?;
+    Ok(Loaded {
+        plan,
+        hash,
+        model,
+        ctx,
+    })
 }
 
 #[derive(Debug, clap::Args)]
@@ -57,8 +72,9 @@ pub struct KeygenArgs {
 }
 
 pub fn keygen(args: KeygenArgs) -> anyhow::Result<ExitCode> {
-    let (plan, hash, _) = load_plan(&args.plan)?;
-    let ctx = owner::context_for(&plan)?;
+    let Loaded {
+        plan, hash, ctx, ..
+    } = load_plan(&args.plan)?;
     let pb = super::run::bar(1 + plan.keys.rotations.len() as u64, "keygen");
     let keys = owner::keygen_with_progress(&ctx, &plan, |done, _| pb.set_position(done as u64))?;
     pb.finish_and_clear();
@@ -107,8 +123,12 @@ pub struct EncryptArgs {
 }
 
 pub fn encrypt(args: EncryptArgs) -> anyhow::Result<ExitCode> {
-    let (plan, hash, model) = load_plan(&args.plan)?;
-    let ctx = owner::context_for(&plan)?;
+    let Loaded {
+        plan,
+        hash,
+        model,
+        ctx,
+    } = load_plan(&args.plan)?;
     let pk = match (&args.public_key, &args.secret_key) {
         (Some(p), _) => files::load_public_key(&ctx, &hash, p)?,
         (None, Some(s)) => files::load_secret_key(&ctx, &hash, s)?.1,
@@ -184,8 +204,9 @@ pub fn serve(
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
-    let (plan, hash, _) = load_plan(plan_path)?;
-    let ctx = owner::context_for(&plan)?;
+    let Loaded {
+        plan, hash, ctx, ..
+    } = load_plan(plan_path)?;
     let keys = files::load_eval_keys(&ctx, &hash, eval_keys)?;
     let backend = CkksBackend::new(&ctx, &keys);
     let mut bundle = BundleReader::open(&ctx, &hash, data)?;
@@ -292,8 +313,12 @@ pub struct DecryptArgs {
 }
 
 pub fn decrypt(args: DecryptArgs) -> anyhow::Result<ExitCode> {
-    let (plan, hash, model) = load_plan(&args.plan)?;
-    let ctx = owner::context_for(&plan)?;
+    let Loaded {
+        plan,
+        hash,
+        model,
+        ctx,
+    } = load_plan(&args.plan)?;
     let (sk, _) = files::load_secret_key(&ctx, &hash, &args.secret_key)?;
     let mut bundle = BundleReader::open(&ctx, &hash, &args.weights)?;
     if bundle.kind != BundleKind::TrainedState {
