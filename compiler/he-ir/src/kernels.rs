@@ -115,6 +115,7 @@ fn mask_valued(
     }
     let mut l = layout.clone();
     l.packing = Packing::Flat;
+    l.padding = Padding::Zero;
     g.constant(&name, l, entries)
 }
 

@@ -15,10 +15,18 @@ use crate::types::{Kind, Packing, Padding};
 /// Render the graph (nodes in a deterministic topological order).
 pub fn print(graph: &HeGraph) -> String {
     let mut out = String::new();
-    let order = match toposort(&graph.graph, None) {
-        Ok(order) => order,
-        Err(_) => return "<cyclic graph>\n".to_owned(),
-    };
+    // Insertion order when it is topological (as the builder leaves it: it follows the kernels'
+    // loops and matches the schedule), else a topological sort.
+    let mut order: Vec<_> = graph.graph.node_indices().collect();
+    if !order
+        .iter()
+        .all(|&v| graph.operands(ValueId(v)).iter().all(|o| o.0 < v))
+    {
+        order = match toposort(&graph.graph, None) {
+            Ok(order) => order,
+            Err(_) => return "<cyclic graph>\n".to_owned(),
+        };
+    }
     for idx in order {
         let v = ValueId(idx);
         let Some(node) = graph.node(v) else { continue };

@@ -324,3 +324,18 @@ fn polynomials_are_exact_and_depth_optimal() {
     // The seed's cubic: 2 levels.
     assert_eq!(poly_depth(3), 2);
 }
+
+#[test]
+fn printed_ir_of_the_worked_gradient_example() {
+    // The brief's example 2 (D 4×2, X 4×3, 16 slots): the printed HE IR is the reviewable form of
+    // what the kernel emits (ops, depths, scales, layouts).
+    let mut g = HeGraph::new();
+    let d = g.input(
+        "D",
+        Layout::samples(4, 2, 4, 16).with_padding(Padding::Garbage),
+    );
+    let x = g.input("X", Layout::samples(4, 3, 4, 16));
+    let grad = kernels::vr_weight_gradient(&mut g, &[(d, x)]).unwrap();
+    g.output("G", grad).unwrap();
+    insta::assert_snapshot!(henn_he_ir::print::print(&g));
+}
