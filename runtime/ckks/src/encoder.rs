@@ -29,24 +29,7 @@ impl Encoder {
 
     /// Encodes up to N/2 complex values (missing slots are zero).
     pub fn encode(&self, values: &[Complex64], level: usize, scale: f64) -> Result<Plaintext> {
-        let ctx = &self.ctx;
-        if values.len() > ctx.slots() {
-            return Err(CkksError::TooManyValues {
-                given: values.len(),
-                slots: ctx.slots(),
-            });
-        }
-        if level > ctx.max_level() {
-            return Err(CkksError::LevelOutOfRange {
-                level,
-                max: ctx.max_level(),
-            });
-        }
-        if !(scale.is_finite() && scale >= 1.0) {
-            return Err(CkksError::UnencodableValue { value: scale });
-        }
-        let coeffs = ctx.fft().slots_to_coeffs(values);
-        self.encode_coeffs(&coeffs, level, scale, 0)
+        self.encode_slots(values, level, scale, 0)
     }
 
     /// Encodes over `Q_level` **and the special primes P**: the plaintext operand of
@@ -58,6 +41,17 @@ impl Encoder {
         values: &[Complex64],
         level: usize,
         scale: f64,
+    ) -> Result<Plaintext> {
+        self.encode_slots(values, level, scale, self.ctx.num_special())
+    }
+
+    /// Checks the request, then encodes the slots over `Q_level` and `special` special primes.
+    fn encode_slots(
+        &self,
+        values: &[Complex64],
+        level: usize,
+        scale: f64,
+        special: usize,
     ) -> Result<Plaintext> {
         let ctx = &self.ctx;
         if values.len() > ctx.slots() {
@@ -76,7 +70,7 @@ impl Encoder {
             return Err(CkksError::UnencodableValue { value: scale });
         }
         let coeffs = ctx.fft().slots_to_coeffs(values);
-        self.encode_coeffs(&coeffs, level, scale, ctx.num_special())
+        self.encode_coeffs(&coeffs, level, scale, special)
     }
 
     /// Encodes real values (imaginary parts zero).
