@@ -18,7 +18,7 @@ use crate::ciphertext::{Ciphertext, Plaintext};
 use crate::context::Context;
 use crate::error::{CkksError, Result};
 use crate::ring::poly::RnsPoly;
-use crate::sampling::{CkksRng, expand_uniform};
+use crate::sampling::CkksRng;
 
 /// The secret `s` (uniform ternary), in NTT form over every prime of Q·P.
 pub struct SecretKey {
@@ -224,19 +224,7 @@ impl KeyGenerator {
     }
 
     fn uniform_poly(&self, seed: &[u8; 32], stream: u64, level: usize, special: usize) -> RnsPoly {
-        let ctx = &self.ctx;
-        let moduli: Vec<_> = ctx
-            .prime_indices(level, special)
-            .iter()
-            .map(|&i| ctx.moduli()[i])
-            .collect();
-        RnsPoly {
-            n: ctx.n(),
-            level,
-            special,
-            ntt: true,
-            data: expand_uniform(seed, stream, &moduli, ctx.n()),
-        }
+        crate::sampling::uniform_from_seed(&self.ctx, seed, stream, level, special)
     }
 
     pub fn gen_public_key(&mut self, sk: &SecretKey) -> PublicKey {

@@ -106,6 +106,30 @@ fn gaussian_cdt() -> Vec<u64> {
     cdt
 }
 
+/// The uniform polynomial `a` of a seeded key or ciphertext half, over `Q_level` and `special`
+/// special primes, in NTT form. Key generation and deserialization both call this one function:
+/// a stored seed must expand to exactly the polynomial it was generated as.
+pub(crate) fn uniform_from_seed(
+    ctx: &crate::context::Context,
+    seed: &[u8; 32],
+    stream: u64,
+    level: usize,
+    special: usize,
+) -> crate::ring::poly::RnsPoly {
+    let moduli: Vec<_> = ctx
+        .prime_indices(level, special)
+        .iter()
+        .map(|&i| ctx.moduli()[i])
+        .collect();
+    crate::ring::poly::RnsPoly {
+        n: ctx.n(),
+        level,
+        special,
+        ntt: true,
+        data: expand_uniform(seed, stream, &moduli, ctx.n()),
+    }
+}
+
 /// Expands a 32-byte seed into uniform residues for the given primes (limb-major, `n` each),
 /// by rejection sampling so each residue is exactly uniform.
 pub fn expand_uniform(seed: &[u8; 32], stream: u64, moduli: &[Modulus], n: usize) -> Vec<u64> {

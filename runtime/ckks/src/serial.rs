@@ -27,7 +27,6 @@ use crate::error::{CkksError, Result};
 use crate::keys::{EvaluationKeys, GaloisKey, PublicKey, SecretKey, SwitchingKey};
 use crate::params::{Params, SecurityLevel};
 use crate::ring::poly::RnsPoly;
-use crate::sampling::expand_uniform;
 
 pub const MAGIC: [u8; 4] = *b"HENN";
 pub const FORMAT_VERSION: u16 = 1;
@@ -434,21 +433,6 @@ impl Serializable for Ciphertext {
     }
 }
 
-fn uniform(ctx: &Context, seed: &[u8; 32], stream: u64, level: usize, special: usize) -> RnsPoly {
-    let moduli: Vec<_> = ctx
-        .prime_indices(level, special)
-        .iter()
-        .map(|&i| ctx.moduli()[i])
-        .collect();
-    RnsPoly {
-        n: ctx.n(),
-        level,
-        special,
-        ntt: true,
-        data: expand_uniform(seed, stream, &moduli, ctx.n()),
-    }
-}
-
 impl Serializable for PublicKey {
     const TAG: TypeTag = TypeTag::PublicKey;
     /// Stores `b` and the seed of `a` (half the size).
@@ -464,7 +448,7 @@ impl Serializable for PublicKey {
                 reason: "public key not at the top level".into(),
             });
         }
-        let a = uniform(ctx, &seed, 0, b.level, b.special);
+        let a = crate::sampling::uniform_from_seed(ctx, &seed, 0, b.level, b.special);
         Ok(Self { b, a, seed })
     }
 }
@@ -499,7 +483,10 @@ impl Serializable for SwitchingKey {
                     reason: "key digit shape".into(),
                 });
             }
-            digits.push((b, uniform(ctx, &seed, j as u64, level, k)));
+            digits.push((
+                b,
+                crate::sampling::uniform_from_seed(ctx, &seed, j as u64, level, k),
+            ));
         }
         Ok(Self {
             level,
