@@ -173,7 +173,7 @@ fn ckks_runs_the_plan_like_the_plaintext_twin() {
         inputs.insert(name, encryptor.encrypt(&pt));
     }
     // The server side: evaluation keys only.
-    let backend = CkksBackend::new(&ctx, &keys.evaluation);
+    let backend = CkksBackend::new(&ctx, &keys.server);
     let out = run_step(plan, &backend, &inputs, 0, |_, _| {}).unwrap();
     let decryptor = Decryptor::new(&ctx, keys.secret);
     let slots: HashMap<String, Vec<f64>> = out

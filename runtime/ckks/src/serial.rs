@@ -45,6 +45,8 @@ pub enum TypeTag {
     SwitchingKey = 6,
     GaloisKey = 7,
     EvaluationKeys = 8,
+    /// The two switching keys of bootstrapping's sparse-secret encapsulation.
+    EncapsulationKeys = 9,
 }
 
 /// Wraps a payload in the envelope.
@@ -177,6 +179,12 @@ impl<'a> Reader<'a> {
         self.pos += k;
         Ok(s)
     }
+    /// Everything not read yet.
+    pub fn rest(&mut self) -> &'a [u8] {
+        let s = &self.buf[self.pos..];
+        self.pos = self.buf.len();
+        s
+    }
     pub fn u8(&mut self) -> Result<u8> {
         Ok(self.take(1)?[0])
     }
@@ -253,6 +261,7 @@ pub fn max_payload(ctx: &Context, tag: TypeTag) -> u64 {
         TypeTag::SwitchingKey | TypeTag::GaloisKey => key + 64,
         // relin + every Galois element (N of them at most).
         TypeTag::EvaluationKeys => key.saturating_mul(n + 1),
+        TypeTag::EncapsulationKeys => 2 * key + 64,
     }
 }
 

@@ -17,6 +17,8 @@ pub enum ExecError {
         op: &'static str,
         reason: String,
     },
+    #[error(transparent)]
+    File(#[from] crate::files::FileError),
     #[error("missing input `{0}`")]
     MissingInput(String),
     #[error(

@@ -10,7 +10,9 @@
 
 use std::sync::Arc;
 
-use henn_ckks::{Ciphertext, Context, Encoder, EvaluationKeys, Evaluator};
+use henn_ckks::{Ciphertext, Context, Encoder, Evaluator};
+
+use crate::keys::ServerKeys;
 
 use crate::backend::{Backend, ExecError, Result};
 
@@ -34,12 +36,12 @@ impl std::fmt::Debug for CkksBackend<'_> {
 }
 
 impl<'k> CkksBackend<'k> {
-    pub fn new(ctx: &Arc<Context>, keys: &'k EvaluationKeys) -> CkksBackend<'k> {
+    pub fn new(ctx: &Arc<Context>, keys: &'k ServerKeys) -> CkksBackend<'k> {
         let delta = 2f64.powi(ctx.params().scale_bits() as i32);
         CkksBackend {
             ctx: ctx.clone(),
             encoder: Encoder::new(ctx),
-            eval: Evaluator::new(ctx, keys),
+            eval: Evaluator::new(ctx, &keys.eval),
             delta,
         }
     }

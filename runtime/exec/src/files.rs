@@ -7,13 +7,15 @@
 //! | file | tag | holds | who may read it |
 //! |---|---|---|---|
 //! | secret key | 32 | secret key + public key | the owner only (created with mode 0600) |
-//! | evaluation keys | 33 | relinearization + Galois keys of the manifest | the server |
+//! | evaluation keys | 33 (header) + 38 (records) | relinearization, Galois and named switching keys of the manifest | the server |
 //! | public key | 36 | public key | anyone who encrypts |
 //! | ciphertext bundle | 34 (header) + 35 (records) | named ciphertexts per step | both |
 //!
-//! A ciphertext bundle is a header envelope (plan hash, kind, record count) followed by one
-//! envelope per ciphertext, so it is written and read as a stream: a large training set never has
-//! to sit in memory at once, and a truncated or bit-flipped record is found where it is.
+//! A ciphertext bundle and an evaluation-key file are *streams*: a header envelope (plan hash,
+//! kind, record count) followed by one envelope per record (ciphertext or key), each with its own
+//! checksum and size limit. They are written and read one record at a time, so a large training
+//! set never sits in memory at once, key generation holds one key at a time (at N = 2^17 the whole
+//! key set is many GiB), and a truncated or bit-flipped record is found where it is.
 
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -22,13 +24,16 @@ use std::sync::Arc;
 use henn_ckks::serial::{
     self, CHECKSUM_LEN, HEADER_LEN, Reader, Writer, open_envelope, seal_envelope,
 };
-use henn_ckks::{Ciphertext, Context, EvaluationKeys, PublicKey, SecretKey};
+use henn_ckks::{Ciphertext, Context, PublicKey, SecretKey};
+
+pub use crate::keys::{EvalKey, ServerKeys};
 
 const TAG_SECRET: u16 = 32;
 const TAG_EVAL_KEYS: u16 = 33;
 const TAG_BUNDLE: u16 = 34;
 const TAG_RECORD: u16 = 35;
 const TAG_PUBLIC: u16 = 36;
+const TAG_KEY_RECORD: u16 = 38;
 
 /// What a file error names: the file and the reason.
 #[derive(Debug, thiserror::Error)]
@@ -58,9 +63,7 @@ pub enum FileError {
         found: &'static str,
         expected: &'static str,
     },
-    #[error(
-        "{path}: truncated: the bundle promises {expected} ciphertexts, the file holds {found}"
-    )]
+    #[error("{path}: truncated: the file promises {expected} records, it holds {found}")]
     Truncated {
         path: PathBuf,
         expected: u64,
@@ -75,6 +78,7 @@ fn kind_name(tag: u16) -> &'static str {
         TAG_BUNDLE => "ciphertext bundle",
         TAG_PUBLIC => "public-key file",
         TAG_RECORD => "ciphertext record",
+        TAG_KEY_RECORD => "key record",
         _ => "file of unknown type",
     }
 }
@@ -232,37 +236,273 @@ pub fn load_public_key(
     nested(ctx, &mut r, path)
 }
 
-pub fn save_eval_keys(
-    ctx: &Context,
-    plan_hash: &[u8; 32],
-    keys: &EvaluationKeys,
-    path: &Path,
-) -> Result<u64, FileError> {
-    let mut w = Writer::default();
-    w.bytes(plan_hash);
-    put_nested(ctx, &mut w, keys);
-    let bytes = seal_envelope(TAG_EVAL_KEYS, ctx.hash(), &w.buf);
-    henn_plan::io::write_atomic(path, &bytes).map_err(|source| FileError::Io {
-        path: path.into(),
-        source,
-    })?;
-    Ok(bytes.len() as u64)
+/// A file written as a stream of envelopes into a temporary file, moved into place by
+/// [`StreamWriter::finish`]: a failed or killed run never leaves a half-written file behind the
+/// final name. Shared by ciphertext bundles and evaluation-key files.
+struct StreamWriter {
+    ctx: Arc<Context>,
+    path: PathBuf,
+    tmp: PathBuf,
+    out: BufWriter<std::fs::File>,
+    plan_hash: [u8; 32],
+    bytes: u64,
 }
 
-/// Load evaluation keys for the server. A secret-key file is refused by its header, before its
-/// contents are read.
+impl StreamWriter {
+    /// Create the temporary file and write the header envelope: plan hash, then `header`.
+    fn create(
+        ctx: &Arc<Context>,
+        plan_hash: &[u8; 32],
+        tag: u16,
+        header: &[u8],
+        path: &Path,
+    ) -> Result<Self, FileError> {
+        let tmp = henn_data::temp_path_for(path);
+        let file = std::fs::File::create(&tmp).map_err(|source| FileError::Io {
+            path: path.into(),
+            source,
+        })?;
+        let mut w = StreamWriter {
+            ctx: ctx.clone(),
+            path: path.into(),
+            tmp,
+            out: BufWriter::new(file),
+            plan_hash: *plan_hash,
+            bytes: 0,
+        };
+        w.record(tag, |w| w.bytes(header))?;
+        Ok(w)
+    }
+
+    /// Append one envelope of `tag` whose payload is the plan hash followed by what `fill` writes.
+    fn record(&mut self, tag: u16, fill: impl FnOnce(&mut Writer)) -> Result<(), FileError> {
+        let mut w = Writer::default();
+        w.bytes(&self.plan_hash);
+        fill(&mut w);
+        let bytes = seal_envelope(tag, self.ctx.hash(), &w.buf);
+        self.bytes += bytes.len() as u64;
+        self.out.write_all(&bytes).map_err(|source| FileError::Io {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    /// Flush, sync and move the file into place; returns its size in bytes.
+    fn finish(self) -> Result<u64, FileError> {
+        let io = |source| FileError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        let file = self.out.into_inner().map_err(|e| io(e.into_error()))?;
+        file.sync_all().map_err(io)?;
+        std::fs::rename(&self.tmp, &self.path).map_err(io)?;
+        Ok(self.bytes)
+    }
+}
+
+/// Reads a stream written by [`StreamWriter`]: the header envelope on open, then records.
+struct StreamReader {
+    ctx: Arc<Context>,
+    path: PathBuf,
+    input: BufReader<std::fs::File>,
+    plan_hash: [u8; 32],
+}
+
+impl StreamReader {
+    /// Open `path`, check its header envelope (`tag`, parameters, plan) and return the header's
+    /// payload after the plan hash.
+    fn open(
+        ctx: &Arc<Context>,
+        plan_hash: &[u8; 32],
+        tag: u16,
+        path: &Path,
+    ) -> Result<(Self, Vec<u8>), FileError> {
+        let file = std::fs::File::open(path).map_err(|source| FileError::Io {
+            path: path.into(),
+            source,
+        })?;
+        let mut input = BufReader::new(file);
+        let header = read_envelope(&mut input, 1024, path)?.ok_or_else(|| FileError::Format {
+            path: path.into(),
+            source: henn_ckks::CkksError::Truncated {
+                offset: 0,
+                needed: HEADER_LEN,
+                available: 0,
+            },
+        })?;
+        let mut r = open_bound(&header, tag, ctx, plan_hash, 1024, path)?;
+        let rest = r.rest().to_vec();
+        let reader = StreamReader {
+            ctx: ctx.clone(),
+            path: path.into(),
+            input,
+            plan_hash: *plan_hash,
+        };
+        Ok((reader, rest))
+    }
+
+    /// The next record of `tag` (at most `limit` payload bytes), or `None` at the end of the file.
+    fn next(&mut self, tag: u16, limit: u64) -> Result<Option<Vec<u8>>, FileError> {
+        let Some(bytes) = read_envelope(&mut self.input, limit, &self.path)? else {
+            return Ok(None);
+        };
+        let mut r = open_bound(&bytes, tag, &self.ctx, &self.plan_hash, limit, &self.path)?;
+        Ok(Some(r.rest().to_vec()))
+    }
+
+    fn format(&self, source: henn_ckks::CkksError) -> FileError {
+        FileError::Format {
+            path: self.path.clone(),
+            source,
+        }
+    }
+}
+
+/// Writes an evaluation-key file one key at a time (see [`crate::owner::keygen_streaming`]).
+pub struct EvalKeyWriter {
+    stream: StreamWriter,
+    expected: u64,
+    count: u64,
+}
+
+impl std::fmt::Debug for EvalKeyWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EvalKeyWriter")
+            .field("path", &self.stream.path)
+            .field("count", &self.count)
+            .finish()
+    }
+}
+
+impl EvalKeyWriter {
+    /// Start a file of `count` keys.
+    pub fn create(
+        ctx: &Arc<Context>,
+        plan_hash: &[u8; 32],
+        count: u64,
+        path: &Path,
+    ) -> Result<Self, FileError> {
+        let mut header = Writer::default();
+        header.u64(count);
+        let stream = StreamWriter::create(ctx, plan_hash, TAG_EVAL_KEYS, &header.buf, path)?;
+        Ok(EvalKeyWriter {
+            stream,
+            expected: count,
+            count: 0,
+        })
+    }
+
+    /// Append one key.
+    pub fn push(&mut self, key: &EvalKey) -> Result<(), FileError> {
+        let ctx = self.stream.ctx.clone();
+        self.stream.record(TAG_KEY_RECORD, |w| match key {
+            EvalKey::Relin(k) => {
+                w.u8(1);
+                put_nested(&ctx, w, k);
+            }
+            EvalKey::Galois(k) => {
+                w.u8(2);
+                put_nested(&ctx, w, k);
+            }
+            EvalKey::Named(name, k) => {
+                w.u8(3);
+                w.u64(name.len() as u64);
+                w.bytes(name.as_bytes());
+                put_nested(&ctx, w, k);
+            }
+        })?;
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Move the file into place (refused if fewer or more keys were pushed than announced).
+    pub fn finish(self) -> Result<u64, FileError> {
+        if self.count != self.expected {
+            return Err(FileError::Truncated {
+                path: self.stream.path.clone(),
+                expected: self.expected,
+                found: self.count,
+            });
+        }
+        self.stream.finish()
+    }
+}
+
+/// Write in-memory evaluation keys (and named switching keys) as one file; returns its size.
+pub fn save_eval_keys(
+    ctx: &Arc<Context>,
+    plan_hash: &[u8; 32],
+    keys: &ServerKeys,
+    path: &Path,
+) -> Result<u64, FileError> {
+    let galois: Vec<_> = keys
+        .eval
+        .galois_elements()
+        .filter_map(|g| keys.eval.galois_key(g))
+        .collect();
+    let count = galois.len() + keys.eval.relin().iter().len() + keys.named.len();
+    let mut w = EvalKeyWriter::create(ctx, plan_hash, count as u64, path)?;
+    if let Some(r) = keys.eval.relin() {
+        w.push(&EvalKey::Relin(r.clone()))?;
+    }
+    for g in galois {
+        w.push(&EvalKey::Galois(g.clone()))?;
+    }
+    for (name, k) in &keys.named {
+        w.push(&EvalKey::Named(name.clone(), k.clone()))?;
+    }
+    w.finish()
+}
+
+/// Load evaluation keys for the server, one record at a time. A secret-key file is refused by its
+/// header, before its contents are read.
 pub fn load_eval_keys(
     ctx: &Arc<Context>,
     plan_hash: &[u8; 32],
     path: &Path,
-) -> Result<EvaluationKeys, FileError> {
+) -> Result<ServerKeys, FileError> {
     if peek_tag(path)? == TAG_SECRET {
         return Err(FileError::SecretKeyMaterial { path: path.into() });
     }
-    let limit = serial::max_payload(ctx, serial::TypeTag::EvaluationKeys).saturating_add(1 << 20);
-    let bytes = read_all(path, limit)?;
-    let mut r = open_bound(&bytes, TAG_EVAL_KEYS, ctx, plan_hash, limit, path)?;
-    nested(ctx, &mut r, path)
+    let (mut stream, header) = StreamReader::open(ctx, plan_hash, TAG_EVAL_KEYS, path)?;
+    let total = Reader::new(&header).u64().map_err(|e| stream.format(e))?;
+    let limit = serial::max_payload(ctx, serial::TypeTag::SwitchingKey).saturating_add(1024);
+    let mut keys = ServerKeys::default();
+    for found in 0..total {
+        let Some(bytes) = stream.next(TAG_KEY_RECORD, limit)? else {
+            return Err(FileError::Truncated {
+                path: path.into(),
+                expected: total,
+                found,
+            });
+        };
+        let mut r = Reader::new(&bytes);
+        match r.u8().map_err(|e| stream.format(e))? {
+            1 => keys.eval.set_relin(nested(ctx, &mut r, path)?),
+            2 => keys.eval.insert_galois(nested(ctx, &mut r, path)?),
+            3 => {
+                let name = read_name(&mut r).map_err(|e| stream.format(e))?;
+                keys.named.insert(name, nested(ctx, &mut r, path)?);
+            }
+            x => {
+                return Err(stream.format(henn_ckks::CkksError::Malformed {
+                    reason: format!("key record kind {x}"),
+                }));
+            }
+        }
+    }
+    Ok(keys)
+}
+
+/// A length-prefixed UTF-8 name of at most 256 bytes.
+fn read_name(r: &mut Reader<'_>) -> Result<String, henn_ckks::CkksError> {
+    let len = r.u64()?;
+    if len > 256 {
+        return Err(henn_ckks::CkksError::Malformed {
+            reason: format!("name length {len}"),
+        });
+    }
+    Ok(String::from_utf8_lossy(r.take(len as usize)?).into_owned())
 }
 
 /// What a ciphertext bundle holds.
@@ -276,20 +516,13 @@ pub enum BundleKind {
 
 /// Streams named ciphertexts into a bundle; the file appears (atomically) on [`BundleWriter::finish`].
 pub struct BundleWriter {
-    ctx: Arc<Context>,
-    path: PathBuf,
-    tmp: PathBuf,
-    out: BufWriter<std::fs::File>,
-    count: u64,
-    plan_hash: [u8; 32],
-    kind: BundleKind,
+    stream: StreamWriter,
 }
 
 impl std::fmt::Debug for BundleWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BundleWriter")
-            .field("path", &self.path)
-            .field("count", &self.count)
+            .field("path", &self.stream.path)
             .finish()
     }
 }
@@ -303,78 +536,45 @@ impl BundleWriter {
         count: u64,
         path: &Path,
     ) -> Result<Self, FileError> {
-        let io = |source| FileError::Io {
-            path: path.into(),
-            source,
-        };
-        let tmp = henn_data::temp_path_for(path);
-        let file = std::fs::File::create(&tmp).map_err(io)?;
-        let mut w = Writer::default();
-        w.bytes(plan_hash);
-        w.u8(match kind {
+        let mut header = Writer::default();
+        header.u8(match kind {
             BundleKind::TrainingData => 1,
             BundleKind::TrainedState => 2,
         });
-        w.u64(count);
-        let mut out = BufWriter::new(file);
-        out.write_all(&seal_envelope(TAG_BUNDLE, ctx.hash(), &w.buf))
-            .map_err(io)?;
-        Ok(BundleWriter {
-            ctx: ctx.clone(),
-            path: path.into(),
-            tmp,
-            out,
-            count: 0,
-            plan_hash: *plan_hash,
-            kind,
-        })
+        header.u64(count);
+        let stream = StreamWriter::create(ctx, plan_hash, TAG_BUNDLE, &header.buf, path)?;
+        Ok(BundleWriter { stream })
     }
 
     /// Append the ciphertext `name` of step `step`.
     pub fn push(&mut self, step: u64, name: &str, ct: &Ciphertext) -> Result<(), FileError> {
-        let mut w = Writer::default();
-        w.bytes(&self.plan_hash);
-        w.u64(step);
-        w.u64(name.len() as u64);
-        w.bytes(name.as_bytes());
-        put_nested(&self.ctx, &mut w, ct);
-        let bytes = seal_envelope(TAG_RECORD, self.ctx.hash(), &w.buf);
-        self.out.write_all(&bytes).map_err(|source| FileError::Io {
-            path: self.path.clone(),
-            source,
-        })?;
-        self.count += 1;
-        Ok(())
+        let ctx = self.stream.ctx.clone();
+        self.stream.record(TAG_RECORD, |w| {
+            w.u64(step);
+            w.u64(name.len() as u64);
+            w.bytes(name.as_bytes());
+            put_nested(&ctx, w, ct);
+        })
     }
 
     /// Flush, sync and move the bundle into place.
     pub fn finish(self) -> Result<(), FileError> {
-        let io = |source| FileError::Io {
-            path: self.path.clone(),
-            source,
-        };
-        let _ = self.kind;
-        let file = self.out.into_inner().map_err(|e| io(e.into_error()))?;
-        file.sync_all().map_err(io)?;
-        std::fs::rename(&self.tmp, &self.path).map_err(io)
+        self.stream.finish().map(|_| ())
     }
 }
 
 /// Reads a bundle record by record.
 pub struct BundleReader {
-    ctx: Arc<Context>,
-    path: PathBuf,
-    input: BufReader<std::fs::File>,
+    stream: StreamReader,
     remaining: u64,
     total: u64,
-    plan_hash: [u8; 32],
     pub kind: BundleKind,
 }
 
 impl std::fmt::Debug for BundleReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BundleReader")
-            .field("path", &self.path)
+            .field("path", &self.stream.path)
             .field("remaining", &self.remaining)
             .finish()
     }
@@ -448,41 +648,22 @@ fn read_envelope(
 
 impl BundleReader {
     pub fn open(ctx: &Arc<Context>, plan_hash: &[u8; 32], path: &Path) -> Result<Self, FileError> {
-        let io = |source| FileError::Io {
-            path: path.into(),
-            source,
-        };
-        let mut input = BufReader::new(std::fs::File::open(path).map_err(io)?);
-        let header = read_envelope(&mut input, 1024, path)?.ok_or_else(|| FileError::Format {
-            path: path.into(),
-            source: henn_ckks::CkksError::Truncated {
-                offset: 0,
-                needed: HEADER_LEN,
-                available: 0,
-            },
-        })?;
-        let mut r = open_bound(&header, TAG_BUNDLE, ctx, plan_hash, 1024, path)?;
-        let fmt = |source| FileError::Format {
-            path: path.into(),
-            source,
-        };
-        let kind = match r.u8().map_err(fmt)? {
+        let (stream, header) = StreamReader::open(ctx, plan_hash, TAG_BUNDLE, path)?;
+        let mut r = Reader::new(&header);
+        let kind = match r.u8().map_err(|e| stream.format(e))? {
             1 => BundleKind::TrainingData,
             2 => BundleKind::TrainedState,
             x => {
-                return Err(fmt(henn_ckks::CkksError::Malformed {
+                return Err(stream.format(henn_ckks::CkksError::Malformed {
                     reason: format!("bundle kind {x}"),
                 }));
             }
         };
-        let total = r.u64().map_err(fmt)?;
+        let total = r.u64().map_err(|e| stream.format(e))?;
         Ok(BundleReader {
-            ctx: ctx.clone(),
-            path: path.into(),
-            input,
+            stream,
             remaining: total,
             total,
-            plan_hash: *plan_hash,
             kind,
         })
     }
@@ -500,36 +681,19 @@ impl BundleReader {
         if self.remaining == 0 {
             return Ok(None);
         }
-        let limit = serial::max_payload(&self.ctx, serial::TypeTag::Ciphertext) + 1024;
-        let Some(bytes) = read_envelope(&mut self.input, limit, &self.path)? else {
+        let limit = serial::max_payload(&self.stream.ctx, serial::TypeTag::Ciphertext) + 1024;
+        let Some(bytes) = self.stream.next(TAG_RECORD, limit)? else {
             return Err(FileError::Truncated {
-                path: self.path.clone(),
+                path: self.stream.path.clone(),
                 expected: self.total,
                 found: self.total - self.remaining,
             });
         };
-        let mut r = open_bound(
-            &bytes,
-            TAG_RECORD,
-            &self.ctx,
-            &self.plan_hash,
-            limit,
-            &self.path,
-        )?;
-        let fmt = |source| FileError::Format {
-            path: self.path.clone(),
-            source,
-        };
+        let mut r = Reader::new(&bytes);
+        let fmt = |e| self.stream.format(e);
         let step = r.u64().map_err(fmt)?;
-        let name_len = r.u64().map_err(fmt)?;
-        if name_len > 256 {
-            return Err(fmt(henn_ckks::CkksError::Malformed {
-                reason: format!("name length {name_len}"),
-            }));
-        }
-        let name_len = name_len as usize;
-        let name = String::from_utf8_lossy(r.take(name_len).map_err(fmt)?).into_owned();
-        let ct = nested(&self.ctx, &mut r, &self.path)?;
+        let name = read_name(&mut r).map_err(fmt)?;
+        let ct = nested(&self.stream.ctx, &mut r, &self.stream.path)?;
         self.remaining -= 1;
         Ok(Some((step, name, ct)))
     }

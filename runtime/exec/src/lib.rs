@@ -10,6 +10,7 @@ pub mod backend;
 pub mod ckks;
 pub mod executor;
 pub mod files;
+pub mod keys;
 pub mod owner;
 pub mod sim;
 

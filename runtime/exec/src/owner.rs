@@ -7,13 +7,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use henn_ckks::{
-    Context, EvaluationKeys, KeyGenerator, Params, PublicKey, SecretKey, SecurityLevel,
-    galois_element_conjugate, galois_element_for_step,
+    Context, KeyGenerator, Params, PublicKey, SecretKey, SecurityLevel, galois_element_conjugate,
+    galois_element_for_step,
 };
 use henn_plan::Plan;
 use henn_plan::plan::{InputSource, StateSlot};
 
 use crate::backend::{ExecError, Result};
+use crate::keys::{EvalKey, ServerKeys};
 
 /// The CKKS context of a plan, rebuilt from its primes and re-checked against the security table
 /// it claims (an `"insecure"` plan is only accepted as the explicitly named toy setting).
@@ -46,10 +47,11 @@ pub fn context_for(plan: &Plan) -> Result<Arc<Context>> {
 pub struct OwnerKeys {
     pub secret: SecretKey,
     pub public: PublicKey,
-    pub evaluation: EvaluationKeys,
+    /// What the owner hands to the server.
+    pub server: ServerKeys,
 }
 
-/// Generate exactly the keys the plan's manifest names (OS-seeded CSPRNG).
+/// Generate exactly the keys the plan's manifest names (OS-seeded CSPRNG), all in memory.
 pub fn keygen(ctx: &Arc<Context>, plan: &Plan) -> Result<OwnerKeys> {
     keygen_with_progress(ctx, plan, |_, _| {})
 }
@@ -58,11 +60,27 @@ pub fn keygen(ctx: &Arc<Context>, plan: &Plan) -> Result<OwnerKeys> {
 pub fn keygen_with_progress(
     ctx: &Arc<Context>,
     plan: &Plan,
-    mut progress: impl FnMut(usize, usize),
+    progress: impl FnMut(usize, usize),
 ) -> Result<OwnerKeys> {
-    let mut kg = KeyGenerator::new(ctx)?;
-    let secret = kg.gen_secret_key();
-    let public = kg.gen_public_key(&secret);
+    let mut server = ServerKeys::default();
+    let (secret, public) = keygen_streaming(
+        ctx,
+        plan,
+        |key| {
+            server.insert(key);
+            Ok(())
+        },
+        progress,
+    )?;
+    Ok(OwnerKeys {
+        secret,
+        public,
+        server,
+    })
+}
+
+/// The Galois elements of the plan's manifest (rotations and conjugation), sorted.
+fn manifest_galois_elements(ctx: &Context, plan: &Plan) -> Vec<usize> {
     let mut galois: Vec<usize> = plan
         .keys
         .rotations
@@ -75,19 +93,35 @@ pub fn keygen_with_progress(
     }
     galois.sort_unstable();
     galois.dedup();
-    let total = galois.len() + 1;
-    let mut evaluation = EvaluationKeys::default();
-    evaluation.set_relin(kg.gen_relin_key(&secret, None)?);
+    galois
+}
+
+/// How many evaluation keys [`keygen_streaming`] produces for `plan`.
+pub fn eval_key_count(ctx: &Context, plan: &Plan) -> usize {
+    1 + manifest_galois_elements(ctx, plan).len()
+}
+
+/// Generate the secret and public keys and, one at a time, every evaluation key the plan's
+/// manifest names, handing each to `sink` (which writes or collects it) before the next is made:
+/// at N = 2^17 the whole key set is many GiB, so the key-file writer never holds more than one.
+pub fn keygen_streaming(
+    ctx: &Arc<Context>,
+    plan: &Plan,
+    mut sink: impl FnMut(EvalKey) -> Result<()>,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<(SecretKey, PublicKey)> {
+    let mut kg = KeyGenerator::new(ctx)?;
+    let secret = kg.gen_secret_key();
+    let public = kg.gen_public_key(&secret);
+    let galois = manifest_galois_elements(ctx, plan);
+    let total = eval_key_count(ctx, plan);
+    sink(EvalKey::Relin(kg.gen_relin_key(&secret, None)?))?;
     progress(1, total);
     for (i, g) in galois.into_iter().enumerate() {
-        evaluation.insert_galois(kg.gen_galois_key(&secret, g, None)?);
+        sink(EvalKey::Galois(kg.gen_galois_key(&secret, g, None)?))?;
         progress(i + 2, total);
     }
-    Ok(OwnerKeys {
-        secret,
-        public,
-        evaluation,
-    })
+    Ok((secret, public))
 }
 
 /// One batch of training data: row-major features (`rows × features`, already scaled) and labels

@@ -22,7 +22,10 @@ fn keys_round_trip_and_bind_to_their_plan() {
     let plan_b = [2u8; 32];
     let sk = kg.gen_secret_key();
     let pk = kg.gen_public_key(&sk);
-    let ek = kg.gen_evaluation_keys(&sk, &[1, 4], false, None).unwrap();
+    let ek = ServerKeys {
+        eval: kg.gen_evaluation_keys(&sk, &[1, 4], false, None).unwrap(),
+        ..ServerKeys::default()
+    };
     let (skp, ekp) = (dir.path().join("sk.hkey"), dir.path().join("keys.hkeys"));
     save_secret_key(&ctx, &plan_a, &sk, &pk, &skp).unwrap();
     save_eval_keys(&ctx, &plan_a, &ek, &ekp).unwrap();
@@ -35,9 +38,38 @@ fn keys_round_trip_and_bind_to_their_plan() {
     load_secret_key(&ctx, &plan_a, &skp).unwrap();
     let loaded = load_eval_keys(&ctx, &plan_a, &ekp).unwrap();
     assert_eq!(
-        loaded.galois_elements().count(),
-        ek.galois_elements().count()
+        loaded.eval.galois_elements().count(),
+        ek.eval.galois_elements().count()
     );
+    assert!(loaded.eval.relin().is_some());
+    // Cut after the second of three key records: the count in the header finds it.
+    let bytes = std::fs::read(&ekp).unwrap();
+    let cut = dir.path().join("cut.hkeys");
+    // Envelope boundaries: a 48-byte header whose last 8 bytes are the payload length, the
+    // payload, a 32-byte checksum. The file is the header envelope, then one per key.
+    let next = |at: usize| {
+        let len = u64::from_le_bytes(bytes[at + 40..at + 48].try_into().unwrap()) as usize;
+        at + 48 + len + 32
+    };
+    let third = next(next(next(0)));
+    std::fs::write(&cut, &bytes[..third]).unwrap();
+    assert!(matches!(
+        load_eval_keys(&ctx, &plan_a, &cut),
+        Err(FileError::Truncated {
+            expected: 3,
+            found: 2,
+            ..
+        })
+    ));
+    // One flipped bit inside a key record: its checksum names the file.
+    let mut flipped = bytes.clone();
+    let at = third - 100;
+    flipped[at] ^= 1;
+    std::fs::write(&cut, &flipped).unwrap();
+    assert!(matches!(
+        load_eval_keys(&ctx, &plan_a, &cut),
+        Err(FileError::Format { .. })
+    ));
     // Another plan's keys.
     assert!(matches!(
         load_eval_keys(&ctx, &plan_b, &ekp),

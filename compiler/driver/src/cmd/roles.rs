@@ -75,13 +75,27 @@ pub fn keygen(args: KeygenArgs) -> anyhow::Result<ExitCode> {
     let Loaded {
         plan, hash, ctx, ..
     } = load_plan(&args.plan)?;
-    let pb = super::run::bar(1 + plan.keys.rotations.len() as u64, "keygen");
-    let keys = owner::keygen_with_progress(&ctx, &plan, |done, _| pb.set_position(done as u64))?;
+    let pb = super::run::bar(owner::eval_key_count(&ctx, &plan) as u64, "keygen");
+    // One key at a time from generator to file: the whole set may not fit in memory (N = 2^17).
+    let mut writer = files::EvalKeyWriter::create(
+        &ctx,
+        &hash,
+        owner::eval_key_count(&ctx, &plan) as u64,
+        &args.eval_keys,
+    )?;
+    let (secret, public) = owner::keygen_streaming(
+        &ctx,
+        &plan,
+        |key| Ok(writer.push(&key)?),
+        |done, _| pb.set_position(done as u64),
+    )?;
     pb.finish_and_clear();
-    files::save_secret_key(&ctx, &hash, &keys.secret, &keys.public, &args.secret_key)?;
-    let bytes = files::save_eval_keys(&ctx, &hash, &keys.evaluation, &args.eval_keys)?;
+    // The secret key is written after the evaluation keys, so a failed key generation leaves no
+    // secret key for evaluation keys that do not exist.
+    let bytes = writer.finish()?;
+    files::save_secret_key(&ctx, &hash, &secret, &public, &args.secret_key)?;
     if let Some(p) = &args.public_key {
-        files::save_public_key(&ctx, &hash, &keys.public, p)?;
+        files::save_public_key(&ctx, &hash, &public, p)?;
     }
     if args.json {
         println!(

@@ -146,10 +146,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     // Owner: keys.
     let t = Instant::now();
     let ctx = owner::context_for(&plan)?;
-    let pb = bar(1 + plan.keys.rotations.len() as u64, "keygen");
+    let pb = bar(owner::eval_key_count(&ctx, &plan) as u64, "keygen");
     let keys = owner::keygen_with_progress(&ctx, &plan, |done, _| pb.set_position(done as u64))?;
     pb.finish_and_clear();
-    let key_bytes = keys.evaluation.byte_size() as u64;
+    let key_bytes = keys.server.byte_size() as u64;
     seconds.push(("keygen", t.elapsed().as_secs_f64()));
 
     // Owner: encrypt the initial state and every step's batch.
@@ -193,7 +193,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
     // Server: evaluation keys only.
     let t = Instant::now();
-    let backend = CkksBackend::new(&ctx, &keys.evaluation);
+    let backend = CkksBackend::new(&ctx, &keys.server);
     let carry = owner::next_state_inputs(&plan);
     let instrs = plan.program.instrs.len() as u64;
     let pb = bar(steps as u64 * instrs, "train");
