@@ -6,14 +6,25 @@
 //! step's levels at the requested security. For each ring it prefers `dnum = 3` (OpenFHE's default;
 //! a good balance of key size and key-switch cost) and raises it only when the special primes would
 //! break the security bound.
+//!
+//! With `bootstrapping = auto` the pipeline also builds a *bootstrapping* plan: the smallest ring
+//! whose bootstrappable chain is secure, as many usable levels between bootstraps as the security
+//! bound allows, and bootstraps placed by [`place_bootstraps`] (level-invariant loop body). When
+//! both kinds of plan exist, the one with the lower estimated time (the report's cost model) wins,
+//! so short runs stay leveled and long ones bootstrap.
 
-use henn_ckks::{Params, ParamsBuilder, SecurityLevel, max_log2_qp};
+use henn_ckks::bootstrap::{BootstrapSpec, bootstrappable_params};
+use henn_ckks::{Context, Params, ParamsBuilder, SecurityLevel, max_log2_qp};
+use henn_he_ir::HeGraph;
+use henn_he_ir::bootstrap::place_bootstraps;
 use henn_he_ir::lower::{LowerConfig, Lowered, lower_step};
 use henn_he_ir::schedule::{key_manifest, to_program};
 use henn_he_ir::{Limits, validate};
+use henn_plan::bootstrap::BootstrapPlan;
 use henn_plan::plan::{
     DataContract, FORMAT_VERSION, InputSource, LoopSchedule, ParamsSpec, Plan, StateSpec,
 };
+use henn_plan::report::{CostModel, report};
 use henn_sema::{
     Bootstrapping, Model, Momentum, Optimizer, RingDegree, Scaling, Security, TrainLength,
 };
@@ -49,6 +60,13 @@ pub enum CompileError {
     UnknownSampleCount(u64),
     #[error("no ring degree fits: {0}")]
     NoRing(String),
+    #[error("no bootstrapping plan: {0}")]
+    Boot(String),
+    #[error("{leveled}; a bootstrapping plan does not exist either: {reason}")]
+    TooDeepEvenBootstrapped {
+        leveled: Box<CompileError>,
+        reason: String,
+    },
 }
 
 /// The compiled result: the plan plus what produced it (for reports and tests).
@@ -163,11 +181,174 @@ fn build_params(log_n: u32, levels: usize, model: &Model) -> Option<Params> {
     }
 }
 
-/// Compile a checked model into a plan.
+/// Precision one bootstrap is assumed to keep (bits): the floor for the mean, below what
+/// the backend measures on toy rings (StC-first: 25.4 mean / 22.2 max-error bits at Δ = 2^40), so
+/// predicted errors are upper estimates.
+const BOOTSTRAP_PRECISION_BITS: f64 = 20.0;
+
+/// Most levels between bootstraps a toy (insecure) ring gets: like the 128-bit set at N = 2^16.
+const TOY_USABLE_LEVELS: u32 = 9;
+
+/// Compile a checked model into a plan: leveled if the chain holds the whole schedule, bootstrapping
+/// if `bootstrapping = auto` and that is estimated faster or the only option.
 pub fn compile(model: &Model) -> Result<Compiled, CompileError> {
     let step = build_train_step(model, model.schedule.batch_size)?;
     let (iterations, batches) = loop_shape(model)?;
     let steps = iterations.saturating_mul(batches).max(1);
+    if model.encryption.bootstrapping == Bootstrapping::On {
+        return compile_bootstrapped(model, &step, iterations, batches, steps);
+    }
+    let leveled = compile_leveled(model, &step, iterations, batches, steps);
+    if model.encryption.bootstrapping == Bootstrapping::Off {
+        return leveled;
+    }
+    let boot = compile_bootstrapped(model, &step, iterations, batches, steps);
+    match (leveled, boot) {
+        (Ok(l), Ok(b)) => {
+            let cost = CostModel::default();
+            let (tl, tb) = (
+                report(&l.plan, &cost).est_time_s,
+                report(&b.plan, &cost).est_time_s,
+            );
+            Ok(if tb < tl { b } else { l })
+        }
+        (Ok(l), Err(_)) => Ok(l),
+        (Err(_), Ok(b)) => Ok(b),
+        (Err(e), Err(CompileError::Boot(reason))) => Err(match e {
+            CompileError::TooDeep { .. } => CompileError::TooDeepEvenBootstrapped {
+                leveled: Box::new(e),
+                reason,
+            },
+            e => e,
+        }),
+        (Err(e), Err(_)) => Err(e),
+    }
+}
+
+/// The bootstrapping plan: the smallest ring (from 2^15 at 128-bit; the fixed ring otherwise)
+/// whose bootstrappable chain passes the security check, with the most usable levels it allows.
+fn compile_bootstrapped(
+    model: &Model,
+    step: &StepGraph,
+    iterations: u64,
+    batches: u64,
+    steps: u64,
+) -> Result<Compiled, CompileError> {
+    let candidates: Vec<u32> = match model.encryption.ring {
+        RingDegree::Fixed { log_n } => vec![log_n],
+        RingDegree::Auto => (15..=17).collect(),
+    };
+    let level = security(model).unwrap_or(SecurityLevel::InsecureUnchecked);
+    let scale_bits = model.encryption.scale_bits;
+    let mut why = String::from("no candidate ring");
+    for log_n in candidates {
+        let slots = 1usize << (log_n - 1);
+        let lowered = match lower_step(
+            step,
+            &LowerConfig {
+                slots,
+                stride: None,
+            },
+        ) {
+            Ok(l) => l,
+            Err(e) => {
+                why = e.to_string();
+                continue;
+            }
+        };
+        let per_step = lowered.graph.max_depth();
+        let most = match security(model) {
+            None => per_step.clamp(1, TOY_USABLE_LEVELS),
+            Some(_) => per_step.clamp(1, 24),
+        };
+        // The most usable levels the security bound allows at this ring.
+        let Some((usable, params, spec)) = (1..=most).rev().find_map(|usable| {
+            bootstrappable_params(log_n, usable as usize, scale_bits, level)
+                .ok()
+                .map(|(p, s)| (usable, p, s))
+        }) else {
+            why = format!(
+                "no bootstrappable {}-bit chain at N = 2^{log_n}",
+                security_name(model)
+            );
+            continue;
+        };
+        let placed = match place_bootstraps(&lowered.graph, usable) {
+            Ok(p) => p,
+            Err(e) => {
+                why = e.to_string();
+                continue;
+            }
+        };
+        let errors: Vec<String> = validate(
+            &placed.graph,
+            &Limits {
+                levels: Some(usable),
+                rotation_keys: None,
+            },
+        )
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        if !errors.is_empty() {
+            return Err(CompileError::Invalid(errors));
+        }
+        let bootstrap = bootstrap_plan(&params, &spec, usable, placed.bootstraps)
+            .map_err(|e| CompileError::Boot(e.to_string()))?;
+        let plan = make_plan(
+            model,
+            step,
+            &lowered,
+            &placed.graph,
+            &params,
+            (iterations, batches, steps),
+            Some(bootstrap),
+        )?;
+        return Ok(Compiled {
+            plan,
+            step: step.clone(),
+            lowered,
+        });
+    }
+    Err(CompileError::Boot(why))
+}
+
+/// The plan's bootstrap section for a chain and circuit.
+fn bootstrap_plan(
+    params: &Params,
+    spec: &BootstrapSpec,
+    usable: u32,
+    per_step: usize,
+) -> Result<BootstrapPlan, henn_ckks::CkksError> {
+    let ctx = Context::new(params.clone())?;
+    let input_level = spec.output_level(ctx.max_level())? as u32;
+    let slots = ctx.slots() as i64;
+    let mut rotations: Vec<usize> = spec
+        .rotations(&ctx)?
+        .into_iter()
+        .map(|r| r.rem_euclid(slots) as usize)
+        .filter(|&r| r != 0)
+        .collect();
+    rotations.sort_unstable();
+    rotations.dedup();
+    Ok(BootstrapPlan {
+        spec: spec.clone(),
+        input_level,
+        usable_levels: usable,
+        per_step: per_step as u32,
+        rotations,
+        precision_bits: BOOTSTRAP_PRECISION_BITS,
+    })
+}
+
+/// The leveled plan: the smallest ring whose chain holds every step's levels.
+fn compile_leveled(
+    model: &Model,
+    step: &StepGraph,
+    iterations: u64,
+    batches: u64,
+    steps: u64,
+) -> Result<Compiled, CompileError> {
     let candidates: Vec<u32> = match model.encryption.ring {
         RingDegree::Fixed { log_n } => vec![log_n],
         RingDegree::Auto => (13..=17).collect(),
@@ -177,7 +358,7 @@ pub fn compile(model: &Model) -> Result<Compiled, CompileError> {
     for log_n in candidates {
         let slots = 1usize << (log_n - 1);
         let lowered = match lower_step(
-            &step,
+            step,
             &LowerConfig {
                 slots,
                 stride: None,
@@ -213,16 +394,24 @@ pub fn compile(model: &Model) -> Result<Compiled, CompileError> {
         if !errors.is_empty() {
             return Err(CompileError::Invalid(errors));
         }
-        let plan = make_plan(model, &step, &lowered, &params, iterations, batches, steps)?;
+        let plan = make_plan(
+            model,
+            step,
+            &lowered,
+            &lowered.graph,
+            &params,
+            (iterations, batches, steps),
+            None,
+        )?;
         return Ok(Compiled {
             plan,
-            step,
+            step: step.clone(),
             lowered,
         });
     }
     if let (Some((available, log_n)), Some(_)) = (deepest, security(model)) {
         let per_step = lower_step(
-            &step,
+            step,
             &LowerConfig {
                 slots: 1 << (log_n - 1),
                 stride: None,
@@ -240,8 +429,8 @@ pub fn compile(model: &Model) -> Result<Compiled, CompileError> {
             security: security_name(model).to_owned(),
             hint: match model.encryption.bootstrapping {
                 Bootstrapping::Off => "enable bootstrapping or reduce the iterations",
-                Bootstrapping::Auto => {
-                    "bootstrapping is not implemented yet in this henn: reduce the iterations"
+                Bootstrapping::Auto | Bootstrapping::On => {
+                    "reduce the iterations or use a larger ring"
                 }
             },
         });
@@ -252,17 +441,19 @@ pub fn compile(model: &Model) -> Result<Compiled, CompileError> {
     }
 }
 
+/// Assemble the plan from the lowering (contract) and the graph to run (`graph`: the lowered
+/// graph itself, or the graph with bootstraps placed).
 fn make_plan(
     model: &Model,
     step: &StepGraph,
     lowered: &Lowered,
+    graph: &HeGraph,
     params: &Params,
-    iterations: u64,
-    batches: u64,
-    steps: u64,
+    (iterations, batches, steps): (u64, u64, u64),
+    bootstrap: Option<BootstrapPlan>,
 ) -> Result<Plan, CompileError> {
-    let program = to_program(&lowered.graph)?;
-    let keys = key_manifest(&lowered.graph);
+    let program = to_program(graph)?;
+    let keys = key_manifest(graph);
     let mut state = Vec::new();
     for b in &lowered.inputs {
         if let InputSource::State(slot) = b.source {
@@ -308,9 +499,10 @@ fn make_plan(
         schedule: LoopSchedule {
             iterations,
             batches_per_iteration: batches,
-            depth_per_step: lowered.graph.max_depth(),
+            depth_per_step: graph.max_depth(),
             momentum: momentum_schedule(model, steps),
         },
+        bootstrap,
         source_model: serde_json::to_string(model).unwrap_or_default(),
     };
     let errors = henn_plan::validate::validate_plan(&plan);

@@ -38,9 +38,28 @@ struct Fixture {
     state: BTreeMap<Slot, Tensor>,
 }
 
+/// The toy model with bootstraps forced: a 2^10 ring with 9 levels between bootstraps, SGD, and
+/// more steps than any one chain segment holds.
+const TOY_BOOT: &str = r#"
+model toy {
+  data { features = 6  classes = 3  samples = 8 }
+  activation s = poly([0.5, 0.197, 0, -0.004], interval = [-5, 5], derivative = polynomial)
+  network {
+    dense hidden(4, activation = s)
+    dense out(3, activation = s)
+  }
+  optimizer = sgd(lr = 0.5)
+  train { batch = 8  iterations = 10  seed = 3 }
+  encryption { security = insecure(ring = 2^10)  scale_bits = 40  bootstrapping = on }
+}
+"#;
+
 fn fixture(iterations: u32) -> Fixture {
-    let model = henn_sema::check_source("toy.henn", &TOY.replace("ITERS", &iterations.to_string()))
-        .unwrap();
+    fixture_from(&TOY.replace("ITERS", &iterations.to_string()))
+}
+
+fn fixture_from(src: &str) -> Fixture {
+    let model = henn_sema::check_source("toy.henn", src).unwrap();
     let plan = compile(&model).unwrap().plan;
     let (b, f, c) = (8, 6, 3);
     // Deterministic, varied data in [0, 1] and one-hot labels.
@@ -57,12 +76,16 @@ fn fixture(iterations: u32) -> Fixture {
             .map(|i| (((i * 29 + l * 7) % 23) as f64 / 11.0 - 1.0) * 0.6)
             .collect();
         let bias: Vec<f64> = (0..layer.outputs).map(|i| (i as f64 - 1.5) * 0.1).collect();
+        let momentum = matches!(model.optimizer, henn_sema::Optimizer::Nag { .. });
         for (kind, v, rows, cols) in [
             (SlotKind::Weight, w.clone(), layer.outputs, layer.inputs),
             (SlotKind::WeightPrev, w, layer.outputs, layer.inputs),
             (SlotKind::Bias, bias.clone(), 1, layer.outputs),
             (SlotKind::BiasPrev, bias, 1, layer.outputs),
         ] {
+            if !momentum && matches!(kind, SlotKind::WeightPrev | SlotKind::BiasPrev) {
+                continue;
+            }
             state.insert(
                 Slot {
                     layer: LayerIdx(l),
@@ -90,7 +113,7 @@ fn twin(fx: &Fixture, steps: usize) -> BTreeMap<Slot, Tensor> {
             features: Some(Tensor::from_vec(8, 6, fx.features.clone()).unwrap()),
             labels: Some(Tensor::from_vec(8, 3, fx.labels.clone()).unwrap()),
             state: state.clone(),
-            momentum: fx.plan.schedule.momentum[t],
+            momentum: fx.plan.schedule.momentum.get(t).copied().unwrap_or(0.0),
         };
         let out = run(&step.graph, &env).unwrap();
         state.extend(out.stored);
@@ -111,7 +134,13 @@ fn max_diff(plan_state: &State, want: &BTreeMap<Slot, Tensor>) -> f64 {
         let got = &plan_state[&state_slot(*slot)];
         assert_eq!(got.len(), t.data.len());
         for (a, b) in got.iter().zip(&t.data) {
-            worst = worst.max((a - b).abs());
+            // NaN counts as infinitely wrong (f64::max would hide it).
+            let d = (a - b).abs();
+            worst = if d.is_nan() {
+                f64::INFINITY
+            } else {
+                worst.max(d)
+            };
         }
     }
     worst
@@ -204,7 +233,7 @@ fn ckks_runs_the_plan_like_the_plaintext_twin() {
 fn predicted_error(fx: &Fixture, seed: u64) -> f64 {
     use henn_runtime::sim::NoiseModel;
     let plan = &fx.plan;
-    let model = NoiseModel::for_plan(&plan.params);
+    let model = NoiseModel::for_plan(plan);
     let sim = SlotSim::with_noise(plan.params.slots(), model, seed);
     let batch = Batch {
         features: &fx.features,
@@ -222,4 +251,109 @@ fn predicted_error(fx: &Fixture, seed: u64) -> f64 {
     let out = run_step(plan, &sim, &inputs, 0, |_, _| {}).unwrap();
     let slots: HashMap<String, Vec<f64>> = out.into_iter().map(|(k, v)| (k, v.values)).collect();
     max_diff(&owner::unpack_state(plan, &slots).unwrap(), &twin(fx, 1))
+}
+
+/// Runs every step of the plan on `backend` the way the server does (state ciphertexts carried
+/// from step to step, never decrypted in between) and returns the decrypted final state.
+fn run_all_steps<B: henn_runtime::Backend>(
+    fx: &Fixture,
+    backend: &B,
+    level: usize,
+    mut encrypt: impl FnMut(&[f64]) -> B::Ct,
+    decrypt: impl Fn(&B::Ct) -> Vec<f64>,
+) -> State {
+    let plan = &fx.plan;
+    let batch = Batch {
+        features: &fx.features,
+        labels: &fx.labels,
+    };
+    let mut state: HashMap<String, B::Ct> = owner::pack_state(plan, &plan_state(fx))
+        .unwrap()
+        .into_iter()
+        .map(|(name, v)| (name, encrypt(&v)))
+        .collect();
+    let carry = owner::next_state_inputs(plan);
+    let mut last = HashMap::new();
+    for t in 0..plan.schedule.steps() as usize {
+        let mut inputs = state.clone();
+        for (name, v) in owner::pack_batch(plan, &batch).unwrap() {
+            inputs.insert(name, encrypt(&v));
+        }
+        let out = run_step(plan, backend, &inputs, t, |_, _| {}).unwrap();
+        for (out_name, in_name) in &carry {
+            let ct = out[out_name].clone();
+            assert_eq!(
+                backend.level(&ct),
+                level,
+                "step {t}: `{out_name}` left the input level"
+            );
+            state.insert(in_name.clone(), ct);
+        }
+        last = out;
+    }
+    let slots: HashMap<String, Vec<f64>> =
+        last.iter().map(|(k, c)| (k.clone(), decrypt(c))).collect();
+    owner::unpack_state(plan, &slots).unwrap()
+}
+
+#[test]
+fn ten_bootstrapped_steps_on_ckks_match_the_plaintext_twin() {
+    let fx = fixture_from(TOY_BOOT);
+    let plan = &fx.plan;
+    let boot = plan.bootstrap.as_ref().expect("a bootstrapping plan");
+    let steps = plan.schedule.steps() as usize;
+    assert_eq!(steps, 10);
+    assert!(boot.per_step > 0);
+    // No chain segment holds ten steps: without the bootstraps this plan could not run.
+    assert!(plan.schedule.depth_per_step as usize * steps > plan.params.levels() as usize);
+    let level = boot.input_level as usize;
+    let want = twin(&fx, steps);
+
+    // The prediction: the simulator with the chain's noise model and the bootstrap's precision.
+    let predicted = (0..3)
+        .map(|seed| {
+            let model = henn_runtime::sim::NoiseModel::for_plan(plan);
+            let sim = SlotSim::with_noise(plan.params.slots(), model, seed)
+                .with_bootstrap(level, 2f64.powf(-boot.precision_bits));
+            let got = run_all_steps(
+                &fx,
+                &sim,
+                level,
+                |v| sim.encrypt(v, level),
+                |c| c.values.clone(),
+            );
+            max_diff(&got, &want)
+        })
+        .inspect(|d| assert!(d.is_finite(), "simulated error {d}"))
+        .fold(0.0f64, f64::max);
+
+    let ctx = owner::context_for(plan).unwrap();
+    let keys = owner::keygen(&ctx, plan).unwrap();
+    assert!(keys.server.encapsulation.is_some());
+    let encoder = Encoder::new(&ctx);
+    let mut encryptor = Encryptor::new(&ctx, keys.public.clone()).unwrap();
+    let delta = 2f64.powi(plan.params.scale_bits as i32);
+    let decryptor = Decryptor::new(&ctx, keys.secret);
+    // The server side: evaluation keys (and the bootstrap's encapsulation keys) only.
+    let backend = CkksBackend::for_plan(&ctx, &keys.server, plan).unwrap();
+    let got = run_all_steps(
+        &fx,
+        &backend,
+        level,
+        |v| encryptor.encrypt(&encoder.encode_real(v, level, delta).unwrap()),
+        |c| encoder.decode_real(&decryptor.decrypt(c)),
+    );
+    let diff = max_diff(&got, &want);
+    eprintln!(
+        "{steps} steps, {} bootstraps: max weight difference {diff:.3e}, predicted {predicted:.3e}",
+        boot.per_step as usize * steps
+    );
+    assert!(
+        predicted < 1e-3,
+        "the prediction itself is useless: {predicted}"
+    );
+    assert!(
+        diff <= predicted,
+        "max weight difference {diff} above the predicted {predicted}"
+    );
 }

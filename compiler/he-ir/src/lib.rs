@@ -14,6 +14,7 @@
 //! Levels are counted as depth from the fresh inputs because the prime chain is chosen after the
 //! whole computation's depth is known.
 
+pub mod bootstrap;
 pub mod error;
 pub mod graph;
 pub mod kernels;

@@ -1408,16 +1408,16 @@ impl ModelChecker<'_> {
                     .and_then(|v| u32::try_from(v).ok()),
             },
         };
-        let bootstrapping = match s.get("bootstrapping") {
-            None => Some(Bootstrapping::Auto),
-            Some(e) => value::keyword(self.sink, e, "bootstrapping", &["auto", "off"]).map(|k| {
-                if k == "off" {
-                    Bootstrapping::Off
-                } else {
-                    Bootstrapping::Auto
-                }
-            }),
-        };
+        let bootstrapping =
+            match s.get("bootstrapping") {
+                None => Some(Bootstrapping::Auto),
+                Some(e) => value::keyword(self.sink, e, "bootstrapping", &["auto", "off", "on"])
+                    .map(|k| match k {
+                        "off" => Bootstrapping::Off,
+                        "on" => Bootstrapping::On,
+                        _ => Bootstrapping::Auto,
+                    }),
+            };
         let key_memory_cap = match s.get("key_memory") {
             None => Some(None),
             Some(e) => self.memory(e).map(Some),

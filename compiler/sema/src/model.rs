@@ -187,8 +187,12 @@ pub enum RingDegree {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Bootstrapping {
+    /// The compiler bootstraps when that is the only way, or estimated faster.
     Auto,
+    /// Never bootstrap (the chain must hold every step).
     Off,
+    /// Always bootstrap (level-invariant loop, even when a leveled chain would do).
+    On,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

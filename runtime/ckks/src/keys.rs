@@ -89,6 +89,17 @@ pub struct GaloisKey {
     pub(crate) perm: Arc<Vec<u32>>,
 }
 
+impl GaloisKey {
+    /// The Galois element this key switches for.
+    pub fn galois(&self) -> usize {
+        self.galois
+    }
+    /// Highest ciphertext level the key can rotate (keys for low levels are smaller).
+    pub fn key_level(&self) -> usize {
+        self.key.level
+    }
+}
+
 impl EvaluationKeys {
     pub fn relin(&self) -> Option<&SwitchingKey> {
         self.relin.as_ref()

@@ -923,3 +923,208 @@ fn stc_first_bootstrap_of_real_slots() {
         Err(CkksError::LevelMismatch { .. })
     ));
 }
+
+// ------------------------------------------------------------- the compiler-facing API
+
+/// Toy-ring (insecure) bootstrappable set with 2 usable levels, its keys and helpers.
+struct ApiFixture {
+    ctx: Arc<Context>,
+    spec: henn_ckks::bootstrap::BootstrapSpec,
+    keys: EvaluationKeys,
+    encap: henn_ckks::bootstrap::EncapsulationKeys,
+    encryptor: Encryptor,
+    dec: Decryptor,
+}
+
+fn api_fixture(seed: u64) -> ApiFixture {
+    use henn_ckks::SecurityLevel;
+    use henn_ckks::bootstrap::bootstrappable_params;
+    let (params, spec) = ok(bootstrappable_params(
+        10,
+        2,
+        40,
+        SecurityLevel::InsecureUnchecked,
+    ));
+    let ctx = ok(Context::new(params));
+    let mut kg = KeyGenerator::insecure_from_seed_for_tests(&ctx, seed);
+    let sk = kg.gen_secret_key();
+    let pk = kg.gen_public_key(&sk);
+    let mut keys = EvaluationKeys::default();
+    keys.set_relin(ok(kg.gen_relin_key(&sk, None)));
+    ok(spec.gen_galois_keys(&mut kg, &sk, &mut keys));
+    let encap = ok(spec.gen_encapsulation_keys(&mut kg, &sk));
+    ApiFixture {
+        encryptor: Encryptor::insecure_from_seed_for_tests(&ctx, pk, seed + 1),
+        dec: Decryptor::new(&ctx, sk),
+        ctx,
+        spec,
+        keys,
+        encap,
+    }
+}
+
+#[test]
+fn bootstrappable_params_keep_application_primes_near_the_scale() {
+    use henn_ckks::SecurityLevel;
+    use henn_ckks::bootstrap::{BootstrapCircuit, bootstrappable_params};
+    let (params, spec) = ok(bootstrappable_params(
+        10,
+        2,
+        40,
+        SecurityLevel::InsecureUnchecked,
+    ));
+    let ctx = ok(Context::new(params.clone()));
+    let circuit = ok(BootstrapCircuit::new(&ctx, &spec));
+    assert_eq!(circuit.input_level(), spec.stc_levels);
+    assert_eq!(circuit.usable_levels(), 2);
+    assert_eq!(
+        circuit.output_level(),
+        ctx.max_level() - spec.cts_levels - ok(spec.evalmod_depth())
+    );
+    // Every prime the application rescales by (levels input+1 ..= output, and the StC
+    // segment it shares) is within 2^-6 relative of Δ = 2^40.
+    for (i, &q) in params.q()[1..=circuit.output_level()].iter().enumerate() {
+        let dev = ((q as f64).log2() - 40.0).abs();
+        assert!(dev < 0.01, "q_{} = 2^{:.4}", i + 1, (q as f64).log2());
+    }
+    // 128-bit at N = 2^16 with at least 9 usable levels, within the 1747-bit bound.
+    let (big, big_spec) = ok(bootstrappable_params(16, 9, 40, SecurityLevel::Classic128));
+    assert!(big.log2_qp() <= 1747.0, "log2 QP {}", big.log2_qp());
+    assert_eq!(ok(big_spec.usable_levels(big.max_level())), 9);
+    // Too many usable levels for the bound is a typed error, not a weaker set.
+    assert!(matches!(
+        bootstrappable_params(16, 20, 40, SecurityLevel::Classic128),
+        Err(CkksError::InsecureParams { .. })
+    ));
+}
+
+#[test]
+fn spec_bootstrap_lands_at_the_exact_output_scale_with_manifest_keys() {
+    use henn_ckks::bootstrap::BootstrapCircuit;
+    let mut f = api_fixture(91);
+    let ctx = f.ctx.clone();
+    let circuit = ok(BootstrapCircuit::new(&ctx, &f.spec));
+    // The keys were generated from the manifest only: the bootstrap must find every one.
+    let manifest = ok(f.spec.galois_elements(&ctx));
+    let held: Vec<usize> = f.keys.galois_elements().collect();
+    assert_eq!(manifest, held);
+    assert!(manifest.contains(&henn_ckks::galois_element_conjugate(&ctx)));
+    let rotations = ok(f.spec.rotations(&ctx));
+    assert_eq!(rotations.len() + 1, manifest.len());
+    // Encapsulation keys survive the envelope; a flipped bit is a checksum error.
+    let bytes = henn_ckks::serial::to_bytes(&ctx, &f.encap);
+    let encap: henn_ckks::bootstrap::EncapsulationKeys =
+        ok(henn_ckks::serial::from_bytes(&ctx, &bytes));
+    assert_eq!(encap, f.encap);
+    let mut bad = bytes.clone();
+    bad[100] ^= 1;
+    assert!(matches!(
+        henn_ckks::serial::from_bytes::<henn_ckks::bootstrap::EncapsulationKeys>(&ctx, &bad),
+        Err(CkksError::ChecksumMismatch)
+    ));
+
+    let ev = Evaluator::new(&ctx, &f.keys);
+    let enc = Encoder::new(&ctx);
+    let delta = ctx.params().default_scale();
+    let mut rng = Lcg(92);
+    let z: Vec<Complex64> = (0..ctx.slots())
+        .map(|_| Complex64::new(rng.uniform(), 0.0))
+        .collect();
+    // Inputs at the input level with the drifted scale an application leaves (2^-11
+    // relative), and one above the input level: both land at exactly Δ.
+    for (level, scale) in [
+        (circuit.input_level(), delta * (1.0 + 2f64.powi(-11))),
+        (circuit.output_level(), delta),
+    ] {
+        let ct = f.encryptor.encrypt(&ok(enc.encode(&z, level, scale)));
+        let out = ok(circuit.bootstrap(&ev, &ct, &encap));
+        assert_eq!(out.level(), circuit.output_level());
+        assert_eq!(out.scale(), delta, "output scale must be exactly Δ");
+        let (max_bits, mean_bits) = precision(&f_decrypt(&enc, &f.dec, &out), &z);
+        eprintln!(
+            "spec bootstrap from level {level}: max {max_bits:.1} / mean {mean_bits:.1} bits"
+        );
+        assert!(
+            max_bits >= 17.0 && mean_bits >= 20.0,
+            "max {max_bits:.1} / mean {mean_bits:.1} bits"
+        );
+        // The application spends its levels at scale ≈ Δ: a square and a rescale by an
+        // application prime keep the scale within its 2^-10 tolerance.
+        let sq = ok(ev.rescale(&ok(ev.mul_relin(&out, &out))));
+        assert!(((sq.scale() - delta) / delta).abs() < 2f64.powi(-10));
+        let want: Vec<Complex64> = z.iter().map(|v| v * v).collect();
+        assert_bits(
+            "square after bootstrap",
+            &f_decrypt(&enc, &f.dec, &sq),
+            &want,
+            16.0,
+        );
+    }
+    // Below the input level: a typed error.
+    let low = f
+        .encryptor
+        .encrypt(&ok(enc.encode(&z, circuit.input_level() - 1, delta)));
+    assert!(matches!(
+        circuit.bootstrap(&ev, &low, &encap),
+        Err(CkksError::LevelMismatch { .. })
+    ));
+}
+
+#[test]
+fn spec_output_scale_is_configurable_and_cts_first_variant_works() {
+    use henn_ckks::bootstrap::{BootstrapCircuit, BootstrapVariant};
+    let mut f = api_fixture(95);
+    let ctx = f.ctx.clone();
+    let enc = Encoder::new(&ctx);
+    let delta = ctx.params().default_scale();
+    let mut rng = Lcg(96);
+    // A requested output scale 2^38.5 is met exactly.
+    let spec = henn_ckks::bootstrap::BootstrapSpec {
+        output_scale: Some(2f64.powf(38.5)),
+        ..f.spec.clone()
+    };
+    let circuit = ok(BootstrapCircuit::new(&ctx, &spec));
+    let ev = Evaluator::new(&ctx, &f.keys);
+    let z: Vec<Complex64> = (0..ctx.slots())
+        .map(|_| Complex64::new(rng.uniform(), 0.0))
+        .collect();
+    let ct = f
+        .encryptor
+        .encrypt(&ok(enc.encode(&z, circuit.input_level(), delta)));
+    let out = ok(circuit.bootstrap(&ev, &ct, &f.encap));
+    assert_eq!(out.scale(), 2f64.powf(38.5));
+    assert_bits("output at 2^38.5", &f_decrypt(&enc, &f.dec, &out), &z, 19.0);
+
+    // CtS-first complex variant from the same kind of spec: level-0 input, full complex
+    // slots. It spends its StC levels above the output instead of on the input, so it leaves
+    // the same number of usable levels on the same chain.
+    let cts = henn_ckks::bootstrap::BootstrapSpec {
+        variant: BootstrapVariant::CtsFirstComplex,
+        ..f.spec.clone()
+    };
+    assert_eq!(
+        ok(cts.usable_levels(ctx.max_level())),
+        ok(f.spec.usable_levels(ctx.max_level()))
+    );
+    let circuit = ok(BootstrapCircuit::new(&ctx, &cts));
+    assert_eq!(circuit.input_level(), 0);
+    // Its SlotToCoeff runs higher in the chain than StC-first's: gen_galois_keys raises
+    // (or adds) what the manifest asks for, and the bootstrap then finds every key.
+    let mut kg = KeyGenerator::insecure_from_seed_for_tests(&ctx, 97);
+    ok(cts.gen_galois_keys(&mut kg, f.dec.secret_key(), &mut f.keys));
+    for (g, l) in ok(cts.galois_key_levels(&ctx)) {
+        assert!(f.keys.galois_key(g).is_some_and(|k| k.key_level() >= l));
+    }
+    let ev = Evaluator::new(&ctx, &f.keys);
+    let zc = rng.complex(ctx.slots());
+    let ct = f.encryptor.encrypt(&ok(enc.encode(&zc, 0, delta)));
+    let out = ok(circuit.bootstrap(&ev, &ct, &f.encap));
+    assert_eq!(out.level(), circuit.output_level());
+    assert!(((out.scale() - delta) / delta).abs() < 1e-12);
+    assert_bits(
+        "CtS-first spec bootstrap, Δ = 2^40",
+        &f_decrypt(&enc, &f.dec, &out),
+        &zc,
+        15.0,
+    );
+}

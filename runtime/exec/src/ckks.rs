@@ -10,6 +10,7 @@
 
 use std::sync::Arc;
 
+use henn_ckks::bootstrap::{BootstrapCircuit, BootstrapSpec, EncapsulationKeys};
 use henn_ckks::{Ciphertext, Context, Encoder, Evaluator};
 
 use crate::keys::ServerKeys;
@@ -25,6 +26,8 @@ pub struct CkksBackend<'k> {
     encoder: Encoder,
     eval: Evaluator<'k>,
     delta: f64,
+    /// The encoded bootstrap circuit and its encapsulation keys, for plans that bootstrap.
+    bootstrap: Option<(BootstrapCircuit, &'k EncapsulationKeys)>,
 }
 
 impl std::fmt::Debug for CkksBackend<'_> {
@@ -43,6 +46,35 @@ impl<'k> CkksBackend<'k> {
             encoder: Encoder::new(ctx),
             eval: Evaluator::new(ctx, &keys.eval),
             delta,
+            bootstrap: None,
+        }
+    }
+
+    /// A backend that can also bootstrap: encodes the circuit `spec` describes once (its DFT
+    /// diagonals) and uses the encapsulation keys of `keys`.
+    pub fn with_bootstrap(
+        ctx: &Arc<Context>,
+        keys: &'k ServerKeys,
+        spec: &BootstrapSpec,
+    ) -> Result<CkksBackend<'k>> {
+        let encapsulation = keys.encapsulation.as_ref().ok_or_else(|| {
+            ExecError::Backend("the plan bootstraps but the keys hold no encapsulation keys".into())
+        })?;
+        let circuit = BootstrapCircuit::new(ctx, spec)?;
+        let mut backend = CkksBackend::new(ctx, keys);
+        backend.bootstrap = Some((circuit, encapsulation));
+        Ok(backend)
+    }
+
+    /// The backend a plan needs: with the bootstrap circuit if the plan bootstraps.
+    pub fn for_plan(
+        ctx: &Arc<Context>,
+        keys: &'k ServerKeys,
+        plan: &henn_plan::Plan,
+    ) -> Result<CkksBackend<'k>> {
+        match &plan.bootstrap {
+            Some(b) => CkksBackend::with_bootstrap(ctx, keys, &b.spec),
+            None => Ok(CkksBackend::new(ctx, keys)),
         }
     }
 
@@ -163,9 +195,10 @@ impl Backend for CkksBackend<'_> {
     fn conjugate(&self, a: &Ciphertext) -> Result<Ciphertext> {
         Ok(self.eval.conjugate(a)?)
     }
-    fn bootstrap(&self, _a: &Ciphertext) -> Result<Ciphertext> {
-        Err(ExecError::Backend(
-            "bootstrapping is not implemented yet (a later issue)".into(),
-        ))
+    fn bootstrap(&self, a: &Ciphertext) -> Result<Ciphertext> {
+        let (circuit, keys) = self.bootstrap.as_ref().ok_or_else(|| {
+            ExecError::Backend("this backend was built without a bootstrap circuit".into())
+        })?;
+        Ok(circuit.bootstrap(&self.eval, a, keys)?)
     }
 }

@@ -410,6 +410,10 @@ impl EvalKeyWriter {
                 w.bytes(name.as_bytes());
                 put_nested(&ctx, w, k);
             }
+            EvalKey::Encapsulation(k) => {
+                w.u8(4);
+                put_nested(&ctx, w, k);
+            }
         })?;
         self.count += 1;
         Ok(())
@@ -440,7 +444,10 @@ pub fn save_eval_keys(
         .galois_elements()
         .filter_map(|g| keys.eval.galois_key(g))
         .collect();
-    let count = galois.len() + keys.eval.relin().iter().len() + keys.named.len();
+    let count = galois.len()
+        + keys.eval.relin().iter().len()
+        + keys.named.len()
+        + keys.encapsulation.iter().len();
     let mut w = EvalKeyWriter::create(ctx, plan_hash, count as u64, path)?;
     if let Some(r) = keys.eval.relin() {
         w.push(&EvalKey::Relin(r.clone()))?;
@@ -450,6 +457,9 @@ pub fn save_eval_keys(
     }
     for (name, k) in &keys.named {
         w.push(&EvalKey::Named(name.clone(), k.clone()))?;
+    }
+    if let Some(k) = &keys.encapsulation {
+        w.push(&EvalKey::Encapsulation(k.clone()))?;
     }
     w.finish()
 }
@@ -466,7 +476,9 @@ pub fn load_eval_keys(
     }
     let (mut stream, header) = StreamReader::open(ctx, plan_hash, TAG_EVAL_KEYS, path)?;
     let total = Reader::new(&header).u64().map_err(|e| stream.format(e))?;
-    let limit = serial::max_payload(ctx, serial::TypeTag::SwitchingKey).saturating_add(1024);
+    let limit = serial::max_payload(ctx, serial::TypeTag::SwitchingKey)
+        .max(serial::max_payload(ctx, serial::TypeTag::EncapsulationKeys))
+        .saturating_add(1024);
     let mut keys = ServerKeys::default();
     for found in 0..total {
         let Some(bytes) = stream.next(TAG_KEY_RECORD, limit)? else {
@@ -484,6 +496,7 @@ pub fn load_eval_keys(
                 let name = read_name(&mut r).map_err(|e| stream.format(e))?;
                 keys.named.insert(name, nested(ctx, &mut r, path)?);
             }
+            4 => keys.encapsulation = Some(nested(ctx, &mut r, path)?),
             x => {
                 return Err(stream.format(henn_ckks::CkksError::Malformed {
                     reason: format!("key record kind {x}"),

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use henn_ckks::bootstrap::EncapsulationKeys;
 use henn_ckks::{EvaluationKeys, GaloisKey, SwitchingKey};
 
 /// Everything the server role needs to run a plan.
@@ -11,6 +12,9 @@ pub struct ServerKeys {
     pub eval: EvaluationKeys,
     /// Switching keys other than relinearization and rotations, by the name the plan gives them.
     pub named: BTreeMap<String, SwitchingKey>,
+    /// Bootstrapping's sparse-secret encapsulation keys (dense → sparse → dense), if the plan
+    /// bootstraps.
+    pub encapsulation: Option<EncapsulationKeys>,
 }
 
 impl ServerKeys {
@@ -31,6 +35,7 @@ pub enum EvalKey {
     Relin(SwitchingKey),
     Galois(GaloisKey),
     Named(String, SwitchingKey),
+    Encapsulation(EncapsulationKeys),
 }
 
 impl ServerKeys {
@@ -42,6 +47,7 @@ impl ServerKeys {
             EvalKey::Named(name, k) => {
                 self.named.insert(name, k);
             }
+            EvalKey::Encapsulation(k) => self.encapsulation = Some(k),
         }
     }
 }

@@ -79,26 +79,46 @@ pub fn keygen_with_progress(
     })
 }
 
-/// The Galois elements of the plan's manifest (rotations and conjugation), sorted.
-fn manifest_galois_elements(ctx: &Context, plan: &Plan) -> Vec<usize> {
-    let mut galois: Vec<usize> = plan
-        .keys
-        .rotations
-        .iter()
-        .map(|r| galois_element_for_step(ctx, r.step as i64))
-        .filter(|&g| g != 1)
-        .collect();
-    if plan.keys.conjugation {
-        galois.push(galois_element_conjugate(ctx));
+/// Every Galois key the plan needs with the level it must reach (`None`: the top of the chain).
+/// A bootstrapping plan's program never runs above its input level, so its rotation keys stop
+/// there; the bootstrap's own keys reach the levels its transforms run at.
+fn manifest_galois_keys(ctx: &Context, plan: &Plan) -> Result<BTreeMap<usize, Option<usize>>> {
+    let program_level = plan.bootstrap.as_ref().map(|b| b.input_level as usize);
+    let mut keys: BTreeMap<usize, Option<usize>> = BTreeMap::new();
+    let mut need = |g: usize, level: Option<usize>| {
+        if g == 1 {
+            return;
+        }
+        let e = keys.entry(g).or_insert(level);
+        *e = match (*e, level) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            _ => None,
+        };
+    };
+    for r in &plan.keys.rotations {
+        need(galois_element_for_step(ctx, r.step as i64), program_level);
     }
-    galois.sort_unstable();
-    galois.dedup();
-    galois
+    if plan.keys.conjugation {
+        need(galois_element_conjugate(ctx), program_level);
+    }
+    if let Some(b) = &plan.bootstrap {
+        let levels: BTreeMap<usize, usize> = b.spec.galois_key_levels(ctx)?.into_iter().collect();
+        let manifest = b
+            .rotations
+            .iter()
+            .map(|&s| galois_element_for_step(ctx, s as i64))
+            .chain([galois_element_conjugate(ctx)]);
+        for g in manifest {
+            need(g, Some(levels.get(&g).copied().unwrap_or(ctx.max_level())));
+        }
+    }
+    Ok(keys)
 }
 
 /// How many evaluation keys [`keygen_streaming`] produces for `plan`.
-pub fn eval_key_count(ctx: &Context, plan: &Plan) -> usize {
-    1 + manifest_galois_elements(ctx, plan).len()
+pub fn eval_key_count(ctx: &Context, plan: &Plan) -> Result<usize> {
+    let bootstrap = usize::from(plan.bootstrap.is_some());
+    Ok(1 + manifest_galois_keys(ctx, plan)?.len() + bootstrap)
 }
 
 /// Generate the secret and public keys and, one at a time, every evaluation key the plan's
@@ -113,15 +133,32 @@ pub fn keygen_streaming(
     let mut kg = KeyGenerator::new(ctx)?;
     let secret = kg.gen_secret_key();
     let public = kg.gen_public_key(&secret);
-    let galois = manifest_galois_elements(ctx, plan);
-    let total = eval_key_count(ctx, plan);
+    let galois = manifest_galois_keys(ctx, plan)?;
+    let total = eval_key_count(ctx, plan)?;
     sink(EvalKey::Relin(kg.gen_relin_key(&secret, None)?))?;
     progress(1, total);
-    for (i, g) in galois.into_iter().enumerate() {
-        sink(EvalKey::Galois(kg.gen_galois_key(&secret, g, None)?))?;
-        progress(i + 2, total);
+    let mut done = 1;
+    for (g, level) in galois {
+        sink(EvalKey::Galois(kg.gen_galois_key(&secret, g, level)?))?;
+        done += 1;
+        progress(done, total);
+    }
+    if let Some(b) = &plan.bootstrap {
+        sink(EvalKey::Encapsulation(
+            b.spec.gen_encapsulation_keys(&mut kg, &secret)?,
+        ))?;
+        progress(total, total);
     }
     Ok((secret, public))
+}
+
+/// The level the owner encrypts every input at: the top of the chain for a leveled plan, the
+/// bootstrap's output level for a bootstrapping plan (the level every step starts at).
+pub fn input_level(ctx: &Context, plan: &Plan) -> usize {
+    plan.bootstrap
+        .as_ref()
+        .map(|b| b.input_level as usize)
+        .unwrap_or(ctx.max_level())
 }
 
 /// One batch of training data: row-major features (`rows × features`, already scaled) and labels

@@ -43,11 +43,19 @@ impl NoiseModel {
 
     /// The model for a plan's chain: noise from the ring size and scale, and the largest relative
     /// scale drift two products can accumulate, `2·max |q_i/Δ − 1|` over the scale primes.
-    pub fn for_plan(params: &henn_plan::plan::ParamsSpec) -> NoiseModel {
+    pub fn for_plan(plan: &henn_plan::Plan) -> NoiseModel {
+        let params = &plan.params;
         let delta = 2f64.powi(params.scale_bits as i32);
+        // Only the primes the program rescales by drift its scales: below a bootstrapping plan's
+        // input level (the bootstrap's own primes are the bootstrap's business).
+        let top = plan
+            .bootstrap
+            .as_ref()
+            .map_or(params.q.len(), |b| b.input_level as usize + 1);
         let worst = params
             .q
             .iter()
+            .take(top)
             .skip(1)
             .map(|&q| (q as f64 / delta - 1.0).abs())
             .fold(0.0, f64::max);
@@ -63,12 +71,18 @@ impl NoiseModel {
 pub struct SlotSim {
     slots: usize,
     noise: Option<(NoiseModel, RefCell<ChaCha8Rng>)>,
+    /// `(output level, error σ)` of a bootstrap, for plans that bootstrap.
+    bootstrap: Option<(usize, f64)>,
 }
 
 impl SlotSim {
     /// An exact simulator (no noise).
     pub fn new(slots: usize) -> SlotSim {
-        SlotSim { slots, noise: None }
+        SlotSim {
+            slots,
+            noise: None,
+            bootstrap: None,
+        }
     }
 
     /// A simulator that adds noise from the model (a deterministic, seeded generator: the
@@ -77,10 +91,18 @@ impl SlotSim {
         SlotSim {
             slots,
             noise: Some((model, RefCell::new(ChaCha8Rng::seed_from_u64(seed)))),
+            bootstrap: None,
         }
     }
 
     /// A fresh ciphertext at `level`.
+    /// Bootstraps return to `level`; with noise on, each adds Gaussian error of `sigma` per slot
+    /// (the bootstrap's precision, e.g. `2^-precision_bits`).
+    pub fn with_bootstrap(mut self, level: usize, sigma: f64) -> SlotSim {
+        self.bootstrap = Some((level, sigma));
+        self
+    }
+
     pub fn encrypt(&self, values: &[f64], level: usize) -> SimCt {
         let mut values = values.to_vec();
         values.resize(self.slots, 0.0);
@@ -248,9 +270,17 @@ impl Backend for SlotSim {
     fn conjugate(&self, a: &SimCt) -> Result<SimCt> {
         Ok(self.op_noise(a.clone()))
     }
-    fn bootstrap(&self, _a: &SimCt) -> Result<SimCt> {
-        Err(ExecError::Backend(
-            "bootstrapping is not implemented yet".into(),
-        ))
+    fn bootstrap(&self, a: &SimCt) -> Result<SimCt> {
+        let (level, sigma) = self.bootstrap.ok_or_else(|| {
+            ExecError::Backend("this simulator was built without a bootstrap level".into())
+        })?;
+        if a.degree != 1 {
+            return Err(ExecError::Backend(
+                "bootstrap of an unrelinearized ciphertext".into(),
+            ));
+        }
+        let mut out = SimCt { level, ..a.clone() };
+        self.perturb(&mut out, sigma);
+        Ok(out)
     }
 }

@@ -4,6 +4,7 @@
 //! by the same [`Layout`]s, so compiler and runtime cannot disagree on what an operation means. The
 //! runtime crates depend on this crate and never on the compiler.
 
+pub mod bootstrap;
 pub mod io;
 pub mod op;
 pub mod plan;

@@ -20,6 +20,9 @@ pub struct Plan {
     pub data: DataContract,
     pub program: Program,
     pub schedule: LoopSchedule,
+    /// How the plan bootstraps; `None` for a leveled plan (the chain holds every step).
+    #[serde(default)]
+    pub bootstrap: Option<crate::bootstrap::BootstrapPlan>,
     /// The checked model the plan was compiled from, as JSON: the owner's tools read its
     /// initialisation rule, seed and scaling from it. The runtime never interprets it.
     pub source_model: String,

@@ -23,6 +23,9 @@ pub struct CostModel {
     pub key_switch_overhead: f64,
     /// One pass over one limb (add, pointwise multiply) at N = 2^16, in seconds.
     pub limb_pass_2_16_s: f64,
+    /// One bootstrap (StC-first, the default circuit) at N = 2^16, in seconds; scaled by
+    /// `N log N` for other rings.
+    pub bootstrap_2_16_s: f64,
 }
 
 impl Default for CostModel {
@@ -33,9 +36,13 @@ impl Default for CostModel {
             ntt_2_16_s: 0.63e-3,
             key_switch_overhead: 1.8,
             limb_pass_2_16_s: 0.2e-3,
+            bootstrap_2_16_s: BOOTSTRAP_2_16_S,
         }
     }
 }
+
+/// Seconds of one bootstrap at N = 2^16 (see [`CostModel::bootstrap_2_16_s`]).
+const BOOTSTRAP_2_16_S: f64 = 30.0;
 
 /// The report. Field names are part of the `--json` interface.
 #[derive(Debug, Clone, Serialize)]
@@ -51,7 +58,16 @@ pub struct Report {
     /// Levels of the chain.
     pub levels: u32,
     pub steps: u64,
+    /// Bootstraps over the whole run, and per step.
     pub bootstraps: u64,
+    pub bootstraps_per_step: u64,
+    /// Levels a bootstrapping plan may use between two bootstraps (`None`: leveled plan).
+    pub usable_levels: Option<u32>,
+    /// Share of the estimated time spent bootstrapping (0 for a leveled plan).
+    pub bootstrap_time_share: f64,
+    /// Rotation keys the bootstrap needs beyond the program's (plus conjugation and the two
+    /// encapsulation keys, counted in `key_bytes`).
+    pub bootstrap_rotation_keys: usize,
     pub rotation_keys: usize,
     pub rotation_steps: Vec<usize>,
     pub key_bytes: u64,
@@ -100,6 +116,13 @@ pub fn report(plan: &Plan, cost: &CostModel) -> Report {
     let n = 1usize << p.log_n;
     let levels = p.levels();
     let q_limbs = p.q.len();
+    // Limbs of a value at depth 0: a bootstrapping plan starts every step at its input level.
+    let base_limbs = plan
+        .bootstrap
+        .as_ref()
+        .map(|b| b.input_level as usize + 1)
+        .unwrap_or(q_limbs);
+    let mut boot_time = 0.0;
     let k = p.p.len();
     let dnum = p.dnum.max(1);
     let size_factor = (n as f64 * log2(n)) / (65536.0 * 16.0);
@@ -113,7 +136,7 @@ pub fn report(plan: &Plan, cost: &CostModel) -> Report {
         let before = (step_time, key_switches);
         *op_counts.entry(ins.op.mnemonic().to_owned()).or_insert(0) += 1;
         depth = depth.max(ins.ty.depth.0);
-        let limbs = q_limbs.saturating_sub(ins.ty.depth.0 as usize).max(1) as f64;
+        let limbs = base_limbs.saturating_sub(ins.ty.depth.0 as usize).max(1) as f64;
         let alpha = (limbs / dnum as f64).ceil();
         let digits = (limbs / alpha).ceil();
         step_time += match &ins.op {
@@ -137,7 +160,9 @@ pub fn report(plan: &Plan, cost: &CostModel) -> Report {
             HeOp::Const(_) => limbs * ntt,
             HeOp::Bootstrap => {
                 boots += 1;
-                15.0 * size_factor
+                let t = cost.bootstrap_2_16_s * size_factor;
+                boot_time += t;
+                t
             }
             _ => 0.0,
         };
@@ -173,12 +198,18 @@ pub fn report(plan: &Plan, cost: &CostModel) -> Report {
         prev = *d;
     }
     let steps = plan.schedule.steps();
-    let ct_bytes = 2 * q_limbs as u64 * n as u64 * 8;
+    let ct_bytes = 2 * base_limbs as u64 * n as u64 * 8;
     // One hybrid key: dnum digits × 2 polynomials × (Q + P limbs), the uniform half seeded.
     let key_bytes_each = dnum as u64 * (q_limbs + k) as u64 * n as u64 * 8;
+    let boot_keys = plan
+        .bootstrap
+        .as_ref()
+        .map(|b| b.rotations.len() as u64 + 1 + 2)
+        .unwrap_or(0);
     let n_keys = plan.keys.rotations.len() as u64
         + u64::from(plan.keys.relin)
-        + u64::from(plan.keys.conjugation);
+        + u64::from(plan.keys.conjugation)
+        + boot_keys;
     let key_bytes = n_keys * key_bytes_each;
     let data_cts = plan
         .data
@@ -198,6 +229,14 @@ pub fn report(plan: &Plan, cost: &CostModel) -> Report {
         levels,
         steps,
         bootstraps: boots * steps,
+        bootstraps_per_step: boots,
+        usable_levels: plan.bootstrap.as_ref().map(|b| b.usable_levels),
+        bootstrap_time_share: if step_time > 0.0 {
+            boot_time / step_time
+        } else {
+            0.0
+        },
+        bootstrap_rotation_keys: plan.bootstrap.as_ref().map_or(0, |b| b.rotations.len()),
         rotation_keys: plan.keys.rotations.len(),
         rotation_steps: plan.keys.rotations.iter().map(|r| r.step).collect(),
         key_bytes,
@@ -225,13 +264,31 @@ impl Report {
             "  ring        N = 2^{} ({} slots), {} levels, log2 QP = {:.0}, dnum {}, security {}\n",
             self.log_n, self.slots, self.levels, self.log2_qp, self.dnum, self.security
         ));
+        match self.usable_levels {
+            None => s.push_str(&format!(
+                "  depth       {} levels per step, {} steps, no bootstrapping (leveled)\n",
+                self.depth, self.steps
+            )),
+            Some(usable) => s.push_str(&format!(
+                "  bootstrap   {} per step ({} in all, ≈ {:.0} % of the time); {} levels between bootstraps, {} steps\n",
+                self.bootstraps_per_step,
+                self.bootstraps,
+                100.0 * self.bootstrap_time_share,
+                usable,
+                self.steps
+            )),
+        }
         s.push_str(&format!(
-            "  depth       {} levels per step, {} steps, {} bootstraps\n",
-            self.depth, self.steps, self.bootstraps
-        ));
-        s.push_str(&format!(
-            "  keys        relin + {} rotation keys, {:.1} MiB\n",
+            "  keys        relin + {} rotation keys{}, {:.1} MiB\n",
             self.rotation_keys,
+            if self.usable_levels.is_some() {
+                format!(
+                    " + bootstrap: {} rotation keys, conjugation, 2 encapsulation keys",
+                    self.bootstrap_rotation_keys
+                )
+            } else {
+                String::new()
+            },
             mb(self.key_bytes)
         ));
         s.push_str(&format!(

@@ -27,7 +27,24 @@ pub fn validate_plan(plan: &Plan) -> Vec<String> {
         errors.push("empty modulus chain".into());
         return errors;
     }
-    let levels = params.levels();
+    // A bootstrapping plan's program may use only the levels between two refreshes.
+    let levels = match &plan.bootstrap {
+        Some(b) => {
+            if b.input_level > params.levels() || b.usable_levels > b.input_level {
+                errors.push(format!(
+                    "bootstrap: input level {} and {} usable levels do not fit the {} levels of the chain",
+                    b.input_level,
+                    b.usable_levels,
+                    params.levels()
+                ));
+            }
+            b.usable_levels
+        }
+        None => params.levels(),
+    };
+    if plan.keys.bootstrap != plan.bootstrap.is_some() {
+        errors.push("the key manifest and the bootstrap section disagree".into());
+    }
     let slots = params.slots();
     let keys: BTreeSet<usize> = plan.keys.rotations.iter().map(|k| k.step).collect();
     let inputs: BTreeSet<&str> = plan.data.inputs.iter().map(|b| b.name.as_str()).collect();
@@ -122,7 +139,7 @@ pub fn validate_plan(plan: &Plan) -> Vec<String> {
         }
     }
     let s = &plan.schedule;
-    if !plan.keys.bootstrap {
+    if plan.bootstrap.is_none() {
         let need = s.steps().saturating_mul(s.depth_per_step as u64);
         if need > levels as u64 {
             errors.push(format!(

@@ -75,14 +75,10 @@ pub fn keygen(args: KeygenArgs) -> anyhow::Result<ExitCode> {
     let Loaded {
         plan, hash, ctx, ..
     } = load_plan(&args.plan)?;
-    let pb = super::run::bar(owner::eval_key_count(&ctx, &plan) as u64, "keygen");
+    let key_count = owner::eval_key_count(&ctx, &plan)? as u64;
+    let pb = super::run::bar(key_count, "keygen");
     // One key at a time from generator to file: the whole set may not fit in memory (N = 2^17).
-    let mut writer = files::EvalKeyWriter::create(
-        &ctx,
-        &hash,
-        owner::eval_key_count(&ctx, &plan) as u64,
-        &args.eval_keys,
-    )?;
+    let mut writer = files::EvalKeyWriter::create(&ctx, &hash, key_count, &args.eval_keys)?;
     let (secret, public) = owner::keygen_streaming(
         &ctx,
         &plan,
@@ -155,7 +151,7 @@ pub fn encrypt(args: EncryptArgs) -> anyhow::Result<ExitCode> {
     let encoder = Encoder::new(&ctx);
     let mut encryptor = Encryptor::new(&ctx, pk)?;
     let delta = 2f64.powi(plan.params.scale_bits as i32);
-    let top = ctx.max_level();
+    let top = owner::input_level(&ctx, &plan);
     let state = owner::pack_state(&plan, &initial)?;
     let per_step = plan
         .data
@@ -222,7 +218,7 @@ pub fn serve(
         plan, hash, ctx, ..
     } = load_plan(plan_path)?;
     let keys = files::load_eval_keys(&ctx, &hash, eval_keys)?;
-    let backend = CkksBackend::new(&ctx, &keys);
+    let backend = CkksBackend::for_plan(&ctx, &keys, &plan)?;
     let mut bundle = BundleReader::open(&ctx, &hash, data)?;
     if bundle.kind != BundleKind::TrainingData {
         bail!("{}: not a training-data bundle", data.display());
@@ -235,7 +231,7 @@ pub fn serve(
         .count();
     let steps = plan.schedule.steps();
     let carry = owner::next_state_inputs(&plan);
-    let top = ctx.max_level();
+    let top = owner::input_level(&ctx, &plan);
     let mut state: HashMap<String, Ciphertext> = HashMap::new();
     let mut pending: BTreeMap<u64, HashMap<String, Ciphertext>> = BTreeMap::new();
     let mut next_step = 0u64;

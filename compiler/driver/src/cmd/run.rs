@@ -146,7 +146,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     // Owner: keys.
     let t = Instant::now();
     let ctx = owner::context_for(&plan)?;
-    let pb = bar(owner::eval_key_count(&ctx, &plan) as u64, "keygen");
+    let pb = bar(owner::eval_key_count(&ctx, &plan)? as u64, "keygen");
     let keys = owner::keygen_with_progress(&ctx, &plan, |done, _| pb.set_position(done as u64))?;
     pb.finish_and_clear();
     let key_bytes = keys.server.byte_size() as u64;
@@ -157,7 +157,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let encoder = Encoder::new(&ctx);
     let mut encryptor = Encryptor::new(&ctx, keys.public.clone())?;
     let delta = 2f64.powi(plan.params.scale_bits as i32);
-    let top = ctx.max_level();
+    let top = owner::input_level(&ctx, &plan);
     let mut encrypt = |values: &[f64]| -> anyhow::Result<Ciphertext> {
         Ok(encryptor.encrypt(&encoder.encode_real(values, top, delta)?))
     };
@@ -193,7 +193,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
     // Server: evaluation keys only.
     let t = Instant::now();
-    let backend = CkksBackend::new(&ctx, &keys.server);
+    let backend = CkksBackend::for_plan(&ctx, &keys.server, &plan)?;
     let carry = owner::next_state_inputs(&plan);
     let instrs = plan.program.instrs.len() as u64;
     let pb = bar(steps as u64 * instrs, "train");

@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use num_complex::Complex64;
 
-use super::linear::{DiagMatrix, LinearTransform};
+use super::linear::{DiagMatrix, LinearTransform, bsgs_rotations};
 use crate::ciphertext::Ciphertext;
 use crate::context::Context;
 use crate::error::{CkksError, Result};
@@ -176,6 +176,33 @@ pub fn collapsed_matrices(
     Ok(out)
 }
 
+/// The rotations [`HomomorphicDft::new`] with these arguments would use, each with the level
+/// of the transform that uses it (`start_level − group`), computed without encoding: a key
+/// for step `s` is needed up to the highest level listed for `s`.
+pub fn dft_rotation_levels(
+    n: usize,
+    kind: DftKind,
+    levels: usize,
+    start_level: usize,
+) -> Result<Vec<(i64, usize)>> {
+    if start_level < levels {
+        return Err(CkksError::LevelOutOfRange {
+            level: start_level,
+            max: levels,
+        });
+    }
+    let mats = collapsed_matrices(n, kind, levels, Complex64::new(1.0, 0.0))?;
+    Ok(mats
+        .iter()
+        .enumerate()
+        .flat_map(|(i, m)| {
+            bsgs_rotations(m, None)
+                .into_iter()
+                .map(move |s| (s, start_level - i))
+        })
+        .collect())
+}
+
 /// CoeffToSlots or SlotToCoeff encoded for homomorphic use: `levels` linear transforms at
 /// consecutive levels `start_level, start_level − 1, …`, each consuming one level.
 #[derive(Debug, Clone)]
@@ -235,6 +262,11 @@ impl HomomorphicDft {
     /// Levels consumed.
     pub fn depth(&self) -> usize {
         self.transforms.len()
+    }
+
+    /// Bytes of the encoded diagonals held in memory.
+    pub fn byte_size(&self) -> usize {
+        self.transforms.iter().map(LinearTransform::byte_size).sum()
     }
 
     /// Every rotation step needed, ascending, without 0.

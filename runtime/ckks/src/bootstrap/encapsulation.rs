@@ -24,6 +24,7 @@ use crate::context::Context;
 use crate::error::{CkksError, Result};
 use crate::keys::{KeyGenerator, SecretKey, SwitchingKey};
 use crate::keyswitch::key_switch;
+use crate::serial::{Reader, Serializable, TypeTag, Writer};
 
 /// The two switching keys of the encapsulation (public evaluation material).
 #[derive(Debug, Clone, PartialEq)]
@@ -52,6 +53,40 @@ impl EncapsulationKeys {
     /// The smallest EvalMod bound `K` that can never fail: `|I| ≤ (h + 1)/2`, plus one.
     pub fn failure_free_k_bound(&self) -> f64 {
         self.hamming_weight.div_ceil(2) as f64 + 1.0
+    }
+}
+
+impl Serializable for EncapsulationKeys {
+    const TAG: TypeTag = TypeTag::EncapsulationKeys;
+    /// The weight, then both keys in the switching-key payload format (seeded halves).
+    fn write_payload(&self, ctx: &Context, w: &mut Writer) {
+        w.u64(self.hamming_weight as u64);
+        self.to_sparse.write_payload(ctx, w);
+        self.to_dense.write_payload(ctx, w);
+    }
+    fn read_payload(ctx: &Arc<Context>, r: &mut Reader<'_>) -> Result<Self> {
+        let hamming_weight = r.u64()?;
+        if hamming_weight == 0 || hamming_weight > ctx.n() as u64 {
+            return Err(CkksError::Malformed {
+                reason: format!("Hamming weight {hamming_weight}"),
+            });
+        }
+        let to_sparse = SwitchingKey::read_payload(ctx, r)?;
+        if to_sparse.level() != 0 {
+            // The sparse secret must only ever be exposed modulo the smallest modulus.
+            return Err(CkksError::Malformed {
+                reason: format!(
+                    "dense→sparse key at level {} (must be 0)",
+                    to_sparse.level()
+                ),
+            });
+        }
+        let to_dense = SwitchingKey::read_payload(ctx, r)?;
+        Ok(Self {
+            to_sparse,
+            to_dense,
+            hamming_weight: hamming_weight as usize,
+        })
     }
 }
 

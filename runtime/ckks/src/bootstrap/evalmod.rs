@@ -170,6 +170,48 @@ impl EvalModPoly {
         Ok(c)
     }
 
+    /// [`Self::evaluate`] with the output landing at exactly `out_scale`, at no extra level.
+    ///
+    /// Each double angle maps a scale `s` to `s²/q` (`q` the prime its rescale drops), so
+    /// the scales are solved backwards from `out_scale` (`s_i = sqrt(s_{i+1}·q)`) and the
+    /// Chebyshev sum is encoded for `s_0`: its constants absorb any scale at no cost. The
+    /// backward map contracts towards the primes, so any `out_scale` within a few bits of
+    /// them keeps every intermediate scale near its prime (full precision).
+    pub fn evaluate_to_scale(
+        &self,
+        ev: &Evaluator<'_>,
+        u: &Ciphertext,
+        out_scale: f64,
+    ) -> Result<Ciphertext> {
+        if !(out_scale.is_finite() && out_scale >= 1.0) {
+            return Err(CkksError::UnencodableValue { value: out_scale });
+        }
+        let depth = self.depth();
+        if u.level() < depth {
+            return Err(CkksError::NoLevelLeft);
+        }
+        let q = ev.context().params().q();
+        // Level of the Chebyshev output; double angle i rescales by q[cheb_level − i].
+        let cheb_level = u.level() - self.cosine.depth();
+        let mut s = out_scale;
+        for i in (0..self.double_angles as usize).rev() {
+            s = (s * q[cheb_level - i] as f64).sqrt();
+        }
+        let mut c = evaluate_chebyshev(ev, u, &self.cosine, s)?;
+        if c.level() != cheb_level {
+            return Err(CkksError::LevelMismatch {
+                left: c.level(),
+                right: cheb_level,
+            });
+        }
+        for _ in 0..self.double_angles {
+            c = ev.sub_const(&double_product(ev, &c, &c)?, 1.0)?;
+        }
+        // Equal up to the last f64 bits of the square roots above.
+        c.set_scale(out_scale);
+        Ok(c)
+    }
+
     /// The plain reference of the homomorphic pipeline: `≈ y − round(y)` for `y` near an
     /// integer of magnitude below `K`.
     pub fn eval(&self, y: f64) -> f64 {

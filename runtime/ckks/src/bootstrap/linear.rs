@@ -179,6 +179,32 @@ fn default_baby(m: &DiagMatrix) -> usize {
     b.clamp(1, n)
 }
 
+/// The BSGS split of `m`'s offsets: giant step → [(baby step, diagonal offset)].
+fn bsgs_groups(m: &DiagMatrix, baby: usize) -> BTreeMap<i64, Vec<(i64, usize)>> {
+    let n = m.dim;
+    let mut grouped: BTreeMap<i64, Vec<(i64, usize)>> = BTreeMap::new();
+    for k in m.offsets() {
+        let s = signed_offset(k, n);
+        let b = s.rem_euclid(baby.max(1) as i64);
+        grouped.entry(s - b).or_default().push((b, k));
+    }
+    grouped
+}
+
+/// The rotation steps [`LinearTransform::encode`] of `m` with the same `baby` would use
+/// (ascending, without 0), computed without encoding anything: what key manifests need.
+pub fn bsgs_rotations(m: &DiagMatrix, baby: Option<usize>) -> Vec<i64> {
+    let baby = baby.unwrap_or_else(|| default_baby(m)).clamp(1, m.dim);
+    let mut steps: Vec<i64> = bsgs_groups(m, baby)
+        .into_iter()
+        .flat_map(|(g, t)| std::iter::once(g).chain(t.into_iter().map(|(b, _)| b)))
+        .filter(|&s| s != 0)
+        .collect();
+    steps.sort_unstable();
+    steps.dedup();
+    steps
+}
+
 /// A [`DiagMatrix`] encoded for one homomorphic application at a fixed level.
 #[derive(Debug, Clone)]
 pub struct LinearTransform {
@@ -243,12 +269,7 @@ impl LinearTransform {
         if !(pt_scale.is_finite() && pt_scale >= 1.0) {
             return Err(CkksError::UnencodableValue { value: pt_scale });
         }
-        let mut grouped: BTreeMap<i64, Vec<(i64, usize)>> = BTreeMap::new();
-        for k in m.offsets() {
-            let s = signed_offset(k, n);
-            let b = s.rem_euclid(baby as i64);
-            grouped.entry(s - b).or_default().push((b, k));
-        }
+        let grouped = bsgs_groups(m, baby);
         let mut groups = Vec::with_capacity(grouped.len());
         for (g, members) in grouped {
             let mut terms = Vec::with_capacity(members.len());
@@ -276,6 +297,15 @@ impl LinearTransform {
 
     pub fn baby_steps(&self) -> usize {
         self.baby
+    }
+
+    /// Bytes of the encoded diagonals held in memory.
+    pub fn byte_size(&self) -> usize {
+        self.groups
+            .iter()
+            .flat_map(|(_, t)| t.iter())
+            .map(|(_, p)| p.poly.data.len() * 8)
+            .sum()
     }
 
     /// Every rotation step the application uses (keys to generate), ascending, without 0.

@@ -77,10 +77,15 @@ pub mod evalmod;
 pub mod linear;
 pub mod pipeline;
 pub mod polyeval;
+pub mod spec;
 
 pub use chain::BootChainSpec;
-pub use dft::{DftKind, HomomorphicDft, collapsed_matrices, decoding_stages, encoding_stages};
+pub use dft::{
+    DftKind, HomomorphicDft, collapsed_matrices, decoding_stages, dft_rotation_levels,
+    encoding_stages,
+};
 pub use encapsulation::{EncapsulationKeys, switch_key};
 pub use evalmod::{ChebyshevSeries, EvalModPoly};
-pub use linear::{DiagMatrix, LinearTransform};
+pub use linear::{DiagMatrix, LinearTransform, bsgs_rotations};
 pub use pipeline::{BootstrapConfig, Bootstrapper, RealBootstrapper, mod_raise, mul_by_i};
+pub use spec::{BootstrapCircuit, BootstrapSpec, BootstrapVariant, bootstrappable_params};

@@ -126,6 +126,8 @@ pub struct BootstrapConfig {
 pub struct Bootstrapper {
     ctx: Arc<Context>,
     config: BootstrapConfig,
+    /// Scale of the output for an input at exactly `config.message_scale`.
+    output_scale: f64,
     cts: HomomorphicDft,
     stc: HomomorphicDft,
     evalmod: EvalModPoly,
@@ -160,17 +162,19 @@ impl Bootstrapper {
         let stc_level = top - config.cts_levels - evalmod.depth();
         let stc_factor = Complex64::new(q0 / (std::f64::consts::TAU * config.message_scale), 0.0);
         // SlotToCoeff brings the scale from ≈ Δ_e down to the application's Δ.
+        let output_scale = ctx.params().default_scale();
         let stc = HomomorphicDft::with_scale_ratio(
             ctx,
             DftKind::SlotToCoeff,
             config.stc_levels,
             stc_level,
             stc_factor,
-            ctx.params().default_scale() / delta_e,
+            output_scale / delta_e,
         )?;
         Ok(Self {
             ctx: ctx.clone(),
             config,
+            output_scale,
             cts,
             stc,
             evalmod,
@@ -205,6 +209,17 @@ impl Bootstrapper {
 
     pub fn config(&self) -> &BootstrapConfig {
         &self.config
+    }
+
+    /// Bytes of the encoded DFT plaintexts.
+    pub fn byte_size(&self) -> usize {
+        self.cts.byte_size() + self.stc.byte_size()
+    }
+
+    /// Output scale for an input at the configured `message_scale` (the parameters' default
+    /// scale); an input at another scale `s` comes out at `output_scale·s/message_scale`.
+    pub fn output_scale(&self) -> f64 {
+        self.output_scale
     }
 
     /// Refreshes a level-0 ciphertext to level `max_level − depth` (dense secret: the
@@ -254,7 +269,8 @@ impl Bootstrapper {
         );
         let combined = ev.add(&sin_re, &mul_by_i(ctx, &sin_im))?;
         let mut out = self.stc.apply(ev, &combined)?;
-        out.scale *= in_scale / self.config.message_scale;
+        // Exact: the per-level ratios multiply to output_scale/Δ_e up to f64 rounding.
+        out.scale = self.output_scale * (in_scale / self.config.message_scale);
         Ok(out)
     }
 }
@@ -263,12 +279,14 @@ impl Bootstrapper {
 /// first, on the input at level `k_StC` (its "reserved" levels), so that the input polynomial's
 /// coefficients *are* the slot values (bit-reversed); then ModRaise, CoeffToSlots, and a
 /// single EvalMod on the real part give the slots back directly. The final `q_0/(2π·Δ_in)`
-/// is applied exactly through the tracked scale (no level), so the output scale is
-/// `≈ Δ_e·2π·Δ_in/q_0`. Imaginary parts of the input are discarded.
+/// is folded into EvalMod's scale management (see [`EvalModPoly::evaluate_to_scale`]): the
+/// output carries exactly [`Self::output_scale`] (default: the parameters' `2^scale_bits`)
+/// whatever the input's scale, at no extra level. Imaginary parts of the input are discarded.
 #[derive(Debug, Clone)]
 pub struct RealBootstrapper {
     ctx: Arc<Context>,
     config: BootstrapConfig,
+    output_scale: f64,
     stc: HomomorphicDft,
     cts: HomomorphicDft,
     evalmod: EvalModPoly,
@@ -310,10 +328,35 @@ impl RealBootstrapper {
         Ok(Self {
             ctx: ctx.clone(),
             config,
+            output_scale: ctx.params().default_scale(),
             stc,
             cts,
             evalmod,
         })
+    }
+
+    /// Sets the exact scale of every output (≥ 1; within a few bits of the EvalMod primes'
+    /// size times `2π·Δ_in/q_0` keeps full precision, e.g. any scale near the inputs' own).
+    pub fn with_output_scale(mut self, scale: f64) -> Result<Self> {
+        if !(scale.is_finite() && scale >= 1.0) {
+            return Err(CkksError::UnencodableValue { value: scale });
+        }
+        self.output_scale = scale;
+        Ok(self)
+    }
+
+    /// Bytes of the encoded DFT plaintexts.
+    pub fn byte_size(&self) -> usize {
+        self.cts.byte_size() + self.stc.byte_size()
+    }
+
+    /// The exact scale of every output.
+    pub fn output_scale(&self) -> f64 {
+        self.output_scale
+    }
+
+    pub fn config(&self) -> &BootstrapConfig {
+        &self.config
     }
 
     /// Levels the input must have (SlotToCoeff runs on them first).
@@ -355,9 +398,12 @@ impl RealBootstrapper {
         raised.scale = Bootstrapper::evalmod_scale(ctx, self.config.cts_levels)?;
         let x = self.cts.apply(ev, &raised)?;
         let re = ev.add(&x, &ev.conjugate(&x)?)?;
-        let mut out = self.evalmod.evaluate(ev, &re)?;
+        // EvalMod returns sin(2π·ε) ≈ 2π·Δ_in·m/q_0 at its output scale s, i.e. m at scale
+        // s·2π·Δ_in/q_0: choosing s = target·q_0/(2π·Δ_in) puts m at exactly `target`.
         let q0 = ctx.params().q()[0] as f64;
-        out.scale *= std::f64::consts::TAU * ct.scale / q0;
+        let em_scale = self.output_scale * q0 / (std::f64::consts::TAU * ct.scale);
+        let mut out = self.evalmod.evaluate_to_scale(ev, &re, em_scale)?;
+        out.set_scale(self.output_scale);
         Ok(out)
     }
 }

@@ -1,0 +1,30 @@
+//! The bootstrap section of a plan: how a plan that bootstraps refreshes its ciphertexts.
+//!
+//! A plan without it is *leveled*: each step consumes levels and the chain holds all steps. A plan
+//! with it is *level-invariant*: every step starts with its inputs at [`BootstrapPlan::input_level`]
+//! (fresh data from the owner, state refreshed by the step before), uses at most
+//! [`BootstrapPlan::usable_levels`] levels between refreshes, and ends with its state refreshed to
+//! that level again, so one instruction stream serves any number of steps.
+
+use henn_ckks::bootstrap::BootstrapSpec;
+use serde::{Deserialize, Serialize};
+
+/// How and how often the plan bootstraps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BootstrapPlan {
+    /// The backend's description of the bootstrap circuit (variant, DFT levels, EvalMod, the
+    /// encapsulation secret's Hamming weight).
+    pub spec: BootstrapSpec,
+    /// The level every step's inputs are encrypted at and every bootstrap returns to.
+    pub input_level: u32,
+    /// Levels the program may use between two bootstraps: its depth budget.
+    pub usable_levels: u32,
+    /// Bootstrap operations per step.
+    pub per_step: u32,
+    /// Rotation steps (normalized into `0..slots`) of the bootstrap's linear transforms; with
+    /// conjugation and the encapsulation keys, the keys the bootstrap needs beyond the program's.
+    pub rotations: Vec<usize>,
+    /// The precision one bootstrap is expected to keep (bits, mean over the slots): the
+    /// simulator's noise model and the predicted error of a run use it.
+    pub precision_bits: f64,
+}
