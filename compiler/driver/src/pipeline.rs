@@ -261,56 +261,99 @@ fn compile_bootstrapped(
             None => per_step.clamp(1, TOY_USABLE_LEVELS),
             Some(_) => per_step.clamp(1, 24),
         };
-        // The most usable levels the security bound allows at this ring.
-        let Some((usable, params, spec)) = (1..=most).rev().find_map(|usable| {
-            bootstrappable_params(log_n, usable as usize, scale_bits, level)
-                .ok()
-                .map(|(p, s)| (usable, p, s))
-        }) else {
-            why = format!(
-                "no bootstrappable {}-bit chain at N = 2^{log_n}",
-                security_name(model)
-            );
-            continue;
-        };
-        let placed = match place_bootstraps(&lowered.graph, usable) {
-            Ok(p) => p,
-            Err(e) => {
-                why = e.to_string();
+        // More levels between bootstraps mean fewer bootstraps but a longer chain (larger dnum,
+        // slower key switches, larger keys): scan downwards from the most the security bound
+        // allows and keep the plan with the lowest estimated time.
+        let cost = CostModel::default();
+        let mut best: Option<(f64, Plan)> = None;
+        let mut worse_in_a_row = 0;
+        for usable in (1..=most).rev() {
+            let Ok((params, spec)) =
+                bootstrappable_params(log_n, usable as usize, scale_bits, level)
+            else {
                 continue;
+            };
+            let plan = match bootstrapped_plan(
+                model,
+                step,
+                &lowered,
+                &params,
+                &spec,
+                usable,
+                (iterations, batches, steps),
+            ) {
+                Ok(p) => p,
+                Err(e) => {
+                    why = e.to_string();
+                    continue;
+                }
+            };
+            let est = report(&plan, &cost).est_time_s;
+            if best.as_ref().is_none_or(|(t, _)| est < *t) {
+                best = Some((est, plan));
+                worse_in_a_row = 0;
+            } else {
+                worse_in_a_row += 1;
+                if worse_in_a_row == 3 {
+                    break;
+                }
             }
-        };
-        let errors: Vec<String> = validate(
-            &placed.graph,
-            &Limits {
-                levels: Some(usable),
-                rotation_keys: None,
-            },
-        )
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-        if !errors.is_empty() {
-            return Err(CompileError::Invalid(errors));
         }
-        let bootstrap = bootstrap_plan(&params, &spec, usable, placed.bootstraps)
-            .map_err(|e| CompileError::Boot(e.to_string()))?;
-        let plan = make_plan(
-            model,
-            step,
-            &lowered,
-            &placed.graph,
-            &params,
-            (iterations, batches, steps),
-            Some(bootstrap),
-        )?;
-        return Ok(Compiled {
-            plan,
-            step: step.clone(),
-            lowered,
-        });
+        match best {
+            Some((_, plan)) => {
+                return Ok(Compiled {
+                    plan,
+                    step: step.clone(),
+                    lowered,
+                });
+            }
+            None if why == "no candidate ring" => {
+                why = format!(
+                    "no bootstrappable {}-bit chain at N = 2^{log_n}",
+                    security_name(model)
+                );
+            }
+            None => {}
+        }
     }
     Err(CompileError::Boot(why))
+}
+
+/// One bootstrapping plan: bootstraps placed for `usable` levels, validated, assembled.
+fn bootstrapped_plan(
+    model: &Model,
+    step: &StepGraph,
+    lowered: &Lowered,
+    params: &Params,
+    spec: &BootstrapSpec,
+    usable: u32,
+    schedule: (u64, u64, u64),
+) -> Result<Plan, CompileError> {
+    let placed = place_bootstraps(&lowered.graph, usable)?;
+    let errors: Vec<String> = validate(
+        &placed.graph,
+        &Limits {
+            levels: Some(usable),
+            rotation_keys: None,
+        },
+    )
+    .iter()
+    .map(ToString::to_string)
+    .collect();
+    if !errors.is_empty() {
+        return Err(CompileError::Invalid(errors));
+    }
+    let bootstrap = bootstrap_plan(params, spec, usable, placed.bootstraps)
+        .map_err(|e| CompileError::Boot(e.to_string()))?;
+    make_plan(
+        model,
+        step,
+        lowered,
+        &placed.graph,
+        params,
+        schedule,
+        Some(bootstrap),
+    )
 }
 
 /// The plan's bootstrap section for a chain and circuit.

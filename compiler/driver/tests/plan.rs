@@ -159,3 +159,31 @@ fn too_deep_without_bootstrapping_names_the_numbers() {
         "{msg}"
     );
 }
+
+#[test]
+fn a_long_schedule_compiles_to_a_secure_bootstrapping_plan() {
+    // 400 steps hold in no 128-bit chain; with `bootstrapping = auto` the compiler bootstraps.
+    let src = TOY
+        .replace("iterations = 1", "iterations = 400")
+        .replace("security = insecure(ring = 2^12)", "security = 128");
+    let model = henn_sema::check_source("long.henn", &src).unwrap();
+    let plan = compile(&model).unwrap().plan;
+    let boot = plan.bootstrap.as_ref().expect("a bootstrapping plan");
+    assert!(henn_plan::validate::validate_plan(&plan).is_empty());
+    assert_eq!(plan.params.security, "128");
+    assert!(plan.params.log2_qp <= 1747.0 || plan.params.log_n > 16);
+    // Level-invariant loop body: the program stays within the levels between bootstraps.
+    assert!(plan.schedule.depth_per_step <= boot.usable_levels);
+    assert!(boot.usable_levels >= 3 && boot.input_level <= plan.params.levels());
+    assert!(plan.keys.bootstrap);
+    assert!(!boot.rotations.is_empty());
+    let rep = report(&plan, &CostModel::default());
+    assert_eq!(rep.bootstraps_per_step, u64::from(boot.per_step));
+    assert_eq!(rep.bootstraps, 400 * rep.bootstraps_per_step);
+    assert!(rep.bootstrap_time_share > 0.0 && rep.bootstrap_time_share < 1.0);
+    let json = serde_json::to_value(&rep).unwrap();
+    assert!(json.get("bootstrap_time_share").is_some());
+    // The plan file round-trips with its bootstrap section.
+    let back = from_bytes("p", &to_bytes(&plan).unwrap()).unwrap();
+    assert_eq!(back.bootstrap, plan.bootstrap);
+}

@@ -67,49 +67,54 @@ fn level_neutral_unary(op: &HeOp) -> bool {
     )
 }
 
-/// What stopped a replay.
-enum Replay {
-    Done(HeGraph, usize),
-    /// `node` (in the partial replayed graph) is too deep, or an output is not at depth 0.
-    Violation(HeGraph, ValueId, HashMap<NodeIndex, NodeIndex>),
+/// A replayed graph and the nodes in it that break a rule (too deep, or an output not at depth 0).
+struct Replay {
+    graph: HeGraph,
+    violations: Vec<ValueId>,
+    /// New node → the original it is the image of (for mapping a pick back).
+    back: HashMap<NodeIndex, NodeIndex>,
+    bootstraps: usize,
 }
 
 /// Insert bootstraps so that `graph` uses at most `levels` levels between refreshes and returns
-/// its outputs at depth 0. `levels` must be at least the deepest single operation chain between
-/// two at-rest values (3 for the Volley Revolver kernels), or no placement exists.
+/// its outputs at depth 0. `levels` must be at least 1 (one product between refreshes).
 pub fn place_bootstraps(graph: &HeGraph, levels: u32) -> Result<Placed, IrError> {
+    if levels == 0 {
+        return Err(unplaceable(
+            "no level between two bootstraps: not even one product fits".into(),
+        ));
+    }
     let order = toposort(&graph.graph, None).map_err(|_| IrError::Cycle)?;
     let mut refresh: BTreeSet<NodeIndex> = BTreeSet::new();
     // Each round adds one refresh of an original node, so the loop ends.
     for _ in 0..=graph.len() {
-        match replay(graph, &order, &refresh, levels)? {
-            Replay::Done(g, bootstraps) => {
-                return Ok(Placed {
-                    graph: g,
-                    bootstraps,
-                });
-            }
-            Replay::Violation(g, node, back) => {
-                let pick = choose_refresh(&g, node, levels)?;
-                let original = back.get(&pick.0).copied().ok_or_else(|| {
-                    unplaceable(format!("%{} has no source node", pick.0.index()))
-                })?;
-                if !refresh.insert(original) {
-                    return Err(unplaceable(format!(
-                        "refreshing %{} again would not help: the chain from one refreshed \
-                         value to the next needs more than {levels} levels",
-                        original.index()
-                    )));
-                }
-            }
+        let r = replay(graph, &order, &refresh, levels)?;
+        if r.violations.is_empty() {
+            return Ok(Placed {
+                graph: r.graph,
+                bootstraps: r.bootstraps,
+            });
+        }
+        let pick = choose_refresh(&r.graph, &r.violations, levels)?;
+        let original = r
+            .back
+            .get(&pick.0)
+            .copied()
+            .ok_or_else(|| unplaceable(format!("%{} has no source node", pick.0.index())))?;
+        if !refresh.insert(original) {
+            return Err(unplaceable(format!(
+                "refreshing %{} again would not help: the chain from one refreshed value to \
+                 the next needs more than {levels} levels",
+                original.index()
+            )));
         }
     }
     Err(unplaceable("no placement converged".into()))
 }
 
-/// Rebuild `src` with the values in `refresh` bootstrapped right after they are computed. Level
-/// drops are not copied: the builder re-aligns operands, so a refreshed value is only dropped as
-/// far as its new partner requires.
+/// Rebuild `src` with the values in `refresh` bootstrapped right after they are computed, and
+/// collect the nodes that break a rule. Level drops are not copied: the builder re-aligns
+/// operands, so a refreshed value is only dropped as far as its new partner requires.
 fn replay(
     src: &HeGraph,
     order: &[NodeIndex],
@@ -118,8 +123,8 @@ fn replay(
 ) -> Result<Replay, IrError> {
     let mut g = HeGraph::new();
     let mut map: HashMap<NodeIndex, ValueId> = HashMap::new();
-    // New node → the original it is the image of (for mapping a pick back).
     let mut back: HashMap<NodeIndex, NodeIndex> = HashMap::new();
+    let mut violations = Vec::new();
     let mut bootstraps = 0usize;
     for &idx in order {
         let v = ValueId(idx);
@@ -150,15 +155,16 @@ fn replay(
             }
             op => g.op(op.clone(), &operands)?,
         };
-        if g.ty(new)?.layout != node.ty.layout && !matches!(node.op, HeOp::LevelDrop { .. }) {
-            g.declare_layout(new, node.ty.layout.clone())?;
+        if !matches!(node.op, HeOp::LevelDrop { .. }) {
+            if g.ty(new)?.layout != node.ty.layout {
+                g.declare_layout(new, node.ty.layout.clone())?;
+            }
+            back.entry(new.0).or_insert(idx);
         }
-        back.entry(new.0).or_insert(idx);
-        let ty = g.ty(new)?;
-        let too_deep = ty.depth.0 > levels;
-        let output_deep = matches!(node.op, HeOp::Output { .. }) && ty.depth.0 > 0;
-        if too_deep || output_deep {
-            return Ok(Replay::Violation(g, new, back));
+        let depth = g.ty(new)?.depth.0;
+        let output = matches!(node.op, HeOp::Output { .. });
+        if depth > levels || (output && depth > 0) {
+            violations.push(new);
         }
         let image = if refresh.contains(&idx) {
             bootstraps += 1;
@@ -170,16 +176,66 @@ fn replay(
         };
         map.insert(idx, image);
     }
-    Ok(Replay::Done(g, bootstraps))
+    Ok(Replay {
+        graph: g,
+        violations,
+        back,
+        bootstraps,
+    })
 }
 
-/// Which value to refresh for the violation at `node` (see the module docs).
-fn choose_refresh(g: &HeGraph, node: ValueId, levels: u32) -> Result<ValueId, IrError> {
-    let limit = match g.node(node).map(|n| &n.op) {
+/// The depth a violating node may have: 0 for an output (the loop-carried state), else `levels`.
+fn limit_of(g: &HeGraph, v: ValueId, levels: u32) -> u32 {
+    match g.node(v).map(|n| &n.op) {
         Some(HeOp::Output { .. }) => 0,
         _ => levels,
-    };
-    // Candidates along the deepest-operand path, closest first.
+    }
+}
+
+/// How many violations (the first in program order) contribute candidates; every violation
+/// counts when candidates are scored.
+const VIOLATIONS_CONSIDERED: usize = 16;
+
+/// Which value to refresh (see the module docs): the candidate that fixes the most violations by
+/// itself, ties broken by depth (the latest point wastes the fewest levels).
+fn choose_refresh(g: &HeGraph, violations: &[ValueId], levels: u32) -> Result<ValueId, IrError> {
+    let considered = &violations[..violations.len().min(VIOLATIONS_CONSIDERED)];
+    let mut candidates: Vec<ValueId> = Vec::new();
+    for &v in considered {
+        for c in path_candidates(g, v)? {
+            let c = source_of(g, c);
+            // A value already too deep cannot be bootstrapped (the bootstrap needs its levels).
+            if g.ty(c)?.depth.0 <= levels && !candidates.contains(&c) {
+                candidates.push(c);
+            }
+        }
+    }
+    let order = toposort(&g.graph, None).map_err(|_| IrError::Cycle)?;
+    let mut best: Option<(usize, u32, ValueId)> = None;
+    for &c in &candidates {
+        let depths = depths_if_refreshed(g, &order, c);
+        let fixed = violations
+            .iter()
+            .filter(|&&v| depths.get(&v).is_some_and(|&d| d <= limit_of(g, v, levels)))
+            .count();
+        let depth = g.ty(c)?.depth.0;
+        if best.is_none_or(|(f, d, _)| (fixed, depth) > (f, d)) {
+            best = Some((fixed, depth, c));
+        }
+    }
+    best.map(|(_, _, c)| c).ok_or_else(|| {
+        let v = considered[0];
+        unplaceable(format!(
+            "%{} reaches depth {} and no value on its path can be bootstrapped",
+            v.0.index(),
+            g.ty(v).map(|t| t.depth.0).unwrap_or(0)
+        ))
+    })
+}
+
+/// The at-rest values on the path that makes `node` deep (following the deepest operand), closest
+/// first.
+fn path_candidates(g: &HeGraph, node: ValueId) -> Result<Vec<ValueId>, IrError> {
     let mut candidates = Vec::new();
     let mut cur = node;
     loop {
@@ -203,20 +259,7 @@ fn choose_refresh(g: &HeGraph, node: ValueId, levels: u32) -> Result<ValueId, Ir
         }
         cur = next;
     }
-    let fixes = |c: ValueId| depth_if_refreshed(g, node, c) <= limit;
-    let pick = candidates
-        .iter()
-        .copied()
-        .find(|&c| fixes(c))
-        .or_else(|| candidates.first().copied())
-        .ok_or_else(|| {
-            unplaceable(format!(
-                "%{} reaches depth {} and no value on its path can be bootstrapped",
-                node.0.index(),
-                g.ty(node).map(|t| t.depth.0).unwrap_or(0)
-            ))
-        })?;
-    Ok(source_of(g, pick))
+    Ok(candidates)
 }
 
 /// Follow level-neutral unary operations back to their source (while it is at rest and as deep).
@@ -236,46 +279,31 @@ fn source_of(g: &HeGraph, mut v: ValueId) -> ValueId {
     }
 }
 
-/// The depth `node` would have if `refreshed` were at depth 0 (level drops ignored: the replay
-/// re-aligns them).
-fn depth_if_refreshed(g: &HeGraph, node: ValueId, refreshed: ValueId) -> u32 {
-    let mut memo: HashMap<ValueId, u32> = HashMap::new();
-    // Iterative post-order over the ancestors of `node`.
-    let mut stack = vec![(node, false)];
-    while let Some((v, expanded)) = stack.pop() {
-        if memo.contains_key(&v) {
-            continue;
-        }
-        if v == refreshed {
-            memo.insert(v, 0);
-            continue;
-        }
-        let ops = g.operands(v);
-        if !expanded {
-            stack.push((v, true));
-            for o in ops {
-                if !memo.contains_key(&o) {
-                    stack.push((o, false));
-                }
-            }
-            continue;
-        }
-        let Some(n) = g.node(v) else {
-            memo.insert(v, 0);
-            continue;
-        };
-        let from_operands = ops
+/// Every node's depth if `refreshed` were at depth 0 (level drops ignored: the replay re-aligns
+/// them), in one pass in topological `order`.
+fn depths_if_refreshed(
+    g: &HeGraph,
+    order: &[NodeIndex],
+    refreshed: ValueId,
+) -> HashMap<ValueId, u32> {
+    let mut depth: HashMap<ValueId, u32> = HashMap::with_capacity(order.len());
+    for &idx in order {
+        let v = ValueId(idx);
+        let Some(n) = g.node(v) else { continue };
+        let from_operands = g
+            .operands(v)
             .iter()
             .filter(|o| g.ty(**o).map(|t| t.kind == Kind::Cipher).unwrap_or(false))
-            .map(|o| memo.get(o).copied().unwrap_or(0))
+            .map(|o| depth.get(o).copied().unwrap_or(0))
             .max()
             .unwrap_or(0);
         let d = match n.op {
+            _ if v == refreshed => 0,
             HeOp::Input { .. } | HeOp::Const(_) | HeOp::Bootstrap => 0,
             HeOp::Rescale => from_operands + 1,
             _ => from_operands,
         };
-        memo.insert(v, d);
+        depth.insert(v, d);
     }
-    memo.get(&node).copied().unwrap_or(u32::MAX)
+    depth
 }
