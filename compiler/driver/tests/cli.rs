@@ -311,3 +311,30 @@ fn check_reports_files_lines_and_never_panics() {
         );
     }
 }
+
+#[test]
+fn a_reader_that_closes_early_ends_the_command_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("m.henn"), MODEL.replace("TRAIN", "t.csv")).unwrap();
+    ok(&henn(dir.path(), &["compile", "m.henn", "-o", "m.hplan"]));
+    // The DOT text of a plan is far larger than a pipe's buffer, so the writer meets the closed
+    // pipe (`henn graph m.hplan | head -1`).
+    let mut child = Command::new(env!("CARGO_BIN_EXE_henn"))
+        .current_dir(dir.path())
+        .args(["graph", "m.hplan"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("digraph"), "{first}");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.status.success(), "{stderr}");
+}

@@ -50,10 +50,10 @@ pub fn run(args: CompileArgs) -> anyhow::Result<ExitCode> {
             obj.insert("plan".into(), out.display().to_string().into());
             obj.insert("compile_s".into(), compile_s.into());
         }
-        println!("{v}");
+        outln!("{v}");
     } else {
-        print!("{}", rep.to_text());
-        println!(
+        out!("{}", rep.to_text());
+        outln!(
             "  wrote       {} (compiled in {:.2} s)",
             out.display(),
             compile_s

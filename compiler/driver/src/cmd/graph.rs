@@ -65,7 +65,7 @@ pub fn run(args: GraphArgs) -> anyhow::Result<ExitCode> {
     dot.push_str("}\n");
     match &args.output {
         Some(path) => henn_plan::io::write_atomic(path, dot.as_bytes())?,
-        None => print!("{dot}"),
+        None => out!("{dot}"),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -18,9 +18,9 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let plan = henn_plan::io::load(&args.plan)?;
     let rep = report(&plan, &CostModel::default());
     if args.json {
-        println!("{}", serde_json::to_string(&rep)?);
+        outln!("{}", serde_json::to_string(&rep)?);
     } else {
-        print!("{}", rep.to_text());
+        out!("{}", rep.to_text());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -94,7 +94,7 @@ pub fn keygen(args: KeygenArgs) -> anyhow::Result<ExitCode> {
         files::save_public_key(&ctx, &hash, &public, p)?;
     }
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({
                 "plan": args.plan.display().to_string(),
@@ -103,7 +103,7 @@ pub fn keygen(args: KeygenArgs) -> anyhow::Result<ExitCode> {
             })
         );
     } else {
-        println!(
+        outln!(
             "keys for `{}`: relinearization + {} rotation keys, {:.1} MiB of evaluation keys",
             plan.model_name,
             plan.keys.rotations.len(),
@@ -191,12 +191,12 @@ pub fn encrypt(args: EncryptArgs) -> anyhow::Result<ExitCode> {
         .map(|m| m.len())
         .unwrap_or(0);
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({ "ciphertexts": count, "steps": steps, "bytes": bytes })
         );
     } else {
-        println!(
+        outln!(
             "encrypted {count} ciphertexts ({steps} steps + initial state, {:.1} MiB) into {}",
             bytes as f64 / 1048576.0,
             args.output.display()
@@ -290,12 +290,12 @@ pub fn serve(
     out.finish()?;
     let seconds = started.elapsed().as_secs_f64();
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({ "steps": steps, "seconds": seconds })
         );
     } else {
-        println!(
+        outln!(
             "trained {steps} steps in {seconds:.1} s; wrote {}",
             output.display()
         );
@@ -363,9 +363,9 @@ pub fn decrypt(args: DecryptArgs) -> anyhow::Result<ExitCode> {
     );
     weights.save(&args.output)?;
     if args.json {
-        println!("{}", serde_json::json!({ "state_tensors": state.len() }));
+        outln!("{}", serde_json::json!({ "state_tensors": state.len() }));
     } else {
-        println!(
+        outln!(
             "decrypted {} state tensors into {}",
             state.len(),
             args.output.display()

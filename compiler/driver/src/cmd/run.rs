@@ -264,6 +264,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         None => (None, None),
     };
     let peak = peak_rss_bytes();
+    let bootstraps = plan
+        .bootstrap
+        .as_ref()
+        .map_or(0, |b| u64::from(b.per_step) * steps as u64);
     if args.json {
         let secs: serde_json::Map<String, serde_json::Value> = seconds
             .iter()
@@ -282,15 +286,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             "peak_rss_bytes": peak,
             "upload_bytes": upload_bytes,
             "key_bytes": key_bytes,
+            "bootstraps": bootstraps,
         });
-        println!("{summary}");
+        outln!("{summary}");
     } else {
         let pct = |a: Option<f64>| {
             a.map_or("n/a (no test data)".to_owned(), |a| {
                 format!("{:.2} %", 100.0 * a)
             })
         };
-        println!(
+        outln!(
             "henn run {}: {} encrypted steps of {} samples, N = 2^{}, security {}",
             args.file.display(),
             steps,
@@ -298,10 +303,17 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             plan.params.log_n,
             plan.params.security
         );
-        println!("  plaintext twin accuracy   {}", pct(plain_acc));
-        println!("  encrypted accuracy        {}", pct(enc_acc));
-        println!("  largest weight difference {max_weight_error:.3e}");
-        println!(
+        if let Some(b) = &plan.bootstrap {
+            outln!(
+                "  bootstrapping             {bootstraps} bootstraps ({} per step, {} levels between them)",
+                b.per_step,
+                b.usable_levels
+            );
+        }
+        outln!("  plaintext twin accuracy   {}", pct(plain_acc));
+        outln!("  encrypted accuracy        {}", pct(enc_acc));
+        outln!("  largest weight difference {max_weight_error:.3e}");
+        outln!(
             "  time                      {}",
             seconds
                 .iter()
@@ -309,7 +321,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        println!(
+        outln!(
             "  memory                    peak RSS {}; uploaded {:.1} MiB (evaluation keys {:.1} MiB)",
             peak.map_or("n/a".to_owned(), |b| format!(
                 "{:.0} MiB",
