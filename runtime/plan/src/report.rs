@@ -3,12 +3,14 @@
 //!
 //! Times come from an analytic cost model of this project's backend ([`CostModel`]): a key switch
 //! costs its NTT count (hybrid key switching with `dnum` digits) times the time of one NTT, plus
-//! basis conversion; cheap ops cost a pass over the limbs. The constants are calibrated against
-//! `henn bench ops` at N = 2^16 (see BENCHMARKS.md) and are estimates, not measurements.
+//! basis conversion; cheap ops cost a pass over the limbs. The default constants were measured on
+//! the project's machine; [`CostModel::calibrated`] fits them to `henn bench ops` output from the
+//! machine that will run the plan (`henn report PLAN --cost bench.jsonl`). Either way the times
+//! are estimates, not measurements.
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::op::HeOp;
 use crate::plan::Plan;
@@ -38,6 +40,90 @@ impl Default for CostModel {
             limb_pass_2_16_s: 0.2e-3,
             bootstrap_2_16_s: BOOTSTRAP_2_16_S,
         }
+    }
+}
+
+/// Why bench output could not calibrate a cost model.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CalibrationError {
+    #[error("line {line}: {reason}")]
+    BadLine { line: usize, reason: String },
+    #[error("no `henn` measurement of `{0}` (run `henn bench ops --ops rescale,rotate,add`)")]
+    Missing(&'static str),
+}
+
+/// One line of `henn bench ops` (the anchor JSON-lines format); other fields are ignored.
+#[derive(Debug, Deserialize)]
+struct BenchLine {
+    lib: String,
+    logn: u32,
+    limbs: usize,
+    dnum: Option<usize>,
+    op: String,
+    median_ms: Option<f64>,
+}
+
+/// `N log N` relative to N = 2^16 (how NTT-bound work scales with the ring).
+fn ntt_size_factor(log_n: u32) -> f64 {
+    let n = (1u64 << log_n) as f64;
+    n * log_n as f64 / (65536.0 * 16.0)
+}
+
+/// NTTs of one hybrid key switch at `limbs` Q limbs with `dnum` digits and `k` special primes
+/// (ModUp of every digit, the inner product's inverse transforms, ModDown).
+fn key_switch_ntts(limbs: f64, dnum: usize, k: f64) -> f64 {
+    let alpha = (limbs / dnum.max(1) as f64).ceil();
+    let digits = (limbs / alpha).ceil();
+    limbs + digits * (limbs + k - alpha) + 2.0 * k + 2.0 * limbs
+}
+
+impl CostModel {
+    /// Fit the model to `henn bench ops` output (JSON lines; lines of other libraries are
+    /// skipped): `rescale` gives the NTT time (a rescale is 2 NTTs per limb), `add` the limb pass,
+    /// `rotate` the key-switch overhead over its NTT count, `bootstrap` (if present) the bootstrap
+    /// time. Returns the model and the constants it changed.
+    pub fn calibrated(lines: &str) -> Result<(CostModel, Vec<&'static str>), CalibrationError> {
+        let mut ops: BTreeMap<String, BenchLine> = BTreeMap::new();
+        for (i, line) in lines.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let b: BenchLine =
+                serde_json::from_str(line).map_err(|e| CalibrationError::BadLine {
+                    line: i + 1,
+                    reason: e.to_string(),
+                })?;
+            if b.lib == "henn" && b.median_ms.is_some_and(|m| m.is_finite() && m > 0.0) {
+                ops.insert(b.op.clone(), b);
+            }
+        }
+        let seconds = |b: &BenchLine| b.median_ms.unwrap_or(0.0) / 1e3;
+        let mut model = CostModel::default();
+        let mut changed = Vec::new();
+        let r = ops
+            .get("rescale")
+            .ok_or(CalibrationError::Missing("rescale"))?;
+        model.ntt_2_16_s = seconds(r) / (2.0 * r.limbs as f64) / ntt_size_factor(r.logn);
+        changed.push("ntt_2_16_s");
+        if let Some(a) = ops.get("add") {
+            let n_ratio = (1u64 << a.logn) as f64 / 65536.0;
+            model.limb_pass_2_16_s = seconds(a) / (2.0 * a.limbs as f64) / n_ratio;
+            changed.push("limb_pass_2_16_s");
+        }
+        if let Some(rot) = ops.get("rotate") {
+            let dnum = rot.dnum.unwrap_or(3).max(1);
+            let limbs = rot.limbs as f64;
+            let k = (limbs / dnum as f64).ceil();
+            let ntt = model.ntt_2_16_s * ntt_size_factor(rot.logn);
+            model.key_switch_overhead = seconds(rot) / (key_switch_ntts(limbs, dnum, k) * ntt);
+            changed.push("key_switch_overhead");
+        }
+        if let Some(b) = ops.get("bootstrap") {
+            model.bootstrap_2_16_s = seconds(b) / ntt_size_factor(b.logn);
+            changed.push("bootstrap_2_16_s");
+        }
+        Ok((model, changed))
     }
 }
 
@@ -106,10 +192,6 @@ pub struct LayerReport {
     pub forward_levels: u32,
 }
 
-fn log2(x: usize) -> f64 {
-    (x as f64).log2()
-}
-
 /// Compute the report of a plan.
 pub fn report(plan: &Plan, cost: &CostModel) -> Report {
     let p = &plan.params;
@@ -125,7 +207,7 @@ pub fn report(plan: &Plan, cost: &CostModel) -> Report {
     let mut boot_time = 0.0;
     let k = p.p.len();
     let dnum = p.dnum.max(1);
-    let size_factor = (n as f64 * log2(n)) / (65536.0 * 16.0);
+    let size_factor = ntt_size_factor(p.log_n);
     let ntt = cost.ntt_2_16_s * size_factor;
     let pass = cost.limb_pass_2_16_s * n as f64 / 65536.0;
     let mut op_counts: BTreeMap<String, u64> = BTreeMap::new();
@@ -137,14 +219,10 @@ pub fn report(plan: &Plan, cost: &CostModel) -> Report {
         *op_counts.entry(ins.op.mnemonic().to_owned()).or_insert(0) += 1;
         depth = depth.max(ins.ty.depth.0);
         let limbs = base_limbs.saturating_sub(ins.ty.depth.0 as usize).max(1) as f64;
-        let alpha = (limbs / dnum as f64).ceil();
-        let digits = (limbs / alpha).ceil();
         step_time += match &ins.op {
             HeOp::Relin | HeOp::Rotate(_) | HeOp::Conjugate => {
                 key_switches += 1;
-                let ntts =
-                    limbs + digits * (limbs + k as f64 - alpha) + 2.0 * k as f64 + 2.0 * limbs;
-                ntts * ntt * cost.key_switch_overhead
+                key_switch_ntts(limbs, dnum, k as f64) * ntt * cost.key_switch_overhead
             }
             HeOp::Rescale => 2.0 * limbs * ntt,
             HeOp::MulCC => 4.0 * limbs * pass,

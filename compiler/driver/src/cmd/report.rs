@@ -12,11 +12,33 @@ pub struct ReportArgs {
     /// Print the report as one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// Calibrate the time estimates with `henn bench ops` output (JSON lines) measured on the
+    /// machine that will run the plan.
+    #[arg(long)]
+    pub cost: Option<PathBuf>,
+}
+
+/// The cost model: the default, or one calibrated from a `henn bench ops` file.
+pub fn cost_model(path: Option<&std::path::Path>) -> anyhow::Result<CostModel> {
+    use anyhow::Context as _;
+    let Some(path) = path else {
+        return Ok(CostModel::default());
+    };
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let (model, changed) =
+        CostModel::calibrated(&text).with_context(|| format!("{}", path.display()))?;
+    eprintln!(
+        "cost model calibrated from {} ({})",
+        path.display(),
+        changed.join(", ")
+    );
+    Ok(model)
 }
 
 pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let plan = henn_plan::io::load(&args.plan)?;
-    let rep = report(&plan, &CostModel::default());
+    let rep = report(&plan, &cost_model(args.cost.as_deref())?);
     if args.json {
         outln!("{}", serde_json::to_string(&rep)?);
     } else {
