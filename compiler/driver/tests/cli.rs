@@ -244,6 +244,28 @@ fn digits_at_128_bit() {
     assert!((p - e).abs() <= 0.01, "accuracy {p} vs {e}");
 }
 
+/// Long encrypted training with bootstrapping at 128-bit security (hours on 2 cores: 24 steps at
+/// N = 2^16 with bootstraps placed by the compiler):
+/// `cargo test --release -p henn-compiler --test cli -- --ignored digits_bootstrapped_at_128_bit`
+#[test]
+#[ignore = "hours: 24 bootstrapped training steps at 128-bit parameters (N = 2^16)"]
+fn digits_bootstrapped_at_128_bit() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = henn(&root, &["run", "examples/digits-bootstrapped.henn", "--json"]);
+    ok(&out);
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["security"], "128");
+    assert!(s["steps"].as_u64().unwrap() >= 20);
+    assert!(s["bootstraps"].as_u64().unwrap() >= 20);
+    let err = s["max_weight_error"].as_f64().unwrap();
+    assert!(err < 1e-2, "encrypted vs plaintext weights differ by {err}");
+    let (p, e) = (
+        s["plaintext_accuracy"].as_f64().unwrap(),
+        s["encrypted_accuracy"].as_f64().unwrap(),
+    );
+    assert!((p - e).abs() <= 0.02, "accuracy {p} vs {e}");
+}
+
 #[test]
 fn check_reports_files_lines_and_never_panics() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
