@@ -202,6 +202,15 @@ pub fn compile(model: &Model) -> Result<Compiled, CompileError> {
     if model.encryption.bootstrapping == Bootstrapping::Off {
         return leveled;
     }
+    // A leveled plan on a ring no larger than the smallest bootstrappable one at this security
+    // (2^16 at 128 bits; toy rings: any) cannot lose to a plan that adds bootstraps on a ring at
+    // least as large: only compile the alternative when it could win.
+    if let Ok(l) = &leveled {
+        let smallest_bootstrappable = if security(model).is_some() { 16 } else { 0 };
+        if l.plan.params.log_n <= smallest_bootstrappable || security(model).is_none() {
+            return leveled;
+        }
+    }
     let boot = compile_bootstrapped(model, &step, iterations, batches, steps);
     match (leveled, boot) {
         (Ok(l), Ok(b)) => {
@@ -267,20 +276,25 @@ fn compile_bootstrapped(
         let cost = CostModel::default();
         let mut best: Option<(f64, Plan)> = None;
         let mut worse_in_a_row = 0;
+        let mut rotations = None;
         for usable in (1..=most).rev() {
             let Ok((params, spec)) =
                 bootstrappable_params(log_n, usable as usize, scale_bits, level)
             else {
                 continue;
             };
+            let chain = BootChain {
+                params: &params,
+                spec: &spec,
+                usable,
+            };
             let plan = match bootstrapped_plan(
                 model,
                 step,
                 &lowered,
-                &params,
-                &spec,
-                usable,
+                &chain,
                 (iterations, batches, steps),
+                &mut rotations,
             ) {
                 Ok(p) => p,
                 Err(e) => {
@@ -294,7 +308,7 @@ fn compile_bootstrapped(
                 worse_in_a_row = 0;
             } else {
                 worse_in_a_row += 1;
-                if worse_in_a_row == 3 {
+                if worse_in_a_row == 2 {
                     break;
                 }
             }
@@ -319,16 +333,27 @@ fn compile_bootstrapped(
     Err(CompileError::Boot(why))
 }
 
-/// One bootstrapping plan: bootstraps placed for `usable` levels, validated, assembled.
+/// A bootstrappable chain and circuit with the levels it leaves between bootstraps.
+struct BootChain<'a> {
+    params: &'a Params,
+    spec: &'a BootstrapSpec,
+    usable: u32,
+}
+
+/// One bootstrapping plan: bootstraps placed for the chain's usable levels, validated, assembled.
 fn bootstrapped_plan(
     model: &Model,
     step: &StepGraph,
     lowered: &Lowered,
-    params: &Params,
-    spec: &BootstrapSpec,
-    usable: u32,
+    chain: &BootChain<'_>,
     schedule: (u64, u64, u64),
+    rotations: &mut Option<(BootstrapSpec, u32, Vec<usize>)>,
 ) -> Result<Plan, CompileError> {
+    let BootChain {
+        params,
+        spec,
+        usable,
+    } = *chain;
     let placed = place_bootstraps(&lowered.graph, usable)?;
     let errors: Vec<String> = validate(
         &placed.graph,
@@ -343,7 +368,7 @@ fn bootstrapped_plan(
     if !errors.is_empty() {
         return Err(CompileError::Invalid(errors));
     }
-    let bootstrap = bootstrap_plan(params, spec, usable, placed.bootstraps)
+    let bootstrap = bootstrap_plan(params, spec, usable, placed.bootstraps, rotations)
         .map_err(|e| CompileError::Boot(e.to_string()))?;
     make_plan(
         model,
@@ -357,23 +382,37 @@ fn bootstrapped_plan(
 }
 
 /// The plan's bootstrap section for a chain and circuit.
+/// `rotations` caches the circuit's rotation steps: they depend on the ring and the circuit, not
+/// on the primes, and building a context to ask for them costs more than the rest of a candidate.
 fn bootstrap_plan(
     params: &Params,
     spec: &BootstrapSpec,
     usable: u32,
     per_step: usize,
+    rotations: &mut Option<(BootstrapSpec, u32, Vec<usize>)>,
 ) -> Result<BootstrapPlan, henn_ckks::CkksError> {
-    let ctx = Context::new(params.clone())?;
-    let input_level = spec.output_level(ctx.max_level())? as u32;
-    let slots = ctx.slots() as i64;
-    let mut rotations: Vec<usize> = spec
-        .rotations(&ctx)?
-        .into_iter()
-        .map(|r| r.rem_euclid(slots) as usize)
-        .filter(|&r| r != 0)
-        .collect();
-    rotations.sort_unstable();
-    rotations.dedup();
+    let input_level = spec.output_level(params.max_level())? as u32;
+    let cached = rotations
+        .as_ref()
+        .filter(|(s, log_n, _)| s == spec && *log_n == params.log_n())
+        .map(|(_, _, r)| r.clone());
+    let rotations = match cached {
+        Some(r) => r,
+        None => {
+            let ctx = Context::new(params.clone())?;
+            let slots = ctx.slots() as i64;
+            let mut steps: Vec<usize> = spec
+                .rotations(&ctx)?
+                .into_iter()
+                .map(|r| r.rem_euclid(slots) as usize)
+                .filter(|&r| r != 0)
+                .collect();
+            steps.sort_unstable();
+            steps.dedup();
+            *rotations = Some((spec.clone(), params.log_n(), steps.clone()));
+            steps
+        }
+    };
     Ok(BootstrapPlan {
         spec: spec.clone(),
         input_level,

@@ -84,7 +84,7 @@ pub fn place_bootstraps(graph: &HeGraph, levels: u32) -> Result<Placed, IrError>
             "no level between two bootstraps: not even one product fits".into(),
         ));
     }
-    let order = toposort(&graph.graph, None).map_err(|_| IrError::Cycle)?;
+    let order = program_order(graph)?;
     let mut refresh: BTreeSet<NodeIndex> = BTreeSet::new();
     // Each round adds one refresh of an original node, so the loop ends.
     for _ in 0..=graph.len() {
@@ -95,17 +95,19 @@ pub fn place_bootstraps(graph: &HeGraph, levels: u32) -> Result<Placed, IrError>
                 bootstraps: r.bootstraps,
             });
         }
-        let pick = choose_refresh(&r.graph, &r.violations, levels)?;
-        let original = r
-            .back
-            .get(&pick.0)
-            .copied()
-            .ok_or_else(|| unplaceable(format!("%{} has no source node", pick.0.index())))?;
-        if !refresh.insert(original) {
+        let picks = choose_refreshes(&r.graph, &r.violations, levels)?;
+        let mut added = false;
+        for pick in picks {
+            let original =
+                r.back.get(&pick.0).copied().ok_or_else(|| {
+                    unplaceable(format!("%{} has no source node", pick.0.index()))
+                })?;
+            added |= refresh.insert(original);
+        }
+        if !added {
             return Err(unplaceable(format!(
-                "refreshing %{} again would not help: the chain from one refreshed value to \
-                 the next needs more than {levels} levels",
-                original.index()
+                "refreshing again would not help: the chain from one refreshed value to the \
+                 next needs more than {levels} levels"
             )));
         }
     }
@@ -196,9 +198,95 @@ fn limit_of(g: &HeGraph, v: ValueId, levels: u32) -> u32 {
 /// counts when candidates are scored.
 const VIOLATIONS_CONSIDERED: usize = 16;
 
-/// Which value to refresh (see the module docs): the candidate that fixes the most violations by
-/// itself, ties broken by depth (the latest point wastes the fewest levels).
-fn choose_refresh(g: &HeGraph, violations: &[ValueId], levels: u32) -> Result<ValueId, IrError> {
+/// The insertion order of the builder when it is topological (it follows the lowering's loop
+/// nest, which keeps few values live), else a topological sort.
+fn program_order(g: &HeGraph) -> Result<Vec<NodeIndex>, IrError> {
+    let order: Vec<NodeIndex> = g.graph.node_indices().collect();
+    let position: HashMap<NodeIndex, usize> =
+        order.iter().enumerate().map(|(i, &n)| (n, i)).collect();
+    let topological = order.iter().enumerate().all(|(i, &n)| {
+        g.operands(ValueId(n))
+            .iter()
+            .all(|o| position.get(&o.0).is_some_and(|&p| p < i))
+    });
+    if topological {
+        Ok(order)
+    } else {
+        toposort(&g.graph, None).map_err(|_| IrError::Cycle)
+    }
+}
+
+/// The graph as flat arrays for the depth passes of [`choose_refreshes`]: per node (in program
+/// order) its ciphertext operands' positions and how many levels it adds.
+struct Flat {
+    order: Vec<NodeIndex>,
+    position: HashMap<NodeIndex, usize>,
+    cipher_operands: Vec<Vec<usize>>,
+    /// 1 for a rescale, 0 otherwise; `None` for nodes that start at depth 0 (inputs, constants,
+    /// bootstraps).
+    step: Vec<Option<u32>>,
+}
+
+impl Flat {
+    fn new(g: &HeGraph) -> Result<Flat, IrError> {
+        let order = program_order(g)?;
+        let position: HashMap<NodeIndex, usize> =
+            order.iter().enumerate().map(|(i, &n)| (n, i)).collect();
+        let mut cipher_operands = Vec::with_capacity(order.len());
+        let mut step = Vec::with_capacity(order.len());
+        for &n in &order {
+            let v = ValueId(n);
+            cipher_operands.push(
+                g.operands(v)
+                    .into_iter()
+                    .filter(|&o| g.ty(o).is_ok_and(|t| t.kind == Kind::Cipher))
+                    .filter_map(|o| position.get(&o.0).copied())
+                    .collect(),
+            );
+            step.push(match g.node(v).map(|n| &n.op) {
+                Some(HeOp::Input { .. } | HeOp::Const(_) | HeOp::Bootstrap) | None => None,
+                Some(HeOp::Rescale) => Some(1),
+                Some(_) => Some(0),
+            });
+        }
+        Ok(Flat {
+            order,
+            position,
+            cipher_operands,
+            step,
+        })
+    }
+
+    /// Every node's depth with the nodes at `refreshed` (positions) at depth 0; level drops are
+    /// ignored (the replay re-aligns them).
+    fn depths(&self, refreshed: &[usize], out: &mut Vec<u32>) {
+        out.clear();
+        out.resize(self.order.len(), 0);
+        for i in 0..self.order.len() {
+            let d = match self.step[i] {
+                None => 0,
+                Some(step) => {
+                    self.cipher_operands[i]
+                        .iter()
+                        .map(|&o| out[o])
+                        .max()
+                        .unwrap_or(0)
+                        + step
+                }
+            };
+            out[i] = if refreshed.contains(&i) { 0 } else { d };
+        }
+    }
+}
+
+/// Which values to refresh this round (see the module docs): greedily, the candidate that fixes
+/// the most remaining violations by itself (ties: the deepest, which wastes the fewest levels),
+/// until no candidate fixes any of the rest. The next replay checks the combined effect.
+fn choose_refreshes(
+    g: &HeGraph,
+    violations: &[ValueId],
+    levels: u32,
+) -> Result<Vec<ValueId>, IrError> {
     let considered = &violations[..violations.len().min(VIOLATIONS_CONSIDERED)];
     let mut candidates: Vec<ValueId> = Vec::new();
     for &v in considered {
@@ -210,27 +298,62 @@ fn choose_refresh(g: &HeGraph, violations: &[ValueId], levels: u32) -> Result<Va
             }
         }
     }
-    let order = toposort(&g.graph, None).map_err(|_| IrError::Cycle)?;
-    let mut best: Option<(usize, u32, ValueId)> = None;
+    let flat = Flat::new(g)?;
+    let targets: Vec<(usize, u32)> = violations
+        .iter()
+        .filter_map(|&v| {
+            flat.position
+                .get(&v.0)
+                .map(|&p| (p, limit_of(g, v, levels)))
+        })
+        .collect();
+    // Which violations each candidate fixes by itself.
+    let mut depths = Vec::new();
+    let mut fixes: Vec<(ValueId, u32, Vec<usize>)> = Vec::new();
     for &c in &candidates {
-        let depths = depths_if_refreshed(g, &order, c);
-        let fixed = violations
+        let Some(&pos) = flat.position.get(&c.0) else {
+            continue;
+        };
+        flat.depths(&[pos], &mut depths);
+        let fixed: Vec<usize> = targets
             .iter()
-            .filter(|&&v| depths.get(&v).is_some_and(|&d| d <= limit_of(g, v, levels)))
-            .count();
-        let depth = g.ty(c)?.depth.0;
-        if best.is_none_or(|(f, d, _)| (fixed, depth) > (f, d)) {
-            best = Some((fixed, depth, c));
+            .enumerate()
+            .filter(|(_, (p, limit))| depths[*p] <= *limit)
+            .map(|(i, _)| i)
+            .collect();
+        if !fixed.is_empty() {
+            fixes.push((c, g.ty(c)?.depth.0, fixed));
         }
     }
-    best.map(|(_, _, c)| c).ok_or_else(|| {
-        let v = considered[0];
-        unplaceable(format!(
-            "%{} reaches depth {} and no value on its path can be bootstrapped",
-            v.0.index(),
-            g.ty(v).map(|t| t.depth.0).unwrap_or(0)
-        ))
-    })
+    let mut open = vec![true; targets.len()];
+    let mut picks = Vec::new();
+    loop {
+        let best = fixes
+            .iter()
+            .map(|(c, depth, fixed)| (fixed.iter().filter(|&&i| open[i]).count(), *depth, *c))
+            .filter(|(n, _, _)| *n > 0)
+            .max_by_key(|&(n, depth, c)| (n, depth, std::cmp::Reverse(c)));
+        let Some((_, _, c)) = best else { break };
+        if let Some((_, _, fixed)) = fixes.iter().find(|(x, _, _)| *x == c) {
+            for &i in fixed {
+                open[i] = false;
+            }
+        }
+        picks.push(c);
+    }
+    if picks.is_empty() {
+        // Nothing fixes a violation alone: refresh the closest candidate and look again.
+        let first = candidates.first().copied().ok_or_else(|| {
+            let v = considered[0];
+            unplaceable(format!(
+                "%{} reaches depth {} and no value on its path can be bootstrapped",
+                v.0.index(),
+                g.ty(v).map(|t| t.depth.0).unwrap_or(0)
+            ))
+        })?;
+        picks.push(first);
+    }
+    Ok(picks)
 }
 
 /// The at-rest values on the path that makes `node` deep (following the deepest operand), closest
@@ -277,33 +400,4 @@ fn source_of(g: &HeGraph, mut v: ValueId) -> ValueId {
             _ => return v,
         }
     }
-}
-
-/// Every node's depth if `refreshed` were at depth 0 (level drops ignored: the replay re-aligns
-/// them), in one pass in topological `order`.
-fn depths_if_refreshed(
-    g: &HeGraph,
-    order: &[NodeIndex],
-    refreshed: ValueId,
-) -> HashMap<ValueId, u32> {
-    let mut depth: HashMap<ValueId, u32> = HashMap::with_capacity(order.len());
-    for &idx in order {
-        let v = ValueId(idx);
-        let Some(n) = g.node(v) else { continue };
-        let from_operands = g
-            .operands(v)
-            .iter()
-            .filter(|o| g.ty(**o).map(|t| t.kind == Kind::Cipher).unwrap_or(false))
-            .map(|o| depth.get(o).copied().unwrap_or(0))
-            .max()
-            .unwrap_or(0);
-        let d = match n.op {
-            _ if v == refreshed => 0,
-            HeOp::Input { .. } | HeOp::Const(_) | HeOp::Bootstrap => 0,
-            HeOp::Rescale => from_operands + 1,
-            _ => from_operands,
-        };
-        depth.insert(v, d);
-    }
-    depth
 }
