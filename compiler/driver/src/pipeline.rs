@@ -62,6 +62,10 @@ pub enum CompileError {
     NoRing(String),
     #[error("no bootstrapping plan: {0}")]
     Boot(String),
+    #[error(
+        "the plan needs {needed} bytes of evaluation keys, over the model's `key_memory` cap of {cap} bytes"
+    )]
+    KeyMemory { needed: u64, cap: u64 },
     #[error("{leveled}; a bootstrapping plan does not exist either: {reason}")]
     TooDeepEvenBootstrapped {
         leveled: Box<CompileError>,
@@ -186,6 +190,11 @@ fn build_params(log_n: u32, levels: usize, model: &Model) -> Option<Params> {
 /// predicted errors are upper estimates.
 const BOOTSTRAP_PRECISION_BITS: f64 = 20.0;
 
+/// Evaluation-key memory a bootstrapping plan may need when the model sets no `key_memory` cap:
+/// more levels between bootstraps need a larger `dnum` and so larger keys, and the fastest plan on
+/// paper is useless if its keys do not fit the server (this project's machine has 24 GiB).
+const DEFAULT_BOOTSTRAP_KEY_BUDGET: u64 = 16 << 30;
+
 /// Most levels between bootstraps a toy (insecure) ring gets: like the 128-bit set at N = 2^16.
 const TOY_USABLE_LEVELS: u32 = 9;
 
@@ -302,7 +311,20 @@ fn compile_bootstrapped(
                     continue;
                 }
             };
-            let est = report(&plan, &cost).est_time_s;
+            let rep = report(&plan, &cost);
+            let budget = model
+                .encryption
+                .key_memory_cap
+                .unwrap_or(DEFAULT_BOOTSTRAP_KEY_BUDGET);
+            if rep.key_bytes > budget {
+                why = format!(
+                    "{usable} levels between bootstraps need {:.1} GiB of keys, over the {:.1} GiB budget",
+                    rep.key_bytes as f64 / (1u64 << 30) as f64,
+                    budget as f64 / (1u64 << 30) as f64
+                );
+                continue;
+            }
+            let est = rep.est_time_s;
             if best.as_ref().is_none_or(|(t, _)| est < *t) {
                 best = Some((est, plan));
                 worse_in_a_row = 0;
@@ -485,6 +507,12 @@ fn compile_leveled(
             (iterations, batches, steps),
             None,
         )?;
+        if let Some(cap) = model.encryption.key_memory_cap {
+            let needed = report(&plan, &CostModel::default()).key_bytes;
+            if needed > cap {
+                return Err(CompileError::KeyMemory { needed, cap });
+            }
+        }
         return Ok(Compiled {
             plan,
             step: step.clone(),
