@@ -52,19 +52,19 @@ fn train_csv() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/data/breast-cancer-train.csv")
 }
 
-#[test]
-fn roles_as_separate_processes() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    let csv = train_csv();
-    let csv = csv.to_str().unwrap();
-    std::fs::write(dir.join("tiny.henn"), MODEL.replace("TRAIN", csv)).unwrap();
-    ok(&henn(dir, &["compile", "tiny.henn", "-o", "tiny.hplan"]));
+/// The four roles as separate processes on `NAME.henn` in `dir`: compile, keygen, encrypt, train
+/// (server), decrypt to `w.json`.
+fn run_roles(dir: &Path, name: &str, csv: &str) {
+    let plan = format!("{name}.hplan");
+    ok(&henn(
+        dir,
+        &["compile", &format!("{name}.henn"), "-o", &plan],
+    ));
     ok(&henn(
         dir,
         &[
             "keygen",
-            "tiny.hplan",
+            &plan,
             "--secret-key",
             "sk.hkey",
             "--eval-keys",
@@ -77,7 +77,7 @@ fn roles_as_separate_processes() {
         dir,
         &[
             "encrypt",
-            "tiny.hplan",
+            &plan,
             "--data",
             csv,
             "--public-key",
@@ -90,7 +90,7 @@ fn roles_as_separate_processes() {
         dir,
         &[
             "train",
-            "tiny.hplan",
+            &plan,
             "--eval-keys",
             "keys.hkeys",
             "--data",
@@ -105,7 +105,7 @@ fn roles_as_separate_processes() {
             "decrypt",
             "weights.hct",
             "--plan",
-            "tiny.hplan",
+            &plan,
             "--secret-key",
             "sk.hkey",
             "--data",
@@ -114,6 +114,82 @@ fn roles_as_separate_processes() {
             "w.json",
         ],
     ));
+}
+
+/// The largest difference between the numbers of two JSON values of the same shape.
+fn max_json_diff(a: &serde_json::Value, b: &serde_json::Value) -> f64 {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => (x.as_f64().unwrap() - y.as_f64().unwrap()).abs(),
+        (Value::Array(x), Value::Array(y)) => {
+            assert_eq!(x.len(), y.len());
+            x.iter()
+                .zip(y)
+                .map(|(x, y)| max_json_diff(x, y))
+                .fold(0.0, f64::max)
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            assert_eq!(x.len(), y.len());
+            x.iter()
+                .map(|(k, v)| max_json_diff(v, &y[k]))
+                .fold(0.0, f64::max)
+        }
+        (x, y) => {
+            assert_eq!(x, y);
+            0.0
+        }
+    }
+}
+
+#[test]
+fn bootstrapped_roles_as_separate_processes() {
+    // Three steps on a 2^10 toy ring with bootstraps forced: the server loads the encapsulation
+    // keys from the key file and refreshes the state every step.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let csv = train_csv();
+    let csv = csv.to_str().unwrap();
+    let model = MODEL
+        .replace("TRAIN", csv)
+        .replace("iterations = 2", "iterations = 3")
+        .replace(
+            "security = insecure(ring = 2^12)",
+            "security = insecure(ring = 2^10)  bootstrapping = on",
+        );
+    std::fs::write(dir.join("boot.henn"), model).unwrap();
+    run_roles(dir, "boot", csv);
+    let plan = henn_plan::io::load(&dir.join("boot.hplan")).unwrap();
+    assert!(plan.bootstrap.is_some_and(|b| b.per_step > 0));
+    // The plaintext trainer on the same initialisation and batches.
+    ok(&henn(
+        dir,
+        &[
+            "train",
+            "boot.henn",
+            "--backend",
+            "plain",
+            "-o",
+            "plain.json",
+        ],
+    ));
+    let read = |f: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join(f)).unwrap()).unwrap()
+    };
+    let diff = max_json_diff(&read("w.json"), &read("plain.json"));
+    assert!(
+        diff < 1e-4,
+        "decrypted vs plaintext weights differ by {diff}"
+    );
+}
+
+#[test]
+fn roles_as_separate_processes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let csv = train_csv();
+    let csv = csv.to_str().unwrap();
+    std::fs::write(dir.join("tiny.henn"), MODEL.replace("TRAIN", csv)).unwrap();
+    run_roles(dir, "tiny", csv);
 
     // The decrypted weights equal the plaintext twin's (`henn run` trains both on the same batches).
     let run = henn(dir, &["run", "tiny.henn", "--json"]);
@@ -251,7 +327,10 @@ fn digits_at_128_bit() {
 #[ignore = "hours: 24 bootstrapped training steps at 128-bit parameters (N = 2^16)"]
 fn digits_bootstrapped_at_128_bit() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let out = henn(&root, &["run", "examples/digits-bootstrapped.henn", "--json"]);
+    let out = henn(
+        &root,
+        &["run", "examples/digits-bootstrapped.henn", "--json"],
+    );
     ok(&out);
     let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(s["security"], "128");
