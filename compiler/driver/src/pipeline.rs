@@ -390,8 +390,9 @@ fn bootstrapped_plan(
     if !errors.is_empty() {
         return Err(CompileError::Invalid(errors));
     }
-    let bootstrap = bootstrap_plan(params, spec, usable, placed.bootstraps, rotations)
+    let mut bootstrap = bootstrap_plan(params, spec, usable, placed.bootstraps, rotations)
         .map_err(|e| CompileError::Boot(e.to_string()))?;
+    bootstrap.message_bound = message_bound(model);
     make_plan(
         model,
         step,
@@ -401,6 +402,23 @@ fn bootstrapped_plan(
         schedule,
         Some(bootstrap),
     )
+}
+
+/// The range a bootstrapped value may span: bootstraps refresh weights, activations,
+/// pre-activations and errors, whose magnitude the activations' fitted intervals bound (a
+/// pre-activation outside its interval already breaks the model; weights stay within it in
+/// every trained example); at least 1.
+fn message_bound(model: &Model) -> f64 {
+    model
+        .layers
+        .iter()
+        .filter_map(|l| match &l.activation {
+            henn_sema::Activation::Polynomial(p) => {
+                Some(p.interval.lo.abs().max(p.interval.hi.abs()))
+            }
+            _ => None,
+        })
+        .fold(1.0, f64::max)
 }
 
 /// The plan's bootstrap section for a chain and circuit.
@@ -442,6 +460,7 @@ fn bootstrap_plan(
         per_step: per_step as u32,
         rotations,
         precision_bits: BOOTSTRAP_PRECISION_BITS,
+        message_bound: 1.0,
     })
 }
 

@@ -314,7 +314,7 @@ fn ten_bootstrapped_steps_on_ckks_match_the_plaintext_twin() {
         .map(|seed| {
             let model = henn_runtime::sim::NoiseModel::for_plan(plan);
             let sim = SlotSim::with_noise(plan.params.slots(), model, seed)
-                .with_bootstrap(level, 2f64.powf(-boot.precision_bits));
+                .with_bootstrap(level, boot.error_sigma());
             let got = run_all_steps(
                 &fx,
                 &sim,

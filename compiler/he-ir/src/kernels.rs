@@ -1,16 +1,30 @@
-//! The three matrix products of training, as HE IR kernels over Volley Revolver packings.
+//! The three matrix products of training, as HE IR kernels over Volley Revolver packings, with the
+//! Double Volley Revolver outer loops over ciphertext blocks.
 //!
 //! | kernel | computes | consumes | produces | depth |
 //! |---|---|---|---|---|
-//! | [`vr_forward`] | C = A·Bᵀ (forward, X·Wᵀ) | A samples, B weights | C samples | 3 |
-//! | [`vr_weight_gradient`] | G = Dᵀ·X (weight gradient) | D, X samples (many cts) | G weights | 3 (2 if D is clean) |
-//! | [`broadcast_backprop`] | P = E·W (error back-propagation) | E samples, W weights | P samples | 2 |
+//! | [`dvr_forward`] | C = A·Bᵀ (forward, X·Wᵀ) | A samples, B weight-row blocks | C samples | 3 |
+//! | [`dvr_weight_gradient`] | G = Σ Dᵀ·X (weight gradient) | D, X samples (many cts) | G weight-row blocks | 3 (2 if D is clean and G is one block) |
+//! | [`dvr_backprop`] | P = E·W (error back-propagation) | E samples, W weight-row blocks | P samples | 2 |
+//! | [`diagonal_backprop_blocks`] | P = E·W by generalized diagonals | E samples, W weight-row blocks | P samples | 2 |
 //!
-//! "Samples" packing: one sample per ciphertext row (stride w, rows_per_ct = slots/w). "Weights"
-//! packing: one neuron per row, replicated vertically with period p′ = next_pow2(rows) so that a
-//! rotation by `idx·w` is Volley Revolver's whole "row shifter". Each kernel states its cost formula
-//! next to it ([`KernelCost`]); the tests check the formulas against the op counts of the graph the
-//! kernel builds, and the results against plain matrix products on the slot simulator.
+//! "Samples" packing: one sample per ciphertext row (stride w, rows_per_ct = slots/w); a batch is a
+//! list of sample blocks. "Weights" packing: one neuron per row, replicated vertically with period
+//! p′ = next_pow2(rows) so that a rotation by `idx·w` is Volley Revolver's whole "row shifter". A
+//! weight matrix with more rows than a ciphertext holds is cut into row blocks of p′ = rows_per_ct
+//! rows each ([`weight_blocking`]), one ciphertext per block; the kernels loop over (sample block ×
+//! weight block) pairs, and their results land in the layout the next layer consumes (the forward
+//! output of block j fills columns j·p′ … of the activation; the gradient of block j is block j of
+//! the weights). Each kernel states its cost formula next to it ([`KernelCost`]); the tests check
+//! the formulas against the op counts of the graph the kernel builds, and the results against
+//! plain matrix products on the slot simulator. [`registry`] wraps them as pluggable
+//! [`registry::ProductKernel`]s and holds the lowering's one decision point between kernel
+//! families.
+//!
+//! The one-ciphertext entry points ([`vr_forward`], [`vr_weight_gradient`], [`broadcast_backprop`])
+//! are the same kernels with a single weight block.
+
+pub mod registry;
 
 use crate::error::IrError;
 use crate::graph::{HeGraph, ValueId};
@@ -119,28 +133,88 @@ fn mask_valued(
     g.constant(&name, l, entries)
 }
 
-/// Cost of [`vr_forward`] for one A-ciphertext: `p′` row shifts (shared across A-ciphertexts),
-/// `p′·(log2 w + log2 p′)` sum rotations, `p′` products, `2p′` masks, depth 3.
+/// How a weight matrix of `rows` rows is cut for ciphertexts of `rows_per_ct` rows: the period p′
+/// (rows per block, a power of two) and the number of blocks. A matrix that fits one ciphertext is
+/// one block of period next_pow2(rows), replicated rows_per_ct/p′ times; a larger one is cut into
+/// blocks of exactly rows_per_ct rows (one copy each), the last one zero past the matrix.
+pub fn weight_blocking(rows: usize, rows_per_ct: usize) -> (usize, usize) {
+    let period = rows.max(1).next_power_of_two().min(rows_per_ct.max(1));
+    (period, rows.div_ceil(period).max(1))
+}
+
+/// The weight-row blocks of one matrix: their common period and total rows, checked to be
+/// consecutive blocks (block j starts at row j·p′) on one grid with one column count.
+fn weight_blocks(
+    g: &HeGraph,
+    blocks: &[ValueId],
+    kernel: &'static str,
+    what: &str,
+) -> Result<(Layout, usize, usize), IrError> {
+    let Some(&first) = blocks.first() else {
+        return Err(layout_err(kernel, format!("{what} has no blocks")));
+    };
+    let (l0, period) = weights(g, first, kernel, what)?;
+    let mut total = 0;
+    for (j, &b) in blocks.iter().enumerate() {
+        let (l, p) = weights(g, b, kernel, what)?;
+        same_grid(kernel, &l0, &l)?;
+        if p != period || l.cols != l0.cols || l.first_row != j * period {
+            return Err(layout_err(
+                kernel,
+                format!(
+                    "{what}: block {j} (period {p}, {} columns, first row {}) does not continue \
+                     blocks of period {period}, {} columns",
+                    l.cols, l.first_row, l0.cols
+                ),
+            ));
+        }
+        if l.rows == 0 || l.rows > period || (j + 1 < blocks.len() && l.rows != period) {
+            return Err(layout_err(
+                kernel,
+                format!(
+                    "{what}: block {j} has {} rows; every block but the last must have {period}",
+                    l.rows
+                ),
+            ));
+        }
+        total += l.rows;
+    }
+    if period > l0.rows_per_ct() {
+        return Err(layout_err(
+            kernel,
+            format!(
+                "{what}: period {period} exceeds {} rows per ciphertext",
+                l0.rows_per_ct()
+            ),
+        ));
+    }
+    Ok((l0, period, total))
+}
+
+/// Cost of [`vr_forward`]: [`dvr_forward_cost`] with one weight block and one A-ciphertext.
 pub fn vr_forward_cost(stride: usize, period: usize) -> KernelCost {
+    dvr_forward_cost(stride, period, 1, 1)
+}
+
+/// Cost of [`dvr_forward`] over `a_cts` sample blocks and `blocks` weight blocks of period p′:
+/// `blocks·(p′−1)` row shifts (shared across A-ciphertexts); per A-ciphertext and shift,
+/// `blocks` products each summed along its row (`log2 w` rotate-and-adds) and masked to column 0,
+/// `blocks − 1` rotations by p′ that place block j's sums at column j·p′, `log2 p′` rotate-and-adds
+/// that copy them across their p′ columns, and one placement mask. Depth 3.
+pub fn dvr_forward_cost(stride: usize, period: usize, blocks: usize, a_cts: usize) -> KernelCost {
+    let per_a = blocks * period * log2(stride) + period * (blocks - 1) + period * log2(period);
     KernelCost {
-        rotations: (period - 1) + period * (log2(stride) + log2(period)),
-        ct_mults: period,
-        pt_mults: 2 * period,
-        relins: period,
+        rotations: blocks * (period - 1) + a_cts * per_a,
+        ct_mults: a_cts * blocks * period,
+        pt_mults: a_cts * (blocks * period + period),
+        relins: a_cts * blocks * period,
         depth: 3,
     }
 }
 
-/// Forward product C = A·Bᵀ by Volley Revolver (A: m×n samples; B: p×n weights).
-///
-/// For each shift idx < p′: rotate B̄ up by idx rows (one rotation: B̄ is replicated with period p′),
-/// multiply with A so row i holds a_i ⊙ b_{(i+idx) mod p′}, sum each row into column 0 (log2 w
-/// rotate-and-adds), keep column 0 of the valid rows, copy it across the first p′ columns (log2 p′
-/// rotate-and-adds: the original VR copies across all w columns; only the first p′ are ever kept),
-/// and keep column (i+idx) mod p′ of row i. The result has C in the samples packing with the same
-/// stride, zero elsewhere, so it feeds the next layer directly.
+/// Forward product C = A·Bᵀ by Volley Revolver (A: m×n samples; B: p×n weights in one ciphertext).
 pub fn vr_forward(g: &mut HeGraph, a: ValueId, b: ValueId) -> Result<ValueId, IrError> {
-    vr_forward_scaled(g, a, b, 1.0)
+    dvr_forward(g, a, &[b], 1.0)
 }
 
 /// [`vr_forward`] computing `scale·A·Bᵀ` at no extra cost (the factor rides on the last mask).
@@ -150,9 +224,30 @@ pub fn vr_forward_scaled(
     b: ValueId,
     scale: f64,
 ) -> Result<ValueId, IrError> {
+    dvr_forward(g, a, &[b], scale)
+}
+
+/// Forward product `scale·A·Bᵀ` for one sample block A (m×n) and B (h×n) in weight-row blocks of
+/// period p′ (the Double Volley Revolver inner loop; the lowering calls it once per sample block,
+/// and the row shifts of B are shared between the calls).
+///
+/// For each shift idx < p′ and block j: rotate B̄_j up by idx rows (one rotation: the block is
+/// replicated with period p′ or holds exactly p′ rows), multiply with A so row i holds
+/// a_i ⊙ b_{j·p′ + (i+idx) mod p′}, sum each row into column 0 (log2 w rotate-and-adds) and keep
+/// column 0 of the valid rows. The blocks' sums are gathered into one ciphertext by a Horner chain
+/// of rotations right by p′ (block j lands in column j·p′), copied across p′ columns (log2 p′
+/// rotate-and-adds: the original VR copies across all w columns; only these are ever kept), and one
+/// mask keeps column j·p′ + (i+idx) mod p′ of row i for every block. The result has C (m×h) in the
+/// samples packing with the same stride, zero elsewhere, so it feeds the next layer directly.
+pub fn dvr_forward(
+    g: &mut HeGraph,
+    a: ValueId,
+    blocks: &[ValueId],
+    scale: f64,
+) -> Result<ValueId, IrError> {
     const K: &str = "vr_forward";
     let la = samples(g, a, K, "A")?;
-    let (lb, period) = weights(g, b, K, "B")?;
+    let (lb, period, p) = weight_blocks(g, blocks, K, "B")?;
     same_grid(K, &la, &lb)?;
     if la.cols != lb.cols {
         return Err(layout_err(
@@ -160,44 +255,57 @@ pub fn vr_forward_scaled(
             format!("inner dimensions differ ({} vs {})", la.cols, lb.cols),
         ));
     }
+    let nb = blocks.len();
     let (w, rows_per_ct) = (la.stride, la.rows_per_ct());
-    if period > rows_per_ct || period > w {
+    if period > rows_per_ct || nb * period > w {
         return Err(layout_err(
             K,
-            format!(
-                "{} output columns do not fit {rows_per_ct} rows × {w} columns",
-                lb.rows
-            ),
+            format!("{p} output columns do not fit {rows_per_ct} rows × {w} columns"),
         ));
     }
-    if la.padding != Padding::Zero && lb.padding != Padding::Zero {
+    let zero_b = blocks
+        .iter()
+        .all(|&b| g.ty(b).is_ok_and(|t| t.layout.padding == Padding::Zero));
+    if la.padding != Padding::Zero && !zero_b {
         return Err(layout_err(
             K,
             "one operand must have zero padding outside its matrix".into(),
         ));
     }
-    let (m, p) = (la.rows, lb.rows);
+    let m = la.rows;
     let col0 = mask(g, format!("rows<{m}&col=0/w{w}"), &la, |r, c| {
         r < m && c == 0
     });
     let mut acc: Option<ValueId> = None;
     // The row shifter is a chain of one-row rotations: one Galois key (step w) instead of p′ − 1.
-    let mut shifted = b;
+    let mut shifted = blocks.to_vec();
     for idx in 0..period {
-        if idx > 0 {
-            shifted = g.rotate(shifted, w as i64)?;
+        let mut gathered: Option<ValueId> = None;
+        for j in (0..nb).rev() {
+            if idx > 0 {
+                shifted[j] = g.rotate(shifted[j], w as i64)?;
+            }
+            let t = g.mul(a, shifted[j])?;
+            let sums = g.rotate_and_sum(t, 1, w)?;
+            let sums = g.mul_plain(sums, col0)?;
+            gathered = Some(match gathered {
+                None => sums,
+                Some(hi) => {
+                    let hi = g.rotate(hi, -(period as i64))?;
+                    g.add(hi, sums)?
+                }
+            });
         }
-        let t = g.mul(a, shifted)?;
-        let sums = g.rotate_and_sum(t, 1, w)?;
-        let sums = g.mul_plain(sums, col0)?;
-        let spread = g.rotate_and_sum(sums, -1, period)?;
-        let keep = mask_valued(
-            g,
-            format!("vr-f{idx}/m{m}p{p}P{period}w{w}"),
-            &la,
-            scale,
-            |r, c| r < m && c < p && c == (r + idx) % period,
-        );
+        let gathered = gathered.ok_or_else(|| layout_err(K, "B has no rows".into()))?;
+        let spread = g.rotate_and_sum(gathered, -1, period)?;
+        let name = if nb == 1 {
+            format!("vr-f{idx}/m{m}p{p}P{period}w{w}")
+        } else {
+            format!("vr-f{idx}/m{m}p{p}P{period}w{w}J{nb}")
+        };
+        let keep = mask_valued(g, name, &la, scale, |r, c| {
+            r < m && c < p && c % period == (r + idx) % period
+        });
         let part = g.mul_plain(spread, keep)?;
         acc = Some(match acc {
             None => part,
@@ -205,13 +313,11 @@ pub fn vr_forward_scaled(
         });
     }
     let c = acc.ok_or_else(|| layout_err(K, "B has no rows".into()))?;
-    g.declare_layout(c, Layout::samples(m, p, w, la.slots))?;
+    g.declare_layout(c, Layout::samples(m, p, w, la.slots).at_row(la.first_row))?;
     Ok(c)
 }
 
-/// Cost of [`vr_weight_gradient`] for `cts` data ciphertexts: the period-`p′` copy of D
-/// (`log2(w/p′)` rotations per ciphertext), `p′−1` shifts per ciphertext, `p′·cts` products with one
-/// relinearization per shift (lazy), `p′·log2(rows_per_ct)` row-sum rotations, `cts + p′` masks.
+/// Cost of [`vr_weight_gradient`]: [`dvr_weight_gradient_cost`] with one output block.
 pub fn vr_weight_gradient_cost(
     stride: usize,
     rows_per_ct: usize,
@@ -219,25 +325,35 @@ pub fn vr_weight_gradient_cost(
     cts: usize,
     masked: bool,
 ) -> KernelCost {
+    dvr_weight_gradient_cost(stride, rows_per_ct, period, 1, cts, masked)
+}
+
+/// Cost of [`dvr_weight_gradient`] for `cts` data ciphertexts and `blocks` output blocks of period
+/// p′. Per data ciphertext: `blocks − 1` rotations by p′ that bring D's column block j to column 0,
+/// one mask per block (skipped for a single block of a clean D), and per block the period-p′ copy
+/// (`log2(w/p′)` rotations) and `p′−1` shifts. Per block: `p′·cts` products with one
+/// relinearization per shift (lazy), `p′·log2(rows_per_ct)` row-sum rotations, `p′` masks.
+pub fn dvr_weight_gradient_cost(
+    stride: usize,
+    rows_per_ct: usize,
+    period: usize,
+    blocks: usize,
+    cts: usize,
+    masked: bool,
+) -> KernelCost {
+    let masked = masked || blocks > 1;
     KernelCost {
-        rotations: cts * (log2(stride / period) + period - 1) + period * log2(rows_per_ct),
-        ct_mults: period * cts,
-        pt_mults: if masked { cts } else { 0 } + period,
-        relins: period,
+        rotations: cts * (blocks - 1)
+            + blocks * (cts * (log2(stride / period) + period - 1) + period * log2(rows_per_ct)),
+        ct_mults: blocks * period * cts,
+        pt_mults: if masked { blocks * cts } else { 0 } + blocks * period,
+        relins: blocks * period,
         depth: if masked { 3 } else { 2 },
     }
 }
 
-/// Weight gradient G = Σ_ct D_ctᵀ·X_ct by the transposed-first method (D: m×c, X: m×n samples, one
-/// pair per data ciphertext). Result: G (c×n) in the weights packing with period p′ = next_pow2(c),
-/// so it can be added to the weights directly.
-///
-/// D is masked to its matrix when its padding is not zero, then copied along each row with period
-/// p′. For each k < p′ the copy is rotated left by k (row j, column col now holds
-/// D[j][(col+k) mod p′]), multiplied with X and summed over all ciphertexts (one relinearization per
-/// k), summed over rows (log2 rows rotate-and-adds by w), and masked so row r keeps the columns
-/// col < n with (col+k) mod p′ = r mod p′: exactly G[r mod p′][col]. Requires w ≥ n + p′ − 1 so
-/// the shifted copy never reads into the next row.
+/// Weight gradient G = Σ_ct D_ctᵀ·X_ct by the transposed-first method, as one ciphertext (D must
+/// have few enough columns for one weight block; see [`dvr_weight_gradient`]).
 pub fn vr_weight_gradient(
     g: &mut HeGraph,
     pairs: &[(ValueId, ValueId)],
@@ -252,6 +368,35 @@ pub fn vr_weight_gradient_scaled(
     pairs: &[(ValueId, ValueId)],
     scale: f64,
 ) -> Result<ValueId, IrError> {
+    match dvr_weight_gradient(g, pairs, scale)?.as_slice() {
+        [one] => Ok(*one),
+        more => Err(layout_err(
+            "vr_weight_gradient",
+            format!(
+                "the gradient needs {} weight-row blocks; use dvr_weight_gradient",
+                more.len()
+            ),
+        )),
+    }
+}
+
+/// Weight gradient `scale·Σ_ct D_ctᵀ·X_ct` by the transposed-first method (D: m×c, X: m×n
+/// samples, one pair per data ciphertext). Result: G (c×n) in weight-row blocks of period p′
+/// ([`weight_blocking`] of c rows), each block ready to be added to the same block of the weights.
+///
+/// Per data ciphertext and block j, D's columns j·p′ … j·p′+p′−1 are brought to column 0 (a chain
+/// of rotations by p′), masked to the block's columns and D's rows (skipped for a single block of a
+/// clean D), and copied along each row with period p′. For each k < p′ the copy is rotated left by
+/// k (row r, column col now holds D[r][j·p′ + (col+k) mod p′]), multiplied with X and summed over
+/// all ciphertexts (one relinearization per k), summed over rows (log2 rows rotate-and-adds by w),
+/// and masked so row r keeps the columns col < n with (col+k) mod p′ = r mod p′: exactly
+/// G[j·p′ + r mod p′][col]. Requires w ≥ n + p′ − 1 so the shifted copy never reads into the next
+/// row.
+pub fn dvr_weight_gradient(
+    g: &mut HeGraph,
+    pairs: &[(ValueId, ValueId)],
+    scale: f64,
+) -> Result<Vec<ValueId>, IrError> {
     const K: &str = "vr_weight_gradient";
     let Some(&(d0, x0)) = pairs.first() else {
         return Err(layout_err(K, "no data ciphertexts".into()));
@@ -261,14 +406,16 @@ pub fn vr_weight_gradient_scaled(
     same_grid(K, &ld0, &lx0)?;
     let (c, n, w, slots) = (ld0.cols, lx0.cols, ld0.stride, ld0.slots);
     let rows_per_ct = ld0.rows_per_ct();
-    let period = c.next_power_of_two();
+    let (period, nb) = weight_blocking(c, rows_per_ct);
     if n + period - 1 > w {
         return Err(layout_err(
             K,
             format!("stride {w} < n + p′ − 1 = {}", n + period - 1),
         ));
     }
-    let mut shifted_copies = Vec::with_capacity(pairs.len());
+    let block_rows = |j: usize| c.saturating_sub(j * period).min(period);
+    // copies[j][t]: the period-p′ copy of block j of pair t's D, with its X.
+    let mut copies: Vec<Vec<(ValueId, ValueId)>> = vec![Vec::with_capacity(pairs.len()); nb];
     for &(d, x) in pairs {
         let ld = samples(g, d, K, "D")?;
         let lx = samples(g, x, K, "X")?;
@@ -281,78 +428,108 @@ pub fn vr_weight_gradient_scaled(
         }
         // X may carry garbage: the copy of D is zero outside D's rows, and the final mask drops
         // every column ≥ n, so garbage in X never reaches G.
-        let m = ld.rows;
-        let clean = if ld.padding == Padding::Zero {
-            d
-        } else {
-            let keep = mask(g, format!("rows<{m}&col<{c}/w{w}"), &ld, |r, col| {
-                r < m && col < c
-            });
-            g.mul_plain(d, keep)?
-        };
-        let copy = g.rotate_and_sum(clean, -(period as i64), w / period)?;
-        shifted_copies.push((copy, x));
+        let tiled = tiled_column_blocks(g, d, &ld, period, nb)?;
+        for (block, copy) in copies.iter_mut().zip(tiled) {
+            block.push((copy, x));
+        }
     }
-    let mut acc: Option<ValueId> = None;
-    for k in 0..period {
-        let mut sum: Option<ValueId> = None;
-        for (copy, x) in shifted_copies.iter_mut() {
-            // Shift by one more column each k: a chain that needs only the step-1 key.
-            if k > 0 {
-                *copy = g.rotate(*copy, 1)?;
+    let mut out = Vec::with_capacity(nb);
+    for (j, block) in copies.iter_mut().enumerate() {
+        let cj = block_rows(j);
+        let mut acc: Option<ValueId> = None;
+        for k in 0..period {
+            let mut sum: Option<ValueId> = None;
+            for (copy, x) in block.iter_mut() {
+                // Shift by one more column each k: a chain that needs only the step-1 key.
+                if k > 0 {
+                    *copy = g.rotate(*copy, 1)?;
+                }
+                let prod = g.mul_lazy(*copy, *x)?;
+                sum = Some(match sum {
+                    None => prod,
+                    Some(s) => g.add(s, prod)?,
+                });
             }
-            let prod = g.mul_lazy(*copy, *x)?;
-            sum = Some(match sum {
-                None => prod,
-                Some(s) => g.add(s, prod)?,
+            let sum = sum.ok_or_else(|| layout_err(K, "no data ciphertexts".into()))?;
+            let sum = g.relin_rescale(sum)?;
+            let col_sums = g.rotate_and_sum(sum, w as i64, rows_per_ct)?;
+            let name = if nb == 1 {
+                format!("vr-g{k}/c{c}n{n}P{period}w{w}")
+            } else {
+                format!("vr-g{k}/c{cj}n{n}P{period}w{w}")
+            };
+            let keep = mask_valued(g, name, &ld0, scale, |r, col| {
+                col < n && r % period < cj && (col + k) % period == r % period
+            });
+            let part = g.mul_plain(col_sums, keep)?;
+            acc = Some(match acc {
+                None => part,
+                Some(acc) => g.add(acc, part)?,
             });
         }
-        let sum = sum.ok_or_else(|| layout_err(K, "no data ciphertexts".into()))?;
-        let sum = g.relin_rescale(sum)?;
-        let col_sums = g.rotate_and_sum(sum, w as i64, rows_per_ct)?;
-        let keep = mask_valued(
-            g,
-            format!("vr-g{k}/c{c}n{n}P{period}w{w}"),
-            &ld0,
-            scale,
-            |r, col| col < n && r % period < c && (col + k) % period == r % period,
-        );
-        let part = g.mul_plain(col_sums, keep)?;
-        acc = Some(match acc {
-            None => part,
-            Some(acc) => g.add(acc, part)?,
-        });
+        let grad = acc.ok_or_else(|| layout_err(K, "D has no columns".into()))?;
+        g.declare_layout(grad, Layout::weight_block(c, j, period, n, w, slots))?;
+        out.push(grad);
     }
-    let grad = acc.ok_or_else(|| layout_err(K, "D has no columns".into()))?;
-    g.declare_layout(grad, Layout::weights(c, n, w, slots))?;
-    Ok(grad)
+    Ok(out)
 }
 
-/// Cost of [`broadcast_backprop`] for one E-ciphertext: per output row r < c of W, one shift and
-/// `log2 h′` copies of E's column r, `log2 p′` row copies of W's row r (shared across
-/// E-ciphertexts), one product; one relinearization in all (lazy), `2c` masks, depth 2.
+/// D's column blocks of period p′, each brought to column 0 (a chain of rotations by p′), masked
+/// to D's rows and the block's columns (skipped for a single block of a clean D), and copied along
+/// each row with period p′ (`log2(w/p′)` rotate-and-adds): slot (r, col) of copy j holds
+/// D[r][j·p′ + col mod p′]. Shared by the gradient and the diagonal back-propagation, so when both
+/// read the same error matrix the builder computes the copies once.
+fn tiled_column_blocks(
+    g: &mut HeGraph,
+    d: ValueId,
+    ld: &Layout,
+    period: usize,
+    blocks: usize,
+) -> Result<Vec<ValueId>, IrError> {
+    let (m, c, w) = (ld.rows, ld.cols, ld.stride);
+    let mut out = Vec::with_capacity(blocks);
+    let mut shifted = d;
+    for j in 0..blocks {
+        if j > 0 {
+            shifted = g.rotate(shifted, period as i64)?;
+        }
+        let cj = c.saturating_sub(j * period).min(period);
+        let clean = if blocks == 1 && ld.padding == Padding::Zero {
+            shifted
+        } else {
+            let keep = mask(g, format!("rows<{m}&col<{cj}/w{w}"), ld, |r, col| {
+                r < m && col < cj
+            });
+            g.mul_plain(shifted, keep)?
+        };
+        out.push(g.rotate_and_sum(clean, -(period as i64), w / period)?);
+    }
+    Ok(out)
+}
+
+/// Cost of [`broadcast_backprop`]: [`dvr_backprop_cost`] for one E-ciphertext.
 pub fn broadcast_backprop_cost(rows: usize, out_cols: usize, period: usize) -> KernelCost {
+    dvr_backprop_cost(rows, out_cols, period, 1)
+}
+
+/// Cost of [`dvr_backprop`] for `e_cts` E-ciphertexts and W with `rows` rows in blocks of period
+/// p′: per E-ciphertext and row r of W, one shift and `log2 h′` copies of E's column r, one mask,
+/// one product, one relinearization in all (lazy); per row r, one mask and `log2 p′` row copies of
+/// W's row r (shared across E-ciphertexts). Depth 2.
+pub fn dvr_backprop_cost(rows: usize, out_cols: usize, period: usize, e_cts: usize) -> KernelCost {
     let hp = out_cols.next_power_of_two();
     KernelCost {
-        rotations: (rows - 1) + rows * log2(hp) + rows * log2(period),
-        ct_mults: rows,
-        pt_mults: 2 * rows,
-        relins: 1,
+        rotations: e_cts * ((rows - 1) + rows * log2(hp)) + rows * log2(period),
+        ct_mults: e_cts * rows,
+        pt_mults: e_cts * rows + rows,
+        relins: e_cts,
         depth: 2,
     }
 }
 
-/// Error back-propagation P = E·W with W in its natural (weights) packing, by broadcasting
-/// (E: m×c samples; W: c×h weights). No published method exists for this product in the VR family;
-/// this is the project's choice among the options in the brief (a transposed weight copy would
-/// double weight memory and must itself be updated every step).
-///
-/// For each r < c: shift E left by r columns, keep column 0 (now E's column r) and copy it across
-/// h′ columns; keep row r
-/// of W (all its replicas) and copy it down every row; multiply. The products are summed before one
-/// relinearization and rescale.
+/// Error back-propagation P = E·W with W in its natural (weights) packing, in one ciphertext.
 pub fn broadcast_backprop(g: &mut HeGraph, e: ValueId, wt: ValueId) -> Result<ValueId, IrError> {
-    broadcast_backprop_scaled(g, e, wt, 1.0)
+    dvr_backprop(g, e, &[wt], 1.0)
 }
 
 /// [`broadcast_backprop`] computing `scale·E·W` at no extra cost (the factor rides on E's mask).
@@ -362,17 +539,38 @@ pub fn broadcast_backprop_scaled(
     wt: ValueId,
     scale: f64,
 ) -> Result<ValueId, IrError> {
+    dvr_backprop(g, e, &[wt], scale)
+}
+
+/// Error back-propagation `scale·E·W` by broadcasting (E: m×c samples, one sample block; W: c×h in
+/// weight-row blocks). No published method exists for this product in the VR family; this is the
+/// project's choice among the options in the brief (a transposed weight copy would double weight
+/// memory and must itself be updated every step).
+///
+/// For each row r < c of W (row r mod p′ of block r div p′): shift E left by r columns, keep
+/// column 0 (now E's column r) and copy it across h′ columns; keep row r of W (all its replicas)
+/// and copy it down every row; multiply. The products are summed before one relinearization and
+/// rescale. Blocking costs nothing extra: the loop over W's rows simply walks through the blocks.
+pub fn dvr_backprop(
+    g: &mut HeGraph,
+    e: ValueId,
+    blocks: &[ValueId],
+    scale: f64,
+) -> Result<ValueId, IrError> {
     const K: &str = "broadcast_backprop";
     let le = samples(g, e, K, "E")?;
-    let (lw, period) = weights(g, wt, K, "W")?;
+    let (lw, period, rows) = weight_blocks(g, blocks, K, "W")?;
     same_grid(K, &le, &lw)?;
-    if le.cols != lw.rows {
+    if le.cols != rows {
         return Err(layout_err(
             K,
-            format!("E has {} columns, W has {} rows", le.cols, lw.rows),
+            format!("E has {} columns, W has {rows} rows", le.cols),
         ));
     }
-    if lw.padding != Padding::Zero {
+    if blocks
+        .iter()
+        .any(|&b| g.ty(b).is_ok_and(|t| t.layout.padding != Padding::Zero))
+    {
         return Err(layout_err(K, "W must have zero padding".into()));
     }
     let (m, c, h, w) = (le.rows, le.cols, lw.cols, le.stride);
@@ -396,10 +594,14 @@ pub fn broadcast_backprop_scaled(
         }
         let er = g.mul_plain(shifted, col0)?;
         let er = g.rotate_and_sum(er, -1, hp)?;
-        let row_r = mask(g, format!("row%{period}={r}/w{w}"), &lw, |row, _| {
-            row % period == r
+        let rr = r % period;
+        let block = *blocks
+            .get(r / period)
+            .ok_or_else(|| layout_err(K, format!("W has no block for row {r}")))?;
+        let row_r = mask(g, format!("row%{period}={rr}/w{w}"), &lw, |row, _| {
+            row % period == rr
         });
-        let wr = g.mul_plain(wt, row_r)?;
+        let wr = g.mul_plain(block, row_r)?;
         let wr = g.rotate_and_sum(wr, -(w as i64), period)?;
         let prod = g.mul_lazy(er, wr)?;
         acc = Some(match acc {
@@ -409,6 +611,147 @@ pub fn broadcast_backprop_scaled(
     }
     let acc = acc.ok_or_else(|| layout_err(K, "E has no columns".into()))?;
     let out = g.relin_rescale(acc)?;
-    g.declare_layout(out, Layout::samples(m, h, w, le.slots))?;
+    g.declare_layout(out, Layout::samples(m, h, w, le.slots).at_row(le.first_row))?;
+    Ok(out)
+}
+
+/// Cost of [`diagonal_backprop`] for `e_cts` E-ciphertexts and W with `blocks` weight-row blocks of
+/// period p′. Per E-ciphertext: the column-block copies of E (`blocks − 1` rotations by p′, one
+/// mask per block unless a single block of a clean E, `log2(w/p′)` rotations per block), `p′ − 1`
+/// shifts and `p′` products per block, one relinearization. Per block and k < p′ (shared across
+/// E-ciphertexts): one diagonal mask and `log2 p′` rotate-and-adds down the rows. Depth 2.
+pub fn diagonal_backprop_cost(
+    stride: usize,
+    period: usize,
+    blocks: usize,
+    e_cts: usize,
+    masked: bool,
+) -> KernelCost {
+    let masked = masked || blocks > 1;
+    KernelCost {
+        rotations: e_cts * ((blocks - 1) + blocks * (log2(stride / period) + period - 1))
+            + blocks * period * log2(period),
+        ct_mults: e_cts * blocks * period,
+        pt_mults: if masked { e_cts * blocks } else { 0 } + blocks * period,
+        relins: e_cts,
+        depth: 2,
+    }
+}
+
+/// Error back-propagation `scale·E·W` by generalized diagonals for one sample block (see
+/// [`diagonal_backprop_blocks`]).
+pub fn diagonal_backprop(
+    g: &mut HeGraph,
+    e: ValueId,
+    blocks: &[ValueId],
+    scale: f64,
+) -> Result<ValueId, IrError> {
+    diagonal_backprop_blocks(g, &[e], blocks, scale)?
+        .pop()
+        .ok_or_else(|| layout_err("diagonal_backprop", "no E ciphertext".into()))
+}
+
+/// Error back-propagation `scale·E·W` by generalized diagonals (E: m×c samples, every sample block;
+/// W: c×h in weight-row blocks of period p′): the "direct diagonal A·B" of the research brief's
+/// kernel survey (HETAL's diagonal idea, here without complex pairing). One result per E block.
+///
+/// P[i][col] = Σ_j Σ_k E[i][j·p′ + (col+k) mod p′] · W[j·p′ + (col+k) mod p′][col]. E's column
+/// block j is copied along its rows with period p′ ([`tiled_column_blocks`]: the copy the
+/// transposed-first gradient makes of the same error matrix, so the builder shares it) and shifted
+/// left by k. W's k-th diagonal (row t keeps the columns col < h with (col+k) mod p′ = t mod p′,
+/// then `log2 p′` rotate-and-adds down the rows give every row W[j·p′ + (col+k) mod p′][col]) is
+/// built once per (block, k) and used by every E block right away. No row reduction of the output
+/// is needed, which is where the broadcast method spends most of its rotations. Requires
+/// w ≥ h + p′ − 1 (the shifted copy must not read into the next row) and zero padding in W. The
+/// result has zero padding.
+///
+/// Memory: k runs downwards, from one rotation by p′−1 and then steps of −1, so the shifted copies
+/// are not the ones the gradient builds (upwards by +1); sharing them would save p′−1 rotations
+/// per E block but keep p′ copies alive between the two kernels. The loop over E blocks is inside
+/// the loop over k, so at most one diagonal of W is alive at a time.
+pub fn diagonal_backprop_blocks(
+    g: &mut HeGraph,
+    es: &[ValueId],
+    blocks: &[ValueId],
+    scale: f64,
+) -> Result<Vec<ValueId>, IrError> {
+    const K: &str = "diagonal_backprop";
+    let (lw, period, rows) = weight_blocks(g, blocks, K, "W")?;
+    if blocks
+        .iter()
+        .any(|&b| g.ty(b).is_ok_and(|t| t.layout.padding != Padding::Zero))
+    {
+        return Err(layout_err(K, "W must have zero padding".into()));
+    }
+    let (h, w) = (lw.cols, lw.stride);
+    if h + period - 1 > w {
+        return Err(layout_err(
+            K,
+            format!("stride {w} < h + p′ − 1 = {}", h + period - 1),
+        ));
+    }
+    let mut layouts = Vec::with_capacity(es.len());
+    let mut copies = Vec::with_capacity(es.len());
+    for &e in es {
+        let le = samples(g, e, K, "E")?;
+        same_grid(K, &le, &lw)?;
+        if le.cols != rows {
+            return Err(layout_err(
+                K,
+                format!("E has {} columns, W has {rows} rows", le.cols),
+            ));
+        }
+        copies.push(tiled_column_blocks(g, e, &le, period, blocks.len())?);
+        layouts.push(le);
+    }
+    let mut acc: Vec<Option<ValueId>> = vec![None; es.len()];
+    for (j, &wj) in blocks.iter().enumerate() {
+        // bases[t]: E block t's copy of column block j; shifted[t]: that copy shifted left by the
+        // current k (k = 0 is the copy itself).
+        let mut bases: Vec<ValueId> = Vec::with_capacity(es.len());
+        for c in &copies {
+            bases.push(
+                *c.get(j)
+                    .ok_or_else(|| layout_err(K, format!("no copy of column block {j}")))?,
+            );
+        }
+        let mut shifted = bases
+            .iter()
+            .map(|&b| g.rotate(b, period as i64 - 1))
+            .collect::<Result<Vec<_>, _>>()?;
+        for k in (0..period).rev() {
+            let keep = mask_valued(
+                g,
+                format!("diag{k}/h{h}P{period}w{w}"),
+                &lw,
+                scale,
+                |t, col| col < h && (col + k) % period == t % period,
+            );
+            let diag = g.mul_plain(wj, keep)?;
+            let diag = g.rotate_and_sum(diag, w as i64, period)?;
+            for ((x, a), &base) in shifted.iter_mut().zip(acc.iter_mut()).zip(&bases) {
+                if k == 0 {
+                    *x = base;
+                } else if k + 1 < period {
+                    *x = g.rotate(*x, -1)?;
+                }
+                let prod = g.mul_lazy(*x, diag)?;
+                *a = Some(match *a {
+                    None => prod,
+                    Some(a) => g.add(a, prod)?,
+                });
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(es.len());
+    for (a, le) in acc.into_iter().zip(layouts) {
+        let a = a.ok_or_else(|| layout_err(K, "E has no columns".into()))?;
+        let p = g.relin_rescale(a)?;
+        g.declare_layout(
+            p,
+            Layout::samples(le.rows, h, w, le.slots).at_row(le.first_row),
+        )?;
+        out.push(p);
+    }
     Ok(out)
 }

@@ -3,14 +3,20 @@
 //! Every tensor-IR value has one of two orientations:
 //! - **batch** values (`X`, `Y`, `Z_ℓ`, `A_ℓ`, `E_ℓ`: one row per sample) become a list of
 //!   ciphertexts in the samples packing, one per block of `rows_per_ct` samples — the outer loop of
-//!   Double Volley Revolver;
-//! - **parameter** values (`W_ℓ`, `b_ℓ`, gradients, momentum state) become one ciphertext in the
-//!   weights packing (a bias is a weights packing of period 1: every row holds `b`).
+//!   Double Volley Revolver over the first operand;
+//! - **parameter** values (`W_ℓ`, `b_ℓ`, gradients, momentum state) become a list of weight-row
+//!   blocks ([`kernels::weight_blocking`]): one ciphertext in the weights packing when the matrix's
+//!   padded rows fit one ciphertext (a bias is a weights packing of period 1: every row holds `b`),
+//!   else one ciphertext per `rows_per_ct` rows — the outer loop over the second operand. Every
+//!   parameter of one shape is cut the same way, so elementwise updates pair blocks one to one.
 //!
-//! The products map to the kernels in [`crate::kernels`]: `A·Bᵀ` to Volley Revolver per block,
-//! `Aᵀ·B` to the transposed-first gradient summed over all blocks, `A·B` to the broadcast
-//! back-propagation per block. One row stride `w` serves the whole network so layers chain without
-//! conversions; [`choose_stride`] picks the smallest that every kernel accepts.
+//! The products are lowered by the kernel the [`KernelRegistry`] chooses for them
+//! ([`KernelRegistry::choose`], the one decision point between kernel families; the default
+//! registry holds Volley Revolver — `A·Bᵀ` per sample block, `Aᵀ·B` summed over all sample blocks
+//! into weight-row blocks, `A·B` per sample block by broadcasting — and the diagonal `A·B`, which
+//! wins where its stride condition holds). One row stride `w` serves the whole network
+//! so layers chain without conversions; [`choose_stride`] picks the smallest that every kernel
+//! accepts.
 //!
 //! The monitored loss is not lowered: under encryption only the error `A − Y` is computed.
 
@@ -23,7 +29,8 @@ use henn_tir::{
 
 use crate::error::IrError;
 use crate::graph::{HeGraph, ValueId};
-use crate::kernels;
+use crate::kernels::registry::KernelRegistry;
+use crate::kernels::{self, KernelCost};
 use crate::op::HeOp;
 use crate::poly;
 use crate::types::{Layout, Origin, Padding, Stage};
@@ -48,13 +55,28 @@ pub struct Lowered {
     pub inputs: Vec<InputBinding>,
     /// The new training state the step returns.
     pub outputs: Vec<OutputBinding>,
+    /// The kernel chosen for every product, in lowering order.
+    pub products: Vec<ProductUse>,
+}
+
+/// One product of the step and the kernel the registry chose for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProductUse {
+    /// The tensor-IR value's name (`Z1`, `G2`…), or `%n` for an unnamed one.
+    pub value: String,
+    pub form: MatMulForm,
+    pub kernel: &'static str,
+    /// The kernel's predicted cost for this call (before sharing with other calls).
+    pub cost: KernelCost,
 }
 
 /// The HE value(s) standing for one tensor-IR value.
 #[derive(Debug, Clone)]
 enum HeVal {
+    /// Sample blocks.
     Batch(Vec<ValueId>),
-    Param(ValueId),
+    /// Weight-row blocks (one for a matrix that fits a ciphertext).
+    Param(Vec<ValueId>),
     /// The monitored loss: not computed under encryption.
     Skipped,
 }
@@ -80,50 +102,67 @@ fn err(reason: String) -> IrError {
     }
 }
 
-/// The smallest power-of-two row stride every product of the step accepts, and the resulting rows
-/// per ciphertext.
+/// The smallest power-of-two row stride every product of the step accepts. Parameters whose
+/// padded rows exceed the resulting rows per ciphertext are cut into weight-row blocks, so the
+/// constraints are: every matrix's columns fit a row, and the transposed-first gradient's shifted
+/// copy (`n + p′ − 1` columns, p′ the gradient's block period) fits a row.
 pub fn choose_stride(tir: &Tir, slots: usize) -> Result<usize, IrError> {
-    let mut need = 1usize;
-    let mut max_period = 1usize;
+    let mut reason = String::from("no stride fits");
+    let mut w = 1usize;
+    while w <= slots {
+        match stride_fits(tir, w, slots) {
+            Ok(()) => return Ok(w),
+            Err(why) => reason = why,
+        }
+        w *= 2;
+    }
+    Err(err(format!(
+        "no row stride up to the {slots} slots fits this step: {reason}"
+    )))
+}
+
+/// Why row stride `w` does not fit the step (rows per ciphertext = slots / w).
+fn stride_fits(tir: &Tir, w: usize, slots: usize) -> Result<(), String> {
+    let rows_per_ct = slots / w;
     for v in tir.values() {
         let Some(node) = tir.node(v) else { continue };
-        need = need.max(node.shape.cols.next_power_of_two());
-        if let Op::MatMul(form) = node.op {
+        let cols = node.shape.cols.next_power_of_two();
+        if cols > w {
+            return Err(format!(
+                "a {}×{} matrix needs a row stride of {cols} (column blocking is not implemented)",
+                node.shape.rows, node.shape.cols
+            ));
+        }
+        if let Op::MatMul(MatMulForm::AtB) = node.op {
             let ops = tir.operands(v);
             let shape = |i: usize| ops.get(i).and_then(|&(_, o)| tir.shape(o));
-            let (Some(a), Some(b)) = (shape(0), shape(1)) else {
+            let (Some(d), Some(x)) = (shape(0), shape(1)) else {
                 continue;
             };
-            match form {
-                MatMulForm::ABt => {
-                    let p = b.rows.next_power_of_two();
-                    max_period = max_period.max(p);
-                    need = need.max(p);
-                }
-                MatMulForm::AtB => {
-                    let p = a.cols.next_power_of_two();
-                    max_period = max_period.max(p);
-                    need = need.max((b.cols + p - 1).next_power_of_two());
-                }
-                MatMulForm::AB => {
-                    max_period = max_period.max(b.rows.next_power_of_two());
-                    need = need.max(b.cols.next_power_of_two());
-                }
+            let (period, _) = kernels::weight_blocking(d.cols, rows_per_ct);
+            if x.cols + period - 1 > w {
+                return Err(format!(
+                    "the {}×{} weight gradient needs a row stride ≥ {} + {period} − 1",
+                    d.cols, x.cols, x.cols
+                ));
             }
         }
     }
-    if need > slots || slots / need < max_period {
-        return Err(err(format!(
-            "a row stride of {need} leaves {} rows per ciphertext, fewer than the {max_period} weight rows a layer needs: \
-             this model needs weight-row blocking (not implemented yet) or a larger ring",
-            slots / need.max(1)
-        )));
-    }
-    Ok(need)
+    Ok(())
 }
 
-/// Lower one training (or inference) step.
+/// Lower one training (or inference) step with the default kernels
+/// ([`KernelRegistry::standard`]).
 pub fn lower_step(step: &StepGraph, cfg: &LowerConfig) -> Result<Lowered, IrError> {
+    lower_step_with(step, cfg, &KernelRegistry::standard())
+}
+
+/// Lower one step, choosing every product's kernel from `registry`.
+pub fn lower_step_with(
+    step: &StepGraph,
+    cfg: &LowerConfig,
+    registry: &KernelRegistry,
+) -> Result<Lowered, IrError> {
     let tir = &step.graph;
     let slots = cfg.slots;
     let stride = match cfg.stride {
@@ -137,6 +176,7 @@ pub fn lower_step(step: &StepGraph, cfg: &LowerConfig) -> Result<Lowered, IrErro
     let mut g = HeGraph::new();
     let mut inputs = Vec::new();
     let mut outputs = Vec::new();
+    let mut products = Vec::new();
     let mut map: HashMap<TirValue, HeVal> = HashMap::new();
     // Constant factors are carried, not computed: the true value of `v` is `factor[v]` times its
     // HE value. A product kernel absorbs its operands' factors (and a learning rate or 1/B that
@@ -173,7 +213,7 @@ pub fn lower_step(step: &StepGraph, cfg: &LowerConfig) -> Result<Lowered, IrErro
                 let mut cts = Vec::new();
                 let mut first_row = 0;
                 for (block, &rows) in blocks.iter().enumerate() {
-                    let layout = Layout::samples(rows, shape.cols, stride, slots);
+                    let layout = Layout::samples(rows, shape.cols, stride, slots).at_row(first_row);
                     let (name, source) = match kind {
                         InputKind::Features => (
                             format!("X.{block}"),
@@ -203,52 +243,68 @@ pub fn lower_step(step: &StepGraph, cfg: &LowerConfig) -> Result<Lowered, IrErro
                 HeVal::Batch(cts)
             }
             Op::Load(slot) => {
-                let layout = Layout::weights(shape.rows, shape.cols, stride, slots);
-                let name = state_slot(*slot).to_string();
-                let ct = g.input(&name, layout.clone());
-                inputs.push(InputBinding {
-                    name,
-                    source: InputSource::State(state_slot(*slot)),
-                    layout,
-                });
-                HeVal::Param(ct)
+                let (period, nb) = kernels::weight_blocking(shape.rows, rows_per_ct);
+                let mut cts = Vec::with_capacity(nb);
+                for j in 0..nb {
+                    let layout =
+                        Layout::weight_block(shape.rows, j, period, shape.cols, stride, slots);
+                    let name = block_name(&state_slot(*slot).to_string(), j, nb);
+                    cts.push(g.input(&name, layout.clone()));
+                    inputs.push(InputBinding {
+                        name,
+                        source: InputSource::State(state_slot(*slot)),
+                        layout,
+                    });
+                }
+                HeVal::Param(cts)
             }
             Op::Store(slot) => {
-                let HeVal::Param(x) = settle(&mut g, &operands[0], f0)? else {
+                let HeVal::Param(xs) = settle(&mut g, &operands[0], f0)? else {
                     return Err(err(format!("storing {slot} from a batch value")));
                 };
-                let name = format!("{}'", state_slot(*slot));
-                g.output(&name, x)?;
-                outputs.push(OutputBinding {
-                    name,
-                    slot: state_slot(*slot),
-                });
-                HeVal::Param(x)
+                let nb = xs.len();
+                for (j, &x) in xs.iter().enumerate() {
+                    let name = block_name(&format!("{}'", state_slot(*slot)), j, nb);
+                    g.output(&name, x)?;
+                    outputs.push(OutputBinding {
+                        name,
+                        slot: state_slot(*slot),
+                        layout: g.ty(x)?.layout.clone(),
+                    });
+                }
+                HeVal::Param(xs)
             }
             Op::MatMul(form) => {
                 let fold = folds.get(&v).copied().unwrap_or(1.0);
                 let k = f0 * f1 * fold;
                 out_factor = 1.0 / fold;
-                match (form, &operands[0], &operands[1]) {
-                    (MatMulForm::ABt, HeVal::Batch(a), HeVal::Param(w)) => HeVal::Batch(
-                        a.iter()
-                            .map(|&a| kernels::vr_forward_scaled(&mut g, a, *w, k))
-                            .collect::<Result<_, _>>()?,
-                    ),
-                    (MatMulForm::AB, HeVal::Batch(e), HeVal::Param(w)) => HeVal::Batch(
-                        e.iter()
-                            .map(|&e| kernels::broadcast_backprop_scaled(&mut g, e, *w, k))
-                            .collect::<Result<_, _>>()?,
-                    ),
-                    (MatMulForm::AtB, HeVal::Batch(d), HeVal::Batch(x)) => {
-                        let pairs: Vec<_> = d.iter().copied().zip(x.iter().copied()).collect();
-                        HeVal::Param(kernels::vr_weight_gradient_scaled(&mut g, &pairs, k)?)
+                let (lhs, rhs, batch_out) = match (form, &operands[0], &operands[1]) {
+                    (MatMulForm::ABt | MatMulForm::AB, HeVal::Batch(a), HeVal::Param(w)) => {
+                        (a, w, true)
                     }
+                    (MatMulForm::AtB, HeVal::Batch(d), HeVal::Batch(x)) => (d, x, false),
                     (form, _, _) => {
                         return Err(err(format!(
                             "{form:?} on operands of unexpected orientation"
                         )));
                     }
+                };
+                // The decision point: which kernel family computes this product.
+                let choice = registry.choose(*form, &g, lhs, rhs)?;
+                products.push(ProductUse {
+                    value: node
+                        .name
+                        .clone()
+                        .unwrap_or_else(|| format!("%{}", v.index())),
+                    form: *form,
+                    kernel: choice.kernel.name(),
+                    cost: choice.cost,
+                });
+                let out = choice.kernel.lower(&mut g, lhs, rhs, k)?;
+                if batch_out {
+                    HeVal::Batch(out)
+                } else {
+                    HeVal::Param(out)
                 }
             }
             Op::Add | Op::Sub | Op::Mul => {
@@ -276,8 +332,17 @@ pub fn lower_step(step: &StepGraph, cfg: &LowerConfig) -> Result<Lowered, IrErro
                             .map(|(&a, &b)| f(&mut g, a, b))
                             .collect::<Result<_, _>>()?,
                     ),
-                    (HeVal::Param(a), HeVal::Param(b)) => HeVal::Param(f(&mut g, *a, *b)?),
-                    _ => return Err(err("elementwise op on mixed orientations".into())),
+                    (HeVal::Param(a), HeVal::Param(b)) if a.len() == b.len() => HeVal::Param(
+                        a.iter()
+                            .zip(b)
+                            .map(|(&a, &b)| f(&mut g, a, b))
+                            .collect::<Result<_, _>>()?,
+                    ),
+                    _ => {
+                        return Err(err(
+                            "elementwise op on mixed orientations or blockings".into()
+                        ));
+                    }
                 }
             }
             Op::AddRow => match (
@@ -285,13 +350,18 @@ pub fn lower_step(step: &StepGraph, cfg: &LowerConfig) -> Result<Lowered, IrErro
                 &settle(&mut g, &operands[1], f1)?,
             ) {
                 (HeVal::Batch(z), HeVal::Param(b)) => {
+                    let [b] = b.as_slice() else {
+                        return Err(err("a bias split into row blocks".into()));
+                    };
                     let mut out = Vec::new();
                     for (&z, &rows) in z.iter().zip(&blocks) {
+                        let first_row = g.ty(z)?.layout.first_row;
                         let s = g.add(z, *b)?;
                         // The bias fills every ciphertext row, including those past the block.
                         g.declare_layout(
                             s,
                             Layout::samples(rows, shape.cols, stride, slots)
+                                .at_row(first_row)
                                 .with_padding(Padding::Garbage),
                         )?;
                         out.push(s);
@@ -359,7 +429,7 @@ pub fn lower_step(step: &StepGraph, cfg: &LowerConfig) -> Result<Lowered, IrErro
                 let acc = acc.ok_or_else(|| err("column sum of an empty batch".into()))?;
                 let sums = g.rotate_and_sum(acc, stride as i64, rows_per_ct)?;
                 g.declare_layout(sums, Layout::weights(1, cols, stride, slots))?;
-                HeVal::Param(sums)
+                HeVal::Param(vec![sums])
             }
             Op::Loss(_) => HeVal::Skipped,
         };
@@ -373,7 +443,17 @@ pub fn lower_step(step: &StepGraph, cfg: &LowerConfig) -> Result<Lowered, IrErro
         blocks,
         inputs,
         outputs,
+        products,
     })
+}
+
+/// `W1` for a tensor in one ciphertext, `W1.0`, `W1.1`… for its row blocks.
+fn block_name(base: &str, block: usize, blocks: usize) -> String {
+    if blocks == 1 {
+        base.to_owned()
+    } else {
+        format!("{base}.{block}")
+    }
 }
 
 /// The HE value with its carried factor applied (one scalar product per ciphertext, one level), or
@@ -417,7 +497,7 @@ fn map_unary(
 ) -> Result<HeVal, IrError> {
     Ok(match x {
         HeVal::Batch(xs) => HeVal::Batch(xs.iter().map(|&x| f(g, x)).collect::<Result<_, _>>()?),
-        HeVal::Param(x) => HeVal::Param(f(g, *x)?),
+        HeVal::Param(xs) => HeVal::Param(xs.iter().map(|&x| f(g, x)).collect::<Result<_, _>>()?),
         HeVal::Skipped => HeVal::Skipped,
     })
 }

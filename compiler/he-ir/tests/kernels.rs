@@ -339,3 +339,434 @@ fn printed_ir_of_the_worked_gradient_example() {
     g.output("G", grad).unwrap();
     insta::assert_snapshot!(henn_he_ir::print::print(&g));
 }
+
+// ----- Double Volley Revolver: weight matrices cut into row blocks -----
+
+/// Pack a whole matrix into the weight-row blocks `weight_blocking` prescribes.
+fn weight_block_layouts(rows: usize, cols: usize, stride: usize, slots: usize) -> Vec<Layout> {
+    let (period, blocks) = kernels::weight_blocking(rows, slots / stride);
+    (0..blocks)
+        .map(|j| Layout::weight_block(rows, j, period, cols, stride, slots))
+        .collect()
+}
+
+fn run_forward_blocked(m: usize, n: usize, h: usize, stride: usize, slots: usize, a_cts: usize) {
+    let mut rng = ChaCha8Rng::seed_from_u64((m * 31 + n * 7 + h) as u64);
+    let b = random_matrix(&mut rng, h, n);
+    let layouts = weight_block_layouts(h, n, stride, slots);
+    assert!(layouts.len() > 1, "the case must need blocking");
+    let mut g = HeGraph::new();
+    let mut inputs = HashMap::new();
+    let mut blocks = Vec::new();
+    for (j, l) in layouts.iter().enumerate() {
+        blocks.push(g.input(&format!("B{j}"), l.clone()));
+        inputs.insert(format!("B{j}"), l.pack_block(&b).unwrap());
+    }
+    let mut want = Vec::new();
+    for t in 0..a_cts {
+        let a = random_matrix(&mut rng, m, n);
+        let la = Layout::samples(m, n, stride, slots).at_row(t * m);
+        let va = g.input(&format!("A{t}"), la.clone());
+        inputs.insert(format!("A{t}"), la.pack(&a));
+        let c = kernels::dvr_forward(&mut g, va, &blocks, 1.0).unwrap();
+        g.output(&format!("C{t}"), c).unwrap();
+        want.push((c, matmul_abt(&a, &b, m, n, h)));
+    }
+    assert!(validate(&g, &Limits::default()).is_empty());
+    let out = simulate(&g, &inputs).unwrap();
+    for (t, (c, want)) in want.iter().enumerate() {
+        let lc = g.ty(*c).unwrap().layout.clone();
+        assert_eq!((lc.rows, lc.cols, lc.first_row), (m, h, t * m));
+        let got = &out.outputs[&format!("C{t}")];
+        // Block j's outputs land in columns j·p′ … of the activation: the next layer's A.
+        assert_close(&lc.unpack(got), want);
+        assert_zero_padding(&lc, got);
+    }
+    let period = layouts[0].rows_per_ct().min(h.next_power_of_two());
+    assert_eq!(
+        counts(&g),
+        kernels::dvr_forward_cost(stride, period, layouts.len(), a_cts)
+    );
+}
+
+#[test]
+fn forward_with_weight_row_blocks() {
+    // 4 rows per ciphertext, 10 output units: blocks of 4, 4 and 2 rows.
+    run_forward_blocked(4, 5, 10, 16, 64, 1);
+    // 8 rows per ciphertext, 64 hidden units: 8 blocks, two sample blocks sharing the row shifts.
+    run_forward_blocked(8, 6, 64, 64, 512, 2);
+    // A partial last sample block.
+    run_forward_blocked(3, 7, 16, 16, 64, 1);
+}
+
+fn run_gradient_blocked(m: usize, c: usize, n: usize, stride: usize, slots: usize, cts: usize) {
+    let mut rng = ChaCha8Rng::seed_from_u64((m * 13 + c * 5 + n) as u64);
+    let mut g = HeGraph::new();
+    let mut inputs = HashMap::new();
+    let mut pairs = Vec::new();
+    let mut want = vec![0.0; c * n];
+    let mut garbage = false;
+    for t in 0..cts {
+        let d = random_matrix(&mut rng, m, c);
+        let x = random_matrix(&mut rng, m, n);
+        // Alternate clean and garbage-padded D to cover both.
+        let dirty = t % 2 == 1;
+        garbage |= dirty;
+        let ld = Layout::samples(m, c, stride, slots).at_row(t * m);
+        let mut packed = ld.pack(&d);
+        if dirty {
+            for (s, v) in packed.iter_mut().enumerate() {
+                if s % stride >= c || s / stride >= m {
+                    *v = 0.5;
+                }
+            }
+        }
+        let ld = if dirty {
+            ld.with_padding(Padding::Garbage)
+        } else {
+            ld
+        };
+        let lx = Layout::samples(m, n, stride, slots).at_row(t * m);
+        let vd = g.input(&format!("D{t}"), ld);
+        let vx = g.input(&format!("X{t}"), lx.clone());
+        inputs.insert(format!("D{t}"), packed);
+        inputs.insert(format!("X{t}"), lx.pack(&x));
+        pairs.push((vd, vx));
+        for (acc, v) in want.iter_mut().zip(matmul_atb(&d, &x, m, c, n)) {
+            *acc += v;
+        }
+    }
+    let grads = kernels::dvr_weight_gradient(&mut g, &pairs, 1.0).unwrap();
+    let expect_layouts = weight_block_layouts(c, n, stride, slots);
+    assert!(grads.len() > 1, "the case must need blocking");
+    assert_eq!(grads.len(), expect_layouts.len());
+    for (j, &gj) in grads.iter().enumerate() {
+        g.output(&format!("G{j}"), gj).unwrap();
+    }
+    assert!(validate(&g, &Limits::default()).is_empty());
+    let out = simulate(&g, &inputs).unwrap();
+    for (j, (&gj, lj)) in grads.iter().zip(&expect_layouts).enumerate() {
+        // Block j of the gradient has exactly the layout of block j of the weights.
+        let lg = g.ty(gj).unwrap().layout.clone();
+        assert_eq!(&lg, lj);
+        let got = &out.outputs[&format!("G{j}")];
+        let rows = &want[lg.first_row * n..(lg.first_row + lg.rows) * n];
+        assert_close(&lg.unpack(got), rows);
+        assert_zero_padding(&lg, got);
+    }
+    let period = expect_layouts[0].rows_per_ct().min(c.next_power_of_two());
+    assert_eq!(
+        counts(&g),
+        kernels::dvr_weight_gradient_cost(
+            stride,
+            slots / stride,
+            period,
+            grads.len(),
+            cts,
+            garbage
+        )
+    );
+}
+
+#[test]
+fn gradient_into_weight_row_blocks() {
+    // 64 error columns at 8 rows per ciphertext: 8 gradient blocks, one data ciphertext.
+    run_gradient_blocked(8, 64, 6, 64, 512, 1);
+    // 10 columns in blocks of 4 (4, 4, 2), three data ciphertexts, some with garbage padding.
+    run_gradient_blocked(4, 10, 5, 16, 64, 3);
+}
+
+fn run_backprop_blocked(m: usize, c: usize, h: usize, stride: usize, slots: usize) {
+    let mut rng = ChaCha8Rng::seed_from_u64((m * 17 + c * 3 + h) as u64);
+    let e = random_matrix(&mut rng, m, c);
+    let w = random_matrix(&mut rng, c, h);
+    let layouts = weight_block_layouts(c, h, stride, slots);
+    assert!(layouts.len() > 1, "the case must need blocking");
+    let le = Layout::samples(m, c, stride, slots).with_padding(Padding::Garbage);
+    let mut g = HeGraph::new();
+    let ve = g.input("E", le.clone());
+    let mut inputs = HashMap::new();
+    let mut blocks = Vec::new();
+    for (j, l) in layouts.iter().enumerate() {
+        blocks.push(g.input(&format!("W{j}"), l.clone()));
+        inputs.insert(format!("W{j}"), l.pack_block(&w).unwrap());
+    }
+    let p = kernels::dvr_backprop(&mut g, ve, &blocks, 1.0).unwrap();
+    g.output("P", p).unwrap();
+    assert!(validate(&g, &Limits::default()).is_empty());
+    let mut packed_e = le.pack(&e);
+    for (s, v) in packed_e.iter_mut().enumerate() {
+        if s % stride >= c || s / stride >= m {
+            *v = 0.5;
+        }
+    }
+    inputs.insert("E".to_owned(), packed_e);
+    let out = simulate(&g, &inputs).unwrap();
+    let lp = g.ty(p).unwrap().layout.clone();
+    assert_close(&lp.unpack(&out.outputs["P"]), &matmul_ab(&e, &w, m, c, h));
+    assert_zero_padding(&lp, &out.outputs["P"]);
+    let period = layouts[0].rows_per_ct().min(c.next_power_of_two());
+    assert_eq!(counts(&g), kernels::dvr_backprop_cost(c, h, period, 1));
+}
+
+#[test]
+fn backprop_through_weight_row_blocks() {
+    run_backprop_blocked(8, 64, 6, 64, 512);
+    run_backprop_blocked(4, 10, 3, 16, 64);
+}
+
+#[test]
+fn blocks_must_continue_each_other() {
+    // Block 1 claims to start at row 0: the kernels refuse it instead of misplacing outputs.
+    let mut g = HeGraph::new();
+    let a = g.input("A", Layout::samples(4, 4, 16, 64));
+    let b0 = g.input("B0", Layout::weight_block(8, 0, 4, 4, 16, 64));
+    let b1 = g.input("B1", Layout::weight_block(8, 0, 4, 4, 16, 64));
+    let err = kernels::dvr_forward(&mut g, a, &[b0, b1], 1.0).unwrap_err();
+    assert!(err.to_string().contains("does not continue"), "{err}");
+}
+
+#[test]
+fn weight_blocking_rule() {
+    // Fits: one block, period next_pow2(rows). Does not: blocks of rows_per_ct rows.
+    assert_eq!(kernels::weight_blocking(10, 16), (16, 1));
+    assert_eq!(kernels::weight_blocking(10, 4), (4, 3));
+    assert_eq!(kernels::weight_blocking(64, 8), (8, 8));
+    assert_eq!(kernels::weight_blocking(1, 8), (1, 1));
+}
+
+// ----- the kernel registry -----
+
+mod registry {
+    use super::*;
+    use henn_he_ir::HeOp;
+    use henn_he_ir::ValueId;
+    use henn_he_ir::kernels::registry::{KernelRegistry, ProductKernel, Signature, VrForward};
+    use henn_tir::MatMulForm;
+
+    /// A stand-in for another kernel family: Volley Revolver underneath, but it claims to be free
+    /// and marks its graph so the test can see it ran.
+    #[derive(Debug)]
+    struct Cheap;
+
+    impl ProductKernel for Cheap {
+        fn name(&self) -> &'static str {
+            "cheap"
+        }
+        fn family(&self) -> &'static str {
+            "test"
+        }
+        fn signature(&self) -> Signature {
+            VrForward.signature()
+        }
+        fn cost(
+            &self,
+            g: &HeGraph,
+            lhs: &[ValueId],
+            rhs: &[ValueId],
+        ) -> Result<KernelCost, henn_he_ir::IrError> {
+            VrForward.cost(g, lhs, rhs)?;
+            Ok(KernelCost::default())
+        }
+        fn lower(
+            &self,
+            g: &mut HeGraph,
+            lhs: &[ValueId],
+            rhs: &[ValueId],
+            scale: f64,
+        ) -> Result<Vec<ValueId>, henn_he_ir::IrError> {
+            let out = VrForward.lower(g, lhs, rhs, scale)?;
+            out.into_iter().map(|v| g.op(HeOp::Neg, &[v])).collect()
+        }
+    }
+
+    fn operands() -> (HeGraph, ValueId, Vec<ValueId>) {
+        let mut g = HeGraph::new();
+        let a = g.input("A", Layout::samples(4, 4, 16, 64));
+        let b: Vec<_> = weight_block_layouts(8, 4, 16, 64)
+            .into_iter()
+            .enumerate()
+            .map(|(j, l)| g.input(&format!("B{j}"), l))
+            .collect();
+        (g, a, b)
+    }
+
+    #[test]
+    fn baseline_chooses_volley_revolver_with_its_cost() {
+        let (g, a, b) = operands();
+        let reg = KernelRegistry::volley_revolver();
+        let choice = reg.choose(MatMulForm::ABt, &g, &[a], &b).unwrap();
+        assert_eq!(choice.kernel.name(), "vr_forward");
+        assert_eq!(choice.cost, kernels::dvr_forward_cost(16, 4, 2, 1));
+        // Operands in the wrong orientation match no signature.
+        let err = reg.choose(MatMulForm::ABt, &g, &b, &[a]).unwrap_err();
+        assert!(err.to_string().contains("no registered kernel"), "{err}");
+    }
+
+    #[test]
+    fn a_cheaper_registered_kernel_wins_and_is_used() {
+        let (mut g, a, b) = operands();
+        let mut reg = KernelRegistry::volley_revolver();
+        reg.register(Box::new(Cheap));
+        let choice = reg.choose(MatMulForm::ABt, &g, &[a], &b).unwrap();
+        assert_eq!(choice.kernel.name(), "cheap");
+        let out = choice.kernel.lower(&mut g, &[a], &b, 1.0).unwrap();
+        assert!(matches!(g.node(out[0]).unwrap().op, HeOp::Neg));
+    }
+
+    #[test]
+    fn refusals_are_reported() {
+        // The gradient needs w ≥ n + p′ − 1: 4 + 4 − 1 > 4.
+        let mut g = HeGraph::new();
+        let d = g.input("D", Layout::samples(4, 4, 4, 16));
+        let x = g.input("X", Layout::samples(4, 4, 4, 16));
+        let reg = KernelRegistry::volley_revolver();
+        let err = reg.choose(MatMulForm::AtB, &g, &[d], &[x]).unwrap_err();
+        assert!(
+            err.to_string().contains("vr_weight_gradient: ")
+                && err.to_string().contains("stride 4"),
+            "{err}"
+        );
+        assert!(
+            KernelRegistry::empty()
+                .choose(MatMulForm::AtB, &g, &[d], &[x])
+                .is_err()
+        );
+    }
+}
+
+// ----- the diagonal back-propagation -----
+
+fn run_diagonal_backprop(m: usize, c: usize, h: usize, stride: usize, slots: usize, dirty: bool) {
+    let mut rng = ChaCha8Rng::seed_from_u64((m * 19 + c * 11 + h) as u64);
+    let e = random_matrix(&mut rng, m, c);
+    let w = random_matrix(&mut rng, c, h);
+    let layouts = weight_block_layouts(c, h, stride, slots);
+    let le = Layout::samples(m, c, stride, slots);
+    let le = if dirty {
+        le.with_padding(Padding::Garbage)
+    } else {
+        le
+    };
+    let mut g = HeGraph::new();
+    let ve = g.input("E", le.clone());
+    let mut inputs = HashMap::new();
+    let mut blocks = Vec::new();
+    for (j, l) in layouts.iter().enumerate() {
+        blocks.push(g.input(&format!("W{j}"), l.clone()));
+        inputs.insert(format!("W{j}"), l.pack_block(&w).unwrap());
+    }
+    let p = kernels::diagonal_backprop(&mut g, ve, &blocks, 0.5).unwrap();
+    g.output("P", p).unwrap();
+    assert!(validate(&g, &Limits::default()).is_empty());
+    let mut packed_e = le.pack(&e);
+    if dirty {
+        for (s, v) in packed_e.iter_mut().enumerate() {
+            if s % stride >= c || s / stride >= m {
+                *v = 0.5;
+            }
+        }
+    }
+    inputs.insert("E".to_owned(), packed_e);
+    let out = simulate(&g, &inputs).unwrap();
+    let lp = g.ty(p).unwrap().layout.clone();
+    let want: Vec<f64> = matmul_ab(&e, &w, m, c, h).iter().map(|x| 0.5 * x).collect();
+    assert_close(&lp.unpack(&out.outputs["P"]), &want);
+    assert_zero_padding(&lp, &out.outputs["P"]);
+    let period = layouts[0].rows_per_ct().min(c.next_power_of_two());
+    assert_eq!(
+        counts(&g),
+        kernels::diagonal_backprop_cost(stride, period, layouts.len(), 1, dirty)
+    );
+}
+
+#[test]
+fn diagonal_backprop_matches_the_product() {
+    // One block (W replicated with period 4), clean and garbage-padded E.
+    run_diagonal_backprop(4, 3, 5, 8, 32, false);
+    run_diagonal_backprop(8, 10, 16, 32, 512, true);
+    // Weight-row blocks: 64 rows of W at 8 rows per ciphertext.
+    run_diagonal_backprop(8, 64, 6, 128, 1024, true);
+    run_diagonal_backprop(4, 10, 3, 16, 64, true);
+}
+
+#[test]
+fn diagonal_backprop_refuses_a_too_narrow_stride() {
+    // h + p′ − 1 = 4 + 4 − 1 > 4: the shifted copy would read into the next row.
+    let mut g = HeGraph::new();
+    let e = g.input("E", Layout::samples(4, 4, 4, 16));
+    let w = g.input("W", Layout::weights(4, 4, 4, 16));
+    let err = kernels::diagonal_backprop(&mut g, e, &[w], 1.0).unwrap_err();
+    assert!(err.to_string().contains("h + p′ − 1 = 7"), "{err}");
+    // The registry then falls back to the broadcast method for the same operands.
+    let reg = henn_he_ir::kernels::registry::KernelRegistry::standard();
+    let choice = reg
+        .choose(henn_tir::MatMulForm::AB, &g, &[e], &[w])
+        .unwrap();
+    assert_eq!(choice.kernel.name(), "broadcast_backprop");
+}
+
+#[test]
+fn diagonal_backprop_shares_only_the_period_copy_with_the_gradient() {
+    // E·W and Eᵀ·X on the same E: the masked period-p′ copy of E is built once; the shifted
+    // copies are not shared (the gradient shifts upwards by +1, the diagonal downwards from p′−1),
+    // so neither kernel keeps p′ shifted copies alive for the other.
+    let (m, c, h, n, stride, slots) = (8, 10, 16, 12, 32, 512);
+    let mut g = HeGraph::new();
+    let e = g.input(
+        "E",
+        Layout::samples(m, c, stride, slots).with_padding(Padding::Garbage),
+    );
+    let x = g.input("X", Layout::samples(m, n, stride, slots));
+    let w = g.input("W", Layout::weights(c, h, stride, slots));
+    kernels::dvr_weight_gradient(&mut g, &[(e, x)], 1.0).unwrap();
+    let alone = counts(&g);
+    kernels::diagonal_backprop(&mut g, e, &[w], 1.0).unwrap();
+    let period = c.next_power_of_two();
+    let standalone = kernels::diagonal_backprop_cost(stride, period, 1, 1, true);
+    let shared_copy = (stride / period).trailing_zeros() as usize;
+    assert_eq!(
+        counts(&g).rotations - alone.rotations,
+        standalone.rotations - shared_copy
+    );
+    // The mask of E is shared too.
+    assert_eq!(
+        counts(&g).pt_mults - alone.pt_mults,
+        standalone.pt_mults - 1
+    );
+}
+
+#[test]
+fn diagonal_backprop_over_several_sample_blocks() {
+    // Two E blocks through one call: each matches its product, the diagonals of W are built once.
+    let (m, c, h, stride, slots) = (4, 6, 5, 16, 128);
+    let mut rng = ChaCha8Rng::seed_from_u64(77);
+    let w = random_matrix(&mut rng, c, h);
+    let lw = Layout::weights(c, h, stride, slots);
+    let mut g = HeGraph::new();
+    let vw = g.input("W", lw.clone());
+    let mut inputs = HashMap::from([("W".to_owned(), lw.pack(&w))]);
+    let mut es = Vec::new();
+    let mut wants = Vec::new();
+    for t in 0..2 {
+        let e = random_matrix(&mut rng, m, c);
+        let le = Layout::samples(m, c, stride, slots).at_row(t * m);
+        es.push(g.input(&format!("E{t}"), le.clone()));
+        inputs.insert(format!("E{t}"), le.pack(&e));
+        wants.push(matmul_ab(&e, &w, m, c, h));
+    }
+    let ps = kernels::diagonal_backprop_blocks(&mut g, &es, &[vw], 1.0).unwrap();
+    for (t, &p) in ps.iter().enumerate() {
+        g.output(&format!("P{t}"), p).unwrap();
+    }
+    let out = simulate(&g, &inputs).unwrap();
+    for (t, (&p, want)) in ps.iter().zip(&wants).enumerate() {
+        let lp = g.ty(p).unwrap().layout.clone();
+        assert_eq!(lp.first_row, t * m);
+        assert_close(&lp.unpack(&out.outputs[&format!("P{t}")]), want);
+    }
+    assert_eq!(
+        counts(&g),
+        kernels::diagonal_backprop_cost(stride, c.next_power_of_two(), 1, 2, false)
+    );
+}

@@ -5,7 +5,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use henn_he_ir::lower::{LowerConfig, lower_step, state_slot};
+use henn_he_ir::kernels::registry::KernelRegistry;
+use henn_he_ir::lower::{LowerConfig, lower_step, lower_step_with, state_slot};
 use henn_he_ir::sim::simulate_step;
 use henn_he_ir::{Limits, validate};
 use henn_plan::plan::InputSource;
@@ -79,6 +80,21 @@ fn random(rng: &mut ChaCha8Rng, rows: usize, cols: usize, scale: f64) -> Tensor 
 }
 
 fn check_step(m: &Model, batch: usize, slots: usize) -> u32 {
+    check_lowered(m, batch, slots).graph.max_depth()
+}
+
+/// Lower one step, run it on the slot simulator and compare every stored state tensor (block by
+/// block) with the tensor-IR interpreter.
+fn check_lowered(m: &Model, batch: usize, slots: usize) -> henn_he_ir::lower::Lowered {
+    check_lowered_with(m, batch, slots, &KernelRegistry::standard())
+}
+
+fn check_lowered_with(
+    m: &Model,
+    batch: usize,
+    slots: usize,
+    kernels: &KernelRegistry,
+) -> henn_he_ir::lower::Lowered {
     let step = build_train_step(m, batch).unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(5);
     let x = random(&mut rng, batch, m.data.features, 1.0);
@@ -130,12 +146,13 @@ fn check_step(m: &Model, batch: usize, slots: usize) -> u32 {
     };
     let want = run(&step.graph, &env).unwrap();
 
-    let lowered = lower_step(
+    let lowered = lower_step_with(
         &step,
         &LowerConfig {
             slots,
             stride: None,
         },
+        kernels,
     )
     .unwrap();
     assert!(validate(&lowered.graph, &Limits::default()).is_empty());
@@ -154,13 +171,14 @@ fn check_step(m: &Model, batch: usize, slots: usize) -> u32 {
                 .pack(&y.data[first_row * y.cols..(first_row + rows) * y.cols]),
             InputSource::State(s) => {
                 let slot = state.keys().find(|k| state_slot(**k) == *s).unwrap();
-                b.layout.pack(&state[slot].data)
+                b.layout.pack_block(&state[slot].data).unwrap()
             }
         };
         inputs.insert(b.name.clone(), packed);
     }
     let got = simulate_step(&lowered.graph, &inputs, 0.3).unwrap();
     assert!(!lowered.outputs.is_empty());
+    let mut covered: HashMap<henn_plan::plan::StateSlot, usize> = HashMap::new();
     for o in &lowered.outputs {
         let name = &o.name;
         let slot = state.keys().find(|k| state_slot(**k) == o.slot).unwrap();
@@ -170,14 +188,22 @@ fn check_step(m: &Model, batch: usize, slots: usize) -> u32 {
             .node_weights()
             .find(|n| matches!(&n.op, henn_he_ir::HeOp::Output { name: o } if o == name))
             .unwrap();
-        let values = out.ty.layout.unpack(&got.outputs[name]);
+        assert_eq!(out.ty.layout.first_row, o.layout.first_row, "{name}");
+        let values = o.layout.unpack(&got.outputs[name]);
         let expect = &want.stored[slot];
-        assert_eq!(values.len(), expect.data.len(), "{name}");
-        for (i, (a, b)) in values.iter().zip(&expect.data).enumerate() {
+        let start = o.layout.first_row * expect.cols;
+        let expect = &expect.data[start..start + values.len()];
+        for (i, (a, b)) in values.iter().zip(expect).enumerate() {
             assert!((a - b).abs() < 1e-9, "{name}[{i}]: HE sim {a} vs TIR {b}");
         }
+        *covered.entry(o.slot).or_default() += values.len();
     }
-    lowered.graph.max_depth()
+    // The blocks of every stored tensor cover it exactly.
+    for (slot, n) in covered {
+        let tir = state.keys().find(|k| state_slot(**k) == slot).unwrap();
+        assert_eq!(n, want.stored[tir].data.len(), "{slot}");
+    }
+    lowered
 }
 
 #[test]
@@ -220,4 +246,113 @@ fn no_bias_single_ciphertext_depth() {
     let depth = check_step(&m, 4, 64);
     // forward 2×(3 + 2), backprop 2 + σ̃′ product 1, gradient 3, lr·G 1 → about 17.
     assert!((15..=20).contains(&depth), "depth {depth}");
+}
+
+/// Names of the ciphertexts that carry state `W{layer}` (1-based).
+fn weight_inputs(l: &henn_he_ir::lower::Lowered, layer: usize) -> Vec<String> {
+    l.inputs
+        .iter()
+        .filter(|b| {
+            matches!(b.source, InputSource::State(s)
+                if s.layer + 1 == layer && s.kind == henn_plan::plan::StateKind::Weight)
+        })
+        .map(|b| b.name.clone())
+        .collect()
+}
+
+/// The product kernels the lowering chose, by name.
+fn chosen(l: &henn_he_ir::lower::Lowered) -> Vec<&'static str> {
+    l.products.iter().map(|p| p.kernel).collect()
+}
+
+#[test]
+fn hidden_layers_wider_than_a_ciphertext_are_split_into_row_blocks() {
+    // 4 rows per ciphertext (stride 32 in 128 slots): W1 (16 rows) is 4 row blocks and W2 (8 rows)
+    // 2, with their momentum, gradients and updates; the back-propagation through W2 walks its
+    // blocks; 12 samples are 3 sample blocks. Both back-propagation kernels are checked.
+    let m = model(
+        &[5, 16, 8, 3],
+        true,
+        Optimizer::Nag {
+            lr: 0.2,
+            momentum: Momentum::Nesterov,
+        },
+        Derivative::Polynomial,
+        Loss::Bce,
+    );
+    for (kernels, backprop) in [
+        (KernelRegistry::standard(), "diagonal_backprop"),
+        (KernelRegistry::volley_revolver(), "broadcast_backprop"),
+    ] {
+        let lowered = check_lowered_with(&m, 12, 128, &kernels);
+        assert_eq!((lowered.stride, lowered.rows_per_ct), (32, 4));
+        assert_eq!(weight_inputs(&lowered, 1), ["W1.0", "W1.1", "W1.2", "W1.3"]);
+        assert_eq!(weight_inputs(&lowered, 2), ["W2.0", "W2.1"]);
+        assert_eq!(weight_inputs(&lowered, 3), ["W3"]);
+        assert_eq!(lowered.blocks, [4, 4, 4]);
+        assert_eq!(
+            chosen(&lowered).iter().filter(|k| **k == backprop).count(),
+            2,
+            "{:?}",
+            chosen(&lowered)
+        );
+    }
+}
+
+#[test]
+fn hidden_width_64_at_eight_rows_per_ciphertext() {
+    // The brief's case: a 64-wide hidden layer where a ciphertext holds 8 rows (stride 128 in
+    // 1024 slots), SGD, no bias, σ̃′ from the output.
+    let m = model(
+        &[6, 64, 3],
+        false,
+        Optimizer::Sgd { lr: 0.5 },
+        Derivative::FromOutput,
+        Loss::Bce,
+    );
+    for kernels in [
+        KernelRegistry::standard(),
+        KernelRegistry::volley_revolver(),
+    ] {
+        let lowered = check_lowered_with(&m, 12, 1024, &kernels);
+        assert_eq!(lowered.rows_per_ct, 8);
+        assert_eq!(weight_inputs(&lowered, 1).len(), 8);
+        let kernels = chosen(&lowered);
+        assert!(kernels.contains(&"vr_forward") && kernels.contains(&"vr_weight_gradient"));
+    }
+}
+
+#[test]
+fn kernel_costs_add_up_to_the_lowered_graph() {
+    let m = model(
+        &[5, 16, 3],
+        false,
+        Optimizer::Sgd { lr: 0.5 },
+        Derivative::Polynomial,
+        Loss::Bce,
+    );
+    let step = build_train_step(&m, 12).unwrap();
+    let cfg = LowerConfig {
+        slots: 128,
+        stride: None,
+    };
+    let rotations = |l: &henn_he_ir::lower::Lowered| l.graph.op_counts()["rotate"];
+    let predicted = |l: &henn_he_ir::lower::Lowered| -> usize {
+        l.products.iter().map(|p| p.cost.rotations).sum()
+    };
+    // Volley Revolver only, no biases: every rotation of the step belongs to exactly one product,
+    // so the registry's predicted costs add up to the graph's rotation count.
+    let vr = lower_step_with(&step, &cfg, &KernelRegistry::volley_revolver()).unwrap();
+    assert_eq!(vr.products.len(), 5, "{:?}", vr.products); // Z1, Z2, E2·W2, G2, G1
+    assert_eq!(rotations(&vr), predicted(&vr));
+    let relins: usize = vr.products.iter().map(|p| p.cost.relins).sum();
+    // The cubic activations add relinearizations of their own.
+    assert!(vr.graph.op_counts()["relin"] > relins);
+    // The default registry picks the diagonal back-propagation, which is cheaper on its own and
+    // shares its copies of E2 with the gradient G2: fewer rotations than predicted standalone.
+    let std = lower_step(&step, &cfg).unwrap();
+    assert!(chosen(&std).contains(&"diagonal_backprop"));
+    assert!(predicted(&std) < predicted(&vr));
+    assert!(rotations(&std) < predicted(&std));
+    assert!(rotations(&std) < rotations(&vr));
 }

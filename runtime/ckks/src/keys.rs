@@ -178,6 +178,12 @@ impl KeyGenerator {
         &self.ctx
     }
 
+    /// The generator's CSPRNG, for key material built outside this module (bootstrapping's
+    /// small-modulus encapsulation key).
+    pub(crate) fn rng_mut(&mut self) -> &mut CkksRng {
+        &mut self.rng
+    }
+
     pub fn gen_secret_key(&mut self) -> SecretKey {
         let ctx = &self.ctx;
         let coeffs = self.rng.ternary(ctx.n());

@@ -340,7 +340,7 @@ impl Params {
 
 // -------------------------------------------------------------------------------- polys
 
-fn write_poly(p: &RnsPoly, w: &mut Writer) {
+pub(crate) fn write_poly(p: &RnsPoly, w: &mut Writer) {
     w.u32(p.level as u32);
     w.u32(p.special as u32);
     w.u8(p.ntt as u8);
@@ -348,7 +348,7 @@ fn write_poly(p: &RnsPoly, w: &mut Writer) {
 }
 
 /// Reads a polynomial and checks its shape and that every residue is below its prime.
-fn read_poly(
+pub(crate) fn read_poly(
     ctx: &Context,
     r: &mut Reader<'_>,
     special_expected: Option<usize>,

@@ -51,16 +51,18 @@ impl<'k> CkksBackend<'k> {
     }
 
     /// A backend that can also bootstrap: encodes the circuit `spec` describes once (its DFT
-    /// diagonals) and uses the encapsulation keys of `keys`.
+    /// diagonals), tuned for slots within `±message_bound`, and uses the encapsulation keys of
+    /// `keys`.
     pub fn with_bootstrap(
         ctx: &Arc<Context>,
         keys: &'k ServerKeys,
         spec: &BootstrapSpec,
+        message_bound: f64,
     ) -> Result<CkksBackend<'k>> {
         let encapsulation = keys.encapsulation.as_ref().ok_or_else(|| {
             ExecError::Backend("the plan bootstraps but the keys hold no encapsulation keys".into())
         })?;
-        let circuit = BootstrapCircuit::new(ctx, spec)?;
+        let circuit = BootstrapCircuit::new(ctx, spec)?.with_message_bound(message_bound)?;
         let mut backend = CkksBackend::new(ctx, keys);
         backend.bootstrap = Some((circuit, encapsulation));
         Ok(backend)
@@ -73,7 +75,7 @@ impl<'k> CkksBackend<'k> {
         plan: &henn_plan::Plan,
     ) -> Result<CkksBackend<'k>> {
         match &plan.bootstrap {
-            Some(b) => CkksBackend::with_bootstrap(ctx, keys, &b.spec),
+            Some(b) => CkksBackend::with_bootstrap(ctx, keys, &b.spec, b.message_bound),
             None => Ok(CkksBackend::new(ctx, keys)),
         }
     }

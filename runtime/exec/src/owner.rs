@@ -194,58 +194,83 @@ pub fn pack_batch(plan: &Plan, batch: &Batch<'_>) -> Result<HashMap<String, Vec<
     Ok(out)
 }
 
-/// The slot vectors of the state inputs.
+/// The slot vectors of the state inputs. A state tensor split into row blocks is packed block by
+/// block: each input takes the rows its layout names (`first_row .. first_row + rows`).
 pub fn pack_state(plan: &Plan, state: &State) -> Result<HashMap<String, Vec<f64>>> {
     let mut out = HashMap::new();
     for b in &plan.data.inputs {
-        if let InputSource::State(slot) = b.source {
-            let values = state
-                .get(&slot)
-                .ok_or_else(|| ExecError::MissingInput(format!("state {slot}")))?;
-            if values.len() != b.layout.rows * b.layout.cols {
-                return Err(ExecError::Backend(format!(
-                    "state {slot} has {} values, the plan expects {}×{}",
-                    values.len(),
-                    b.layout.rows,
-                    b.layout.cols
-                )));
-            }
-            out.insert(b.name.clone(), b.layout.pack(values));
+        let Some(slot) = b.state_slot() else {
+            continue;
+        };
+        let values = state
+            .get(&slot)
+            .ok_or_else(|| ExecError::MissingInput(format!("state {slot}")))?;
+        let rows = plan.data.state_rows(slot).unwrap_or(0);
+        if values.len() != rows * b.layout.cols {
+            return Err(ExecError::Backend(format!(
+                "state {slot} has {} values, the plan expects {rows}×{}",
+                values.len(),
+                b.layout.cols
+            )));
         }
+        let packed = b.layout.pack_block(values).ok_or_else(|| {
+            ExecError::Backend(format!(
+                "state {slot}: rows {}..{} are outside the tensor",
+                b.layout.first_row,
+                b.layout.first_row + b.layout.rows
+            ))
+        })?;
+        out.insert(b.name.clone(), packed);
     }
     Ok(out)
 }
 
-/// The state name a step's output replaces as the next step's input.
+/// For every output, the state input it replaces in the next step: (output name, input name).
 pub fn next_state_inputs(plan: &Plan) -> Vec<(String, String)> {
     plan.data
         .outputs
         .iter()
         .filter_map(|o| {
             plan.data
-                .inputs
-                .iter()
-                .find(|i| i.source == InputSource::State(o.slot))
+                .input_replaced_by(o)
                 .map(|i| (o.name.clone(), i.name.clone()))
         })
         .collect()
 }
 
-/// Read the new state out of a step's output slot vectors.
+/// Read the new state out of a step's output slot vectors, reassembling tensors split into row
+/// blocks (each output's layout says which rows it holds).
 pub fn unpack_state(plan: &Plan, outputs: &HashMap<String, Vec<f64>>) -> Result<State> {
     let mut state = State::new();
     for o in &plan.data.outputs {
-        let layout = plan
-            .data
-            .inputs
-            .iter()
-            .find(|i| i.source == InputSource::State(o.slot))
-            .map(|i| i.layout.clone())
-            .ok_or_else(|| ExecError::Backend(format!("output {} has no state input", o.name)))?;
         let slots = outputs
             .get(&o.name)
             .ok_or_else(|| ExecError::MissingInput(o.name.clone()))?;
-        state.insert(o.slot, layout.unpack(slots));
+        if slots.len() != o.layout.slots {
+            return Err(ExecError::Backend(format!(
+                "output {} has {} slots, the plan expects {}",
+                o.name,
+                slots.len(),
+                o.layout.slots
+            )));
+        }
+        let rows = plan
+            .data
+            .state_rows(o.slot)
+            .ok_or_else(|| ExecError::Backend(format!("output {} has no state input", o.name)))?;
+        let cols = o.layout.cols;
+        let tensor = state
+            .entry(o.slot)
+            .or_insert_with(|| vec![0.0; rows * cols]);
+        let block = o.layout.unpack(slots);
+        let start = o.layout.first_row * cols;
+        let dst = tensor.get_mut(start..start + block.len()).ok_or_else(|| {
+            ExecError::Backend(format!(
+                "output {} holds rows past the {rows}×{cols} state {}",
+                o.name, o.slot
+            ))
+        })?;
+        dst.copy_from_slice(&block);
     }
     Ok(state)
 }

@@ -24,7 +24,23 @@ pub struct BootstrapPlan {
     /// Rotation steps (normalized into `0..slots`) of the bootstrap's linear transforms; with
     /// conjugation and the encapsulation keys, the keys the bootstrap needs beyond the program's.
     pub rotations: Vec<usize>,
-    /// The precision one bootstrap is expected to keep (bits, mean over the slots): the
+    /// The precision one bootstrap is expected to keep (bits, relative to `message_bound`): the
     /// simulator's noise model and the predicted error of a run use it.
     pub precision_bits: f64,
+    /// The largest magnitude a bootstrapped slot may hold (the compiler's range bound: the widest
+    /// activation interval, at least 1). The circuit is tuned for it: inside it the error is
+    /// `2^-precision_bits · message_bound`, outside it grows with the cube of the excess.
+    #[serde(default = "one")]
+    pub message_bound: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+impl BootstrapPlan {
+    /// Standard deviation of the error one bootstrap adds to a slot, in message units.
+    pub fn error_sigma(&self) -> f64 {
+        self.message_bound * 2f64.powf(-self.precision_bits)
+    }
 }

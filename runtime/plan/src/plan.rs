@@ -7,8 +7,9 @@ use crate::op::HeOp;
 use crate::types::{Layout, ValueType};
 
 /// Format version written into every plan. Readers accept exactly the versions they know
-/// (`spec/plan-format.md` states the compatibility rule).
-pub const FORMAT_VERSION: u32 = 1;
+/// (`spec/plan-format.md` states the compatibility rule). Version 2: layouts carry `first_row` and
+/// outputs their layout, so a state tensor may span several ciphertexts (weight-row blocks).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// A compiled training job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -88,16 +89,29 @@ pub struct DataContract {
     pub inputs: Vec<InputBinding>,
     /// Ciphertext outputs of one step: the new training state.
     pub outputs: Vec<OutputBinding>,
-    /// The training state (weights, biases, momentum), with its initialisation.
+    /// The training state (weights, biases, momentum), one entry per state ciphertext: a tensor
+    /// split into row blocks has one entry per block.
     pub state: Vec<StateSpec>,
 }
 
-/// What one ciphertext input holds.
+/// What one ciphertext input holds. For a state input, `layout.first_row` and `layout.rows` say
+/// which rows of the state tensor this ciphertext carries (all of them unless the tensor is split
+/// into row blocks).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InputBinding {
     pub name: String,
     pub source: InputSource,
     pub layout: Layout,
+}
+
+impl InputBinding {
+    /// The state slot this input carries, if it is state.
+    pub fn state_slot(&self) -> Option<StateSlot> {
+        match self.source {
+            InputSource::State(slot) => Some(slot),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -114,14 +128,38 @@ pub enum InputSource {
         first_row: usize,
         rows: usize,
     },
-    /// A state tensor as the previous step left it.
+    /// A state tensor (or the row block of it that the binding's layout names) as the previous step
+    /// left it.
     State(StateSlot),
 }
 
+/// One ciphertext output: the new value of a state tensor, or of the row block of it starting at
+/// `layout.first_row`. It replaces the state input with the same slot and first row in the next
+/// step, and is read back by the owner with `layout`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutputBinding {
     pub name: String,
     pub slot: StateSlot,
+    pub layout: Layout,
+}
+
+impl DataContract {
+    /// The state input an output replaces in the next step: same slot, same first row.
+    pub fn input_replaced_by(&self, output: &OutputBinding) -> Option<&InputBinding> {
+        self.inputs.iter().find(|i| {
+            i.state_slot() == Some(output.slot) && i.layout.first_row == output.layout.first_row
+        })
+    }
+
+    /// The rows of a state tensor: one past the last row its state inputs carry (`None` if no
+    /// input carries it).
+    pub fn state_rows(&self, slot: StateSlot) -> Option<usize> {
+        self.inputs
+            .iter()
+            .filter(|i| i.state_slot() == Some(slot))
+            .map(|i| i.layout.first_row + i.layout.rows)
+            .max()
+    }
 }
 
 /// A piece of training state: layer index (0-based) and kind.
@@ -153,6 +191,7 @@ impl std::fmt::Display for StateSlot {
     }
 }
 
+/// One state ciphertext: its slot, the rows × cols of the block it holds, and its layout.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StateSpec {
     pub slot: StateSlot,

@@ -31,16 +31,22 @@ pub enum Kind {
     Plain,
 }
 
-/// How a matrix sits in the slots of one ciphertext.
+/// How a matrix (or one row block of it) sits in the slots of one ciphertext.
 ///
 /// Both packings are row-major with a power-of-two row stride: element (r, c) of the block is at slot
 /// `r·stride + c`, and `rows_per_ct = slots / stride`. Slots outside the logical matrix hold zeros or
 /// garbage as [`Padding`] says; kernels that read them must mask first.
+///
+/// A matrix with more rows than one ciphertext holds is split into row blocks (Double Volley
+/// Revolver): block `j` holds rows `first_row .. first_row + rows` of the whole matrix.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Layout {
     pub packing: Packing,
-    /// Logical rows held by this ciphertext (≤ rows_per_ct for samples; the matrix rows for weights).
+    /// Logical rows held by this ciphertext (≤ rows_per_ct for samples; the block's weight rows).
     pub rows: usize,
+    /// The row of the whole matrix that this ciphertext's row 0 holds: 0 unless the matrix is split
+    /// into row blocks (sample blocks of a batch, weight-row blocks of a wide layer).
+    pub first_row: usize,
     /// Logical columns (≤ stride).
     pub cols: usize,
     /// Row stride in slots, a power of two.
@@ -79,6 +85,7 @@ impl Layout {
         Layout {
             packing: Packing::Samples,
             rows,
+            first_row: 0,
             cols,
             stride,
             slots,
@@ -93,11 +100,41 @@ impl Layout {
                 period: rows.next_power_of_two(),
             },
             rows,
+            first_row: 0,
             cols,
             stride,
             slots,
             padding: Padding::Zero,
         }
+    }
+
+    /// Row block `block` of a `total_rows × cols` weight matrix cut into blocks of `period` rows
+    /// (a power of two ≤ rows per ciphertext): one copy per `period` ciphertext rows, the rows past
+    /// the matrix zero. With a single block this is [`Layout::weights`] with that period.
+    pub fn weight_block(
+        total_rows: usize,
+        block: usize,
+        period: usize,
+        cols: usize,
+        stride: usize,
+        slots: usize,
+    ) -> Layout {
+        let first_row = block * period;
+        Layout {
+            packing: Packing::Weights { period },
+            rows: total_rows.saturating_sub(first_row).min(period),
+            first_row,
+            cols,
+            stride,
+            slots,
+            padding: Padding::Zero,
+        }
+    }
+
+    /// The layout with `first_row` set (which row block of the whole matrix this ciphertext holds).
+    pub fn at_row(mut self, first_row: usize) -> Layout {
+        self.first_row = first_row;
+        self
     }
 
     pub fn with_padding(mut self, padding: Padding) -> Layout {
@@ -131,6 +168,14 @@ impl Layout {
             }
         }
         slots
+    }
+
+    /// Pack this block's rows out of the whole row-major matrix (`cols` wide): rows
+    /// `first_row .. first_row + rows`. `None` when the matrix is too short.
+    pub fn pack_block(&self, whole: &[f64]) -> Option<Vec<f64>> {
+        let start = self.first_row.checked_mul(self.cols)?;
+        let end = start.checked_add(self.rows.checked_mul(self.cols)?)?;
+        whole.get(start..end).map(|rows| self.pack(rows))
     }
 
     /// Read the logical row-major matrix back out of a slot vector (first copy).

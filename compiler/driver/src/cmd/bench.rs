@@ -20,15 +20,6 @@ use henn_ckks::{
 };
 use serde_json::{Map, Value, json};
 
-/// Prints a line to stdout, ignoring write errors (a closed pipe, e.g. `| head`, is not an
-/// error for a report).
-macro_rules! outln {
-    ($($t:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), $($t)*);
-    }};
-}
-
 #[derive(Debug, clap::Subcommand)]
 pub enum BenchCommand {
     /// Per-operation CKKS latency, one JSON object per line.
@@ -69,6 +60,13 @@ pub struct OpsArgs {
     /// Worker threads of the local rayon pool.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
+    /// `bootstrap` op: levels the application gets between two bootstraps (its own
+    /// bootstrappable parameter set; `--limbs`, `--dnum`, `--scale-bits` do not apply).
+    #[arg(long, default_value_t = 9)]
+    pub boot_levels: usize,
+    /// `bootstrap` op: bits of the scale Δ (and of every prime the application uses).
+    #[arg(long, default_value_t = 40)]
+    pub boot_scale_bits: u32,
 }
 
 const ALL_OPS: [&str; 10] = [
@@ -83,6 +81,9 @@ const ALL_OPS: [&str; 10] = [
     "decrypt_decode",
     "precision_square",
 ];
+
+/// Ops run only when asked for (minutes and gigabytes at N = 2^16).
+const EXTRA_OPS: [&str; 1] = ["bootstrap"];
 
 const ROT_STEP: i64 = 1;
 
@@ -146,11 +147,17 @@ impl Bench {
         outln!("{}", Value::Object(rec));
     }
 
-    fn time<T>(
+    fn time<T>(&mut self, op: &str, f: impl FnMut() -> anyhow::Result<T>) -> anyhow::Result<()> {
+        let fields = self.measure(f)?;
+        self.emit(op, fields);
+        Ok(())
+    }
+
+    /// Warm-up and timed calls; the timing fields of one JSON line.
+    fn measure<T>(
         &mut self,
-        op: &str,
         mut f: impl FnMut() -> anyhow::Result<T>,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<Map<String, Value>> {
         for _ in 0..self.warmup {
             drop(f()?);
         }
@@ -200,8 +207,7 @@ impl Bench {
         if cpu.len() == self.reps && med >= 100.0 && wall_sum > 0.0 {
             fields.insert("cpu_median_ms".into(), json!(round4(median(&mut cpu))));
         }
-        self.emit(op, fields);
-        Ok(())
+        Ok(fields)
     }
 }
 
@@ -220,8 +226,27 @@ fn run_ops(a: OpsArgs) -> anyhow::Result<ExitCode> {
             .collect(),
         None => ALL_OPS.iter().map(|s| s.to_string()).collect(),
     };
-    if let Some(bad) = ops.iter().find(|o| !ALL_OPS.contains(&o.as_str())) {
-        anyhow::bail!("unknown op '{bad}' (known: {})", ALL_OPS.join(","));
+    if let Some(bad) = ops
+        .iter()
+        .find(|o| !ALL_OPS.contains(&o.as_str()) && !EXTRA_OPS.contains(&o.as_str()))
+    {
+        anyhow::bail!(
+            "unknown op '{bad}' (known: {},{})",
+            ALL_OPS.join(","),
+            EXTRA_OPS.join(",")
+        );
+    }
+    let with_boot = ops.iter().any(|o| o == "bootstrap");
+    let ops: Vec<String> = ops.into_iter().filter(|o| o != "bootstrap").collect();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(a.threads)
+        .build()
+        .context("building the thread pool")?;
+    if ops.is_empty() {
+        if with_boot {
+            pool.install(|| bench_bootstrap(&a))?;
+        }
+        return Ok(ExitCode::SUCCESS);
     }
     let builder = ParamsBuilder::new(a.logn)
         .first_bits(a.first_bits)
@@ -244,11 +269,10 @@ fn run_ops(a: OpsArgs) -> anyhow::Result<ExitCode> {
         }
         Err(e) => return Err(e).context("building parameters"),
     };
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(a.threads)
-        .build()
-        .context("building the thread pool")?;
     pool.install(|| bench(&a, &ops, params, security))?;
+    if with_boot {
+        pool.install(|| bench_bootstrap(&a))?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -374,4 +398,161 @@ fn kg_secret_clone(
 ) -> anyhow::Result<henn_ckks::SecretKey> {
     let bytes = henn_ckks::serial::to_bytes(ctx, sk);
     Ok(henn_ckks::serial::from_bytes(ctx, &bytes)?)
+}
+
+/// Peak resident memory of the process so far (`VmHWM`), bytes.
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// The `bootstrap` op: a StC-first real bootstrap of all N/2 slots on the bootstrappable
+/// parameter set for `--boot-levels` usable levels of `--boot-scale-bits` (128-bit when it
+/// fits the table, else measured "unchecked"), dense main key, h = 32 encapsulation. Prints a
+/// `bootstrap_keygen` line (keys + encoding, once) and a `bootstrap` line (timed like the
+/// other ops) with the precision over all slots of the last timed call.
+fn bench_bootstrap(a: &OpsArgs) -> anyhow::Result<()> {
+    use henn_ckks::SecurityLevel;
+    use henn_ckks::bootstrap::{BootstrapCircuit, bootstrappable_params};
+    let (params, spec, security) = match bootstrappable_params(
+        a.logn,
+        a.boot_levels,
+        a.boot_scale_bits,
+        SecurityLevel::Classic128,
+    ) {
+        Ok((p, s)) => (p, s, "128"),
+        Err(CkksError::InsecureParams {
+            log2_qp,
+            max_log2_qp,
+            ..
+        }) => {
+            eprintln!(
+                "henn bench: bootstrap chain log2(QP) = {log2_qp:.1} > {max_log2_qp} (128-bit bound): measuring with unchecked parameters"
+            );
+            let (p, s) = bootstrappable_params(
+                a.logn,
+                a.boot_levels,
+                a.boot_scale_bits,
+                SecurityLevel::InsecureUnchecked,
+            )?;
+            (p, s, "unchecked")
+        }
+        Err(e) => return Err(e).context("building bootstrappable parameters"),
+    };
+    let log2_q = params.log2_q();
+    let log2_qp = params.log2_qp();
+    let limbs = params.q().len();
+    let dnum = params.dnum();
+    let first_bits = (params.q()[0] as f64).log2().round();
+    let ctx = Context::new(params)?;
+    let top = ctx.max_level();
+    let mut base = Map::new();
+    base.insert("lib".into(), json!("henn"));
+    base.insert("version".into(), json!(env!("CARGO_PKG_VERSION")));
+    base.insert("logn".into(), json!(a.logn));
+    base.insert("limbs".into(), json!(limbs));
+    base.insert("dnum".into(), json!(dnum));
+    base.insert("scale_bits".into(), json!(a.boot_scale_bits));
+    base.insert("first_bits".into(), json!(first_bits));
+    base.insert("threads".into(), json!(a.threads));
+    base.insert("security".into(), json!(security));
+    base.insert("secret".into(), json!("dense"));
+    base.insert("encapsulation_h".into(), json!(spec.hamming_weight));
+    base.insert("boot_order".into(), json!("stc-first"));
+    base.insert(
+        "level_budget".into(),
+        json!([spec.cts_levels, spec.stc_levels]),
+    );
+    base.insert("slots".into(), json!(ctx.slots()));
+    base.insert("log2_q".into(), json!((log2_q * 10.0).round() / 10.0));
+    base.insert("log2_qp".into(), json!((log2_qp * 10.0).round() / 10.0));
+    let mut b = Bench {
+        base,
+        warmup: a.warmup,
+        reps: a.reps,
+        cpu_total: 0.0,
+        wall_total: 0.0,
+    };
+    eprintln!(
+        "henn {} bootstrap: N=2^{} limbs={limbs} log2Q={log2_q:.1} log2QP={log2_qp:.1} dnum={dnum} security={security} threads={}",
+        env!("CARGO_PKG_VERSION"),
+        a.logn,
+        a.threads
+    );
+
+    let t0 = Instant::now();
+    let mut kg = KeyGenerator::new(&ctx)?;
+    let sk = kg.gen_secret_key();
+    let pk = kg.gen_public_key(&sk);
+    let mut keys = EvaluationKeys::default();
+    // EvalMod's products run at levels ≤ top − CtS: a key reaching there is enough.
+    keys.set_relin(kg.gen_relin_key(&sk, Some(top - spec.cts_levels))?);
+    spec.gen_galois_keys(&mut kg, &sk, &mut keys)?;
+    let encap = spec.gen_encapsulation_keys(&mut kg, &sk)?;
+    let keys_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let t1 = Instant::now();
+    let circuit = BootstrapCircuit::new(&ctx, &spec)?;
+    let setup_ms = t1.elapsed().as_secs_f64() * 1e3;
+    let key_bytes = keys.byte_size() + encap.to_sparse.byte_size() + encap.to_dense.byte_size();
+    let levels_after = circuit.usable_levels();
+    let mut f = Map::new();
+    f.insert("median_ms".into(), json!(round4(keys_ms + setup_ms)));
+    f.insert("min_ms".into(), json!(round4(keys_ms + setup_ms)));
+    f.insert("max_ms".into(), json!(round4(keys_ms + setup_ms)));
+    f.insert("reps".into(), json!(1));
+    f.insert("keys_ms".into(), json!(round4(keys_ms)));
+    f.insert("setup_ms".into(), json!(round4(setup_ms)));
+    f.insert("key_bytes".into(), json!(key_bytes));
+    f.insert("galois_keys".into(), json!(keys.galois_elements().count()));
+    f.insert("plaintext_bytes".into(), json!(circuit.byte_size()));
+    f.insert("levels_after".into(), json!(levels_after));
+    if let Some(rss) = peak_rss_bytes() {
+        f.insert("peak_rss_bytes".into(), json!(rss));
+    }
+    b.emit("bootstrap_keygen", f);
+
+    let enc = Encoder::new(&ctx);
+    let mut encryptor = Encryptor::new(&ctx, pk)?;
+    let dec = Decryptor::new(&ctx, kg_secret_clone(&ctx, &sk)?);
+    let x = inputs(a.seed, ctx.slots());
+    let ct = encryptor.encrypt(&enc.encode_real(
+        &x,
+        circuit.input_level(),
+        ctx.params().default_scale(),
+    )?);
+    let mut last: Option<Ciphertext> = None;
+    let mut fields = b.measure(|| {
+        let out = circuit.bootstrap_with_keys(&ctx, &keys, &ct, &encap)?;
+        last = Some(out.clone());
+        Ok(out)
+    })?;
+    let out = last.context("no bootstrap ran")?;
+    let got = enc.decode_real(&dec.decrypt(&out));
+    let errs: Vec<f64> = got.iter().zip(&x).map(|(g, v)| (g - v).abs()).collect();
+    let max = errs.iter().cloned().fold(0.0, f64::max);
+    let mean = errs.iter().sum::<f64>() / errs.len() as f64;
+    let bits = |e: f64| {
+        if e > 0.0 {
+            (-e.log2() * 100.0).round() / 100.0
+        } else {
+            99.0
+        }
+    };
+    fields.insert("precision_mean_bits".into(), json!(bits(mean)));
+    fields.insert("precision_max_bits".into(), json!(bits(max)));
+    fields.insert("key_bytes".into(), json!(key_bytes));
+    fields.insert("levels_after".into(), json!(levels_after));
+    fields.insert("input_levels".into(), json!(circuit.input_level()));
+    fields.insert("output_levels".into(), json!(circuit.output_level()));
+    fields.insert(
+        "output_scale_exact".into(),
+        json!(out.scale() == circuit.output_scale()),
+    );
+    if let Some(rss) = peak_rss_bytes() {
+        fields.insert("peak_rss_bytes".into(), json!(rss));
+    }
+    b.emit("bootstrap", fields);
+    Ok(())
 }

@@ -28,8 +28,9 @@ impl BootChainSpec {
     /// `B1-boot` of the research brief: Lattigo's N16QP1767H32768H32 chain with one residual
     /// 40-bit prime removed — 60 + 12×40 | StC 3×39 | EvalMod 8×60 | CtS 4×56, P = 6×61,
     /// dnum 5: log2 QP ≈ 1727 ≤ 1747 (128-bit, dense secret), 12 levels after a bootstrap.
-    /// Note: this crate's EvalMod needs `⌈log2 d⌉ + 1 + r` levels (10 for d = 40, r = 3)
-    /// until its polynomial evaluation is depth-optimal (8); see [`Self::b1_current`].
+    /// Note: this crate's EvalMod needs `⌈log2(d + 1)⌉ + r` levels (9 for d = 40, r = 3);
+    /// [`super::bootstrappable_params`] builds the chain the compiler uses (all application
+    /// primes ≈ Δ, EvalMod 9 levels).
     pub const B1: Self = Self {
         log_n: 16,
         first_bits: 60,
@@ -41,7 +42,7 @@ impl BootChainSpec {
         dnum: 5,
     };
 
-    /// `B1` adjusted to what the current pipeline consumes: EvalMod 10×60 and CtS 3×56, with
+    /// `B1` adjusted to what the pipeline consumed before BSGS EvalMod: EvalMod 10×60 and CtS 3×56, with
     /// 10 residual levels (log2 QP ≈ 1711).
     pub const fn b1_current() -> Self {
         Self {

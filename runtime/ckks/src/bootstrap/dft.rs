@@ -26,6 +26,7 @@ use crate::ciphertext::Ciphertext;
 use crate::context::Context;
 use crate::error::{CkksError, Result};
 use crate::eval::Evaluator;
+use crate::keys::EvaluationKeys;
 
 /// The `L = log2(slots)` butterfly stages `S_1 … S_L` of the decoding map for ring degree `n`
 /// (full slots, `slots = n/2`), as diagonal matrices.
@@ -279,6 +280,24 @@ impl HomomorphicDft {
         r.sort_unstable();
         r.dedup();
         r
+    }
+
+    /// [`Self::apply`] through [`LinearTransform::apply_with_keys`] when `keys` (the keys
+    /// `ev` holds) are given: the baby rotations and giant sums stay in the extended basis.
+    pub fn apply_keys(
+        &self,
+        ev: &Evaluator<'_>,
+        keys: Option<&EvaluationKeys>,
+        ct: &Ciphertext,
+    ) -> Result<Ciphertext> {
+        let Some(keys) = keys else {
+            return self.apply(ev, ct);
+        };
+        let mut cur = ct.clone();
+        for t in &self.transforms {
+            cur = t.apply_with_keys(ev.context(), keys, &cur)?;
+        }
+        Ok(cur)
     }
 
     /// Applies the transform (the input may be above the start level; it is dropped to it).

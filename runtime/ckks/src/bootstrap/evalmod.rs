@@ -84,12 +84,11 @@ impl ChebyshevSeries {
         u * b1 - b2 + self.coeffs.first().copied().unwrap_or(0.0)
     }
 
-    /// Multiplicative depth of [`super::polyeval::evaluate_chebyshev`]: `⌈log2 d⌉ + 1`
-    /// (the affine change of variable folded into the previous step).
+    /// Multiplicative depth of [`super::polyeval::evaluate_chebyshev`] (BSGS):
+    /// `⌈log2(d + 1)⌉` for a dense series (the affine change of variable folded into the
+    /// previous step).
     pub fn depth(&self) -> usize {
-        let d = self.degree().max(1);
-        let ceil_log2 = (usize::BITS - (d - 1).leading_zeros()) as usize;
-        ceil_log2 + 1
+        super::polyeval::chebyshev_depth(self)
     }
 }
 

@@ -1,74 +1,62 @@
-//! CKKS bootstrapping, built step by step (issue 7). **Work in progress**: a complete
-//! CtS-first bootstrap with sparse-secret encapsulation works and is tested on toy rings; the
-//! speed/precision work and the variants listed under "Known limits" are not done.
+//! CKKS bootstrapping (issue 7): a StC-first real bootstrap (the default) and a CtS-first
+//! complex one, with sparse-secret encapsulation, behind a serializable [`BootstrapSpec`] for
+//! the compiler and a [`BootstrapCircuit`] for the runtime ([`spec`] documents the contract:
+//! input/output levels, exact output scale, key manifest).
 //!
 //! # Pipeline
 //!
 //! A ciphertext at level 0 encrypts `m` modulo `q_0`. *ModRaise* reads it modulo the full `Q`,
-//! where it encrypts `t = m + q_0·I` with a small integer polynomial `I` (`‖I‖_∞ ≤ K`, `K`
-//! bounded by the secret's Hamming weight). *CoeffToSlots* moves the coefficients of `t` into
-//! the slots, *EvalMod* computes `t mod q_0` slot-wise by a scaled sine/cosine approximation,
-//! *SlotToCoeff* moves the result back. The StC-first variant decodes first (for real data one
-//! EvalMod instead of two); sparse-secret encapsulation switches to an ephemeral h = 32 key
-//! inside a small modulus so that `K` is small (≈ 16 instead of ≈ 512).
+//! where it encrypts `t = m + q_0·I` with a small integer polynomial `I` (`‖I‖_∞ < K`).
+//! *CoeffToSlots* moves the coefficients of `t` into the slots, *EvalMod* computes
+//! `t mod q_0` slot-wise by a scaled cosine and double angles, *SlotToCoeff* moves the result
+//! back. The StC-first variant decodes first (real data: one EvalMod instead of two; the
+//! input keeps `stc_levels` levels). Sparse-secret encapsulation switches to an ephemeral
+//! h = 32 key inside the 121-bit modulus `q_0·p_0` so that `K = 17` can never fail.
 //!
-//! # What exists (depth, tests in `tests/bootstrap.rs`)
+//! # Pieces
 //!
-//! * [`linear`]: [`DiagMatrix`] (a slot-space matrix by its diagonals, with a plain product and
-//!   composition) and [`LinearTransform`] (BSGS diagonal method over double hoisting: one
-//!   decomposition of the input, one ModDown per giant step, one rescale). **Depth 1.**
-//!   Rotations: the baby steps plus one per non-zero giant step. Diagonals may be encoded at
-//!   `q_ℓ·ratio` to move the scale between chain segments.
-//! * [`dft`]: the decoding map `V` factored into `log2(N/2)` three-diagonal butterfly stages
-//!   (bit-reversed input), grouped into `k` level-collapsed matrices; [`HomomorphicDft`] is
-//!   CoeffToSlots (`V^{-1}` up to the bit reversal) or SlotToCoeff (`V`). **Depth `k`**
-//!   (1 ≤ k ≤ log2(N/2)); a group of `s` stages has ≤ `2^{s+1} − 1` diagonals. Both are
-//!   complex-linear with this crate's folding `w_k = a_k + i·a_{k+N/2}` (no conjugation
-//!   inside). Constant factors are spread evenly over the groups (a k-th root each).
+//! * [`linear`]: [`DiagMatrix`] and [`LinearTransform`] (BSGS diagonal method): the baby
+//!   rotations share one decomposition and serve every giant group, whose plaintext products
+//!   accumulate lazily in u128. [`LinearTransform::apply_with_keys`] keeps babies and giant
+//!   sums in the extended basis Q·P (fewest ModDowns); [`LinearTransform::apply`] does the
+//!   same through the public `Evaluator` API. Baby-step count:
+//!   `stride·2^round(log2 sqrt(3·span/stride))` (FFT offsets are multiples of a stride; a
+//!   giant step costs ≈ 3 baby steps). **Depth 1.**
+//! * [`dft`]: the decoding map factored into `log2(N/2)` butterfly stages, grouped into `k`
+//!   level-collapsed matrices ([`HomomorphicDft`], depth `k`); [`dft_rotation_levels`] lists
+//!   the rotations without encoding (for key manifests).
 //! * [`evalmod`] + [`polyeval`]: Chebyshev interpolation of `cos(2π(y − 1/4)/2^r)` on
-//!   `[−K, K]`, `r` double angles → `sin(2πy)`; evaluated with exact scale management.
-//!   **Depth `⌈log2 d⌉ + 1 + r`** (10 for K = 17, d = 40, r = 3).
-//! * [`pipeline`]: [`mod_raise`], [`mul_by_i`] (free: the monomial `X^{N/2}`),
-//!   [`Bootstrapper`] (CtS-first, full complex slots: CtS → conjugation split → EvalMod on real
-//!   and imaginary parts → recombine → StC; **depth `k_CtS + EvalMod + k_StC`** from a level-0
-//!   input) and [`RealBootstrapper`] (StC-first for real slots: StC on `k_StC` reserved input
-//!   levels → ModRaise → CtS → one EvalMod; **depth `k_CtS + EvalMod`** after ModRaise).
-//!   EvalMod runs at the scale of its own primes; the CtS-first StC returns to the residual
-//!   scale, the StC-first output carries `Δ_e·2π·Δ_in/q_0` (exact, tracked).
-//! * [`encapsulation`]: ephemeral h = 32 secret, dense→sparse key at level 0 only, sparse→dense
-//!   key; `|I| ≤ (h+1)/2` makes `K = 17` failure-free (documented there).
-//! * [`chain`]: [`BootChainSpec`] with `B1` (N = 2^16, log2 QP = 1727 ≤ 1747, 12 residual
-//!   levels of 40 bits; 27 levels) and `b1_current` (what the current EvalMod depth needs:
-//!   1711 bits, 10 residual levels).
+//!   `[−K, K]`, evaluated by baby-step/giant-step (Paterson–Stockmeyer in the Chebyshev
+//!   basis, `≈ 2√d` products, depth `⌈log2(d + 1)⌉`), then `r` double angles → `sin(2πy)`.
+//!   Scales are exact throughout; [`EvalModPoly::evaluate_to_scale`] solves them backwards so
+//!   the result lands on any requested scale at no extra level. **Depth 6 + 3** for d = 40.
+//! * [`pipeline`]: [`mod_raise`], [`Bootstrapper`] (CtS-first), [`RealBootstrapper`]
+//!   (StC-first: StC on the input's levels → lift the message to `q_0/2^14` by an exact
+//!   integer product → encapsulated ModRaise → CtS → one EvalMod, output at exactly the target
+//!   scale).
+//! * [`encapsulation`]: [`SmallSwitchingKey`] (dense → sparse over `q_0·p_0`), the sparse →
+//!   dense hybrid key, the failure-probability argument.
+//! * [`spec`]: [`BootstrapSpec`], [`BootstrapCircuit`], [`bootstrappable_params`].
+//! * [`chain`]: [`BootChainSpec`] (the brief's B1 layout, kept for reference).
 //!
-//! Measured on toy rings (N = 2^10, insecure parameters, 2^9 slots, one run each; CtS/StC
-//! 3+3 levels, EvalMod K = 17, d = 40, r = 3, h = 32 encapsulation, q_0 = 2^60, 58-bit
-//! EvalMod/CtS primes), max/mean bits over all slots:
+//! # Measured
 //!
-//! | variant | Δ_in | precision |
-//! |---|---|---|
-//! | CtS-first, complex | 2^52 | 21.0 / 22.4 |
-//! | CtS-first, complex | 2^40 (B1 ratio) | 16.5 / 17.9 |
-//! | StC-first, real | 2^46 | 25.2 / 27.1 |
-//! | StC-first, real | 2^40 (B1 ratio) | 20.4 / 23.7 |
-//! | CtS-first, dense secret K = 48, d = 63, r = 4 | 2^52 | 20.9 / 22.2 |
+//! N = 2^16, 2^15 real slots, 128-bit dense main key (log2 QP = 1731, dnum 4), 9 usable
+//! levels of 40 bits, CtS 4 / StC 3 levels, single thread, `henn bench ops --ops bootstrap
+//! --logn 16` (benches/bootstrap_vs_openfhe.sh for the side-by-side run): **6.95 s CPU** per
+//! bootstrap (8.3–10.3 s wall on a busy machine), **25.6 / 21.5 bits** mean / max precision
+//! over all slots, 5.4 GB keys + 2.4 GB plaintexts, 8.9 GB peak RSS. OpenFHE 1.6.1 in the
+//! same job (dense, StC-first, budget 3/3, 4 levels left): 14.4 s CPU, 13.5 / 7.9 bits. Toy
+//! ring (N = 2^10, Δ = 2^40): 25.3 / 27.3 bits (max = the sine's model error).
 //!
-//! The StC-first variant puts the message itself (not its ~sqrt(N/2)× smaller coefficients)
-//! into EvalMod, so it gains ≈ 4 bits at equal q_0/Δ_in but needs q_0/Δ_in ≥ 2^12 for the
-//! sine's model error (2^8 gives 13 bits).
-
-//! # Known limits (not done yet)
+//! # Known limits
 //!
-//! * Full slots only; no sparse-slot variant yet.
-//! * EvalMod uses the full Chebyshev basis (`d − 1` products, depth `⌈log2 d⌉ + 1`), not
-//!   Paterson–Stockmeyer/BSGS (`O(√d)` products, depth `⌈log2(d+1)⌉`); no arcsine correction.
-//! * CtS-first precision at Δ_in = 2^40 is ≈ 6 bits below Lattigo's published 23.8 bits for
-//!   its B1-like set; the `stage_errors_at_the_b1_ratio` diagnostic (ignored test) measures
-//!   each stage (CtS ≈ 23/25 bits, EvalMod ≈ 20/23.7 bits in message units).
-//! * The dense→sparse key uses all special primes (its modulus is `q_0·P`, ≈ 426 bits at B1),
-//!   not a dedicated ≈ 121-bit modulus: see [`encapsulation`].
-//! * Bootstrap keys are generated by explicit calls, not from the compiler's key manifest;
-//!   no N = 2^16 run has been made (it needs the memory budget of the brief's §a.2).
+//! * Full slots only (no sparse-slot variant); no arcsine correction (the q_0/Δ = 2^14
+//!   lift makes the model error 2^-25.3, below the noise at N = 2^16).
+//! * The Evaluator does not expose its keys, so [`BootstrapCircuit::bootstrap`] (from an
+//!   `&Evaluator`) cannot keep the baby rotations in the extended basis: ≈ 10% slower at
+//!   N = 2^16 (7.9 s vs 7.0 s CPU) and ≈ 0.3 bit less precise than
+//!   [`BootstrapCircuit::bootstrap_with_keys`].
 
 pub mod chain;
 pub mod dft;
@@ -84,7 +72,7 @@ pub use dft::{
     DftKind, HomomorphicDft, collapsed_matrices, decoding_stages, dft_rotation_levels,
     encoding_stages,
 };
-pub use encapsulation::{EncapsulationKeys, switch_key};
+pub use encapsulation::{EncapsulationKeys, SmallSwitchingKey, switch_key};
 pub use evalmod::{ChebyshevSeries, EvalModPoly};
 pub use linear::{DiagMatrix, LinearTransform, bsgs_rotations};
 pub use pipeline::{BootstrapConfig, Bootstrapper, RealBootstrapper, mod_raise, mul_by_i};

@@ -26,12 +26,13 @@ use std::sync::Arc;
 use num_complex::Complex64;
 
 use super::dft::{DftKind, HomomorphicDft};
-use super::encapsulation::{EncapsulationKeys, switch_key};
+use super::encapsulation::EncapsulationKeys;
 use super::evalmod::EvalModPoly;
 use crate::ciphertext::Ciphertext;
 use crate::context::Context;
 use crate::error::{CkksError, Result};
 use crate::eval::Evaluator;
+use crate::keys::EvaluationKeys;
 use crate::ring::poly::RnsPoly;
 
 /// Lifts a level-0 ciphertext to the top level by centering its residues modulo `q_0`: it
@@ -226,7 +227,7 @@ impl Bootstrapper {
     /// configured `K` must cover ModRaise's overflow for it).
     pub fn bootstrap(&self, ev: &Evaluator<'_>, ct: &Ciphertext) -> Result<Ciphertext> {
         let raised = mod_raise(&self.ctx, ct)?;
-        self.finish(ev, raised, ct.scale)
+        self.finish(ev, None, raised, ct.scale)
     }
 
     /// [`Self::bootstrap`] with sparse-secret encapsulation: switch to the ephemeral sparse
@@ -244,22 +245,41 @@ impl Bootstrapper {
                 right: 0,
             });
         }
-        let sparse = switch_key(&self.ctx, ct, &keys.to_sparse)?;
+        self.bootstrap_encapsulated_keys(ev, None, ct, keys)
+    }
+
+    /// [`Self::bootstrap_encapsulated`] with the evaluation keys `ev` holds passed again,
+    /// for the faster linear transforms ([`HomomorphicDft::apply_keys`]).
+    pub fn bootstrap_encapsulated_keys(
+        &self,
+        ev: &Evaluator<'_>,
+        eval_keys: Option<&EvaluationKeys>,
+        ct: &Ciphertext,
+        keys: &EncapsulationKeys,
+    ) -> Result<Ciphertext> {
+        if ct.level() != 0 {
+            return Err(CkksError::LevelMismatch {
+                left: ct.level(),
+                right: 0,
+            });
+        }
+        let sparse = keys.switch_to_sparse(&self.ctx, ct)?;
         let raised = mod_raise(&self.ctx, &sparse)?;
-        let dense = switch_key(&self.ctx, &raised, &keys.to_dense)?;
-        self.finish(ev, dense, ct.scale)
+        let dense = keys.switch_to_dense(&self.ctx, &raised)?;
+        self.finish(ev, eval_keys, dense, ct.scale)
     }
 
     /// CoeffToSlots, EvalMod, SlotToCoeff on a raised ciphertext (scale of the input `in_scale`).
     fn finish(
         &self,
         ev: &Evaluator<'_>,
+        eval_keys: Option<&EvaluationKeys>,
         mut raised: Ciphertext,
         in_scale: f64,
     ) -> Result<Ciphertext> {
         let ctx = &self.ctx;
         raised.scale = Self::evalmod_scale(ctx, self.config.cts_levels)?;
-        let x = self.cts.apply(ev, &raised)?;
+        let x = self.cts.apply_keys(ev, eval_keys, &raised)?;
         let xc = ev.conjugate(&x)?;
         let re = ev.add(&x, &xc)?;
         let im = ev.negate(&mul_by_i(ctx, &ev.sub(&x, &xc)?));
@@ -268,12 +288,15 @@ impl Bootstrapper {
             self.evalmod.evaluate(ev, &im)?,
         );
         let combined = ev.add(&sin_re, &mul_by_i(ctx, &sin_im))?;
-        let mut out = self.stc.apply(ev, &combined)?;
+        let mut out = self.stc.apply_keys(ev, eval_keys, &combined)?;
         // Exact: the per-level ratios multiply to output_scale/Δ_e up to f64 rounding.
         out.scale = self.output_scale * (in_scale / self.config.message_scale);
         Ok(out)
     }
 }
+
+/// `q_0/Δ` the StC-first bootstrap lifts its input's message to before ModRaise.
+pub const MESSAGE_RATIO: f64 = 16384.0;
 
 /// The **StC-first** bootstrap for real slots (one EvalMod instead of two): SlotToCoeff runs
 /// first, on the input at level `k_StC` (its "reserved" levels), so that the input polynomial's
@@ -287,6 +310,8 @@ pub struct RealBootstrapper {
     ctx: Arc<Context>,
     config: BootstrapConfig,
     output_scale: f64,
+    /// Bound on `|m|` of the inputs; the message is lifted to `q_0/(2^14·bound)`.
+    message_bound: f64,
     stc: HomomorphicDft,
     cts: HomomorphicDft,
     evalmod: EvalModPoly,
@@ -329,6 +354,7 @@ impl RealBootstrapper {
             ctx: ctx.clone(),
             config,
             output_scale: ctx.params().default_scale(),
+            message_bound: 1.0,
             stc,
             cts,
             evalmod,
@@ -353,6 +379,22 @@ impl RealBootstrapper {
     /// The exact scale of every output.
     pub fn output_scale(&self) -> f64 {
         self.output_scale
+    }
+
+    /// Declares `|m| ≤ bound` for the input slots (default 1). The message is lifted to
+    /// `q_0/(2^14·bound)` before ModRaise, so the sine's model error, `6.6·|m|³·ρ²` absolute
+    /// with `ρ = Δ·lift/q_0`, stays `≤ 2^-25.3·bound` for every `|m| ≤ bound`; values beyond
+    /// the bound lose precision cubically (and ModRaise breaks beyond `≈ 2^13·bound`).
+    pub fn with_message_bound(mut self, bound: f64) -> Result<Self> {
+        if !(bound.is_finite() && bound > 0.0) {
+            return Err(CkksError::UnencodableValue { value: bound });
+        }
+        self.message_bound = bound;
+        Ok(self)
+    }
+
+    pub fn message_bound(&self) -> f64 {
+        self.message_bound
     }
 
     pub fn config(&self) -> &BootstrapConfig {
@@ -385,23 +427,49 @@ impl RealBootstrapper {
         ct: &Ciphertext,
         keys: Option<&EncapsulationKeys>,
     ) -> Result<Ciphertext> {
+        self.bootstrap_keys(ev, None, ct, keys)
+    }
+
+    /// [`Self::bootstrap`] with the evaluation keys `ev` holds passed again, for the faster
+    /// linear transforms ([`HomomorphicDft::apply_keys`]).
+    pub fn bootstrap_keys(
+        &self,
+        ev: &Evaluator<'_>,
+        eval_keys: Option<&EvaluationKeys>,
+        ct: &Ciphertext,
+        keys: Option<&EncapsulationKeys>,
+    ) -> Result<Ciphertext> {
         let ctx = &self.ctx;
-        let coeffs = self.stc.apply(ev, ct)?;
+        let coeffs = self.stc.apply_keys(ev, eval_keys, ct)?;
+        // Message ratio: lift the message to ≈ q_0/2^14 by an exact integer product (no
+        // level). Every error added after ModRaise (CoeffToSlots' rescale and key-switch noise,
+        // ≈ 2^-46 of the EvalMod scale in the slots at N = 2^16) reaches the output multiplied
+        // by q_0/Δ_in, so a smaller ratio is worth bits; 2^14 keeps the sine's model error
+        // (2π·ε)²/6 relative, ε ≤ 2^-14, at 2^-25.3.
+        let q0 = ctx.params().q()[0] as f64;
+        let lift = (q0 / (coeffs.scale * MESSAGE_RATIO * self.message_bound)).floor();
+        let coeffs = if lift >= 2.0 {
+            let mut c = ev.mul_int(&coeffs, lift as i64);
+            c.scale = coeffs.scale * lift;
+            c
+        } else {
+            coeffs
+        };
+        let in_scale = coeffs.scale;
         let raised = match keys {
             Some(k) => {
-                let sparse = switch_key(ctx, &coeffs, &k.to_sparse)?;
-                switch_key(ctx, &mod_raise(ctx, &sparse)?, &k.to_dense)?
+                let sparse = k.switch_to_sparse(ctx, &coeffs)?;
+                k.switch_to_dense(ctx, &mod_raise(ctx, &sparse)?)?
             }
             None => mod_raise(ctx, &coeffs)?,
         };
         let mut raised = raised;
         raised.scale = Bootstrapper::evalmod_scale(ctx, self.config.cts_levels)?;
-        let x = self.cts.apply(ev, &raised)?;
+        let x = self.cts.apply_keys(ev, eval_keys, &raised)?;
         let re = ev.add(&x, &ev.conjugate(&x)?)?;
         // EvalMod returns sin(2π·ε) ≈ 2π·Δ_in·m/q_0 at its output scale s, i.e. m at scale
         // s·2π·Δ_in/q_0: choosing s = target·q_0/(2π·Δ_in) puts m at exactly `target`.
-        let q0 = ctx.params().q()[0] as f64;
-        let em_scale = self.output_scale * q0 / (std::f64::consts::TAU * ct.scale);
+        let em_scale = self.output_scale * q0 / (std::f64::consts::TAU * in_scale);
         let mut out = self.evalmod.evaluate_to_scale(ev, &re, em_scale)?;
         out.set_scale(self.output_scale);
         Ok(out)
