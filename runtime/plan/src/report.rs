@@ -134,7 +134,7 @@ impl CostModel {
 /// Seconds of one bootstrap at N = 2^16 (see [`CostModel::bootstrap_2_16_s`]): the median CPU
 /// time of `henn bench ops --ops bootstrap --logn 16` on the project's machine, 2026-11-25
 /// (StC-first, 9 levels after; BENCHMARKS.md).
-const BOOTSTRAP_2_16_S: f64 = 7.2;
+const BOOTSTRAP_2_16_S: f64 = 6.95;
 
 /// The report. Field names are part of the `--json` interface.
 #[derive(Debug, Clone, Serialize)]
