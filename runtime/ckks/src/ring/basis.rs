@@ -74,7 +74,8 @@ impl BasisConverter {
         let src_sum: u128 = src.iter().map(|m| m.value() as u128).sum();
         let wide_ok = dst
             .iter()
-            .map(|mt| src.len() <= LAZY_TERMS && mt.wide_ok(src_sum * mt.value() as u128))
+            // + 1: the centered conversion starts the sum with a value below t
+            .map(|mt| src.len() <= LAZY_TERMS && mt.wide_ok((src_sum + 1) * mt.value() as u128))
             .collect();
         Self {
             wide_ok,
@@ -183,36 +184,39 @@ impl BasisConverter {
                         *vk = f.round() as u64;
                     }
                 }
+                let mut corr = [0u64; BLOCK];
                 for (t, out) in outs.iter_mut().enumerate() {
                     let mt = &self.dst[t];
                     let consts = &self.qhat_mod_dst[t * ns..(t + 1) * ns];
                     let wide = self.wide_ok[t];
-                    match ns {
-                        1 => dot_block::<1>(yb, consts, out, mt, wide),
-                        2 => dot_block::<2>(yb, consts, out, mt, wide),
-                        3 => dot_block::<3>(yb, consts, out, mt, wide),
-                        4 => dot_block::<4>(yb, consts, out, mt, wide),
-                        5 => dot_block::<5>(yb, consts, out, mt, wide),
-                        6 => dot_block::<6>(yb, consts, out, mt, wide),
-                        7 => dot_block::<7>(yb, consts, out, mt, wide),
-                        8 => dot_block::<8>(yb, consts, out, mt, wide),
-                        _ => dot_block_any(yb, ns, consts, out, mt),
-                    }
-                    if centered {
-                        // v ≤ ns, so −v·Q' mod t comes from a small table.
+                    // The centered correction −v·Q' mod t starts each accumulator (no second
+                    // pass over the output); v ≤ ns, so it comes from a small table.
+                    let init = if centered {
                         let negq = self.neg_q_mod_dst[t];
                         let mut table = [0u64; LAZY_TERMS + 2];
                         for (j, e) in table.iter_mut().enumerate().skip(1) {
                             *e = mt.add(negq, mt.mul_fast(mt.reduce(j as u64 - 1), negq));
                         }
-                        for (o, &vk) in out.iter_mut().zip(&v[..len]) {
-                            let add = if (vk as usize) < table.len() {
-                                table[vk as usize]
-                            } else {
-                                mt.mul_fast(mt.reduce(vk), negq)
+                        for (c, &vk) in corr.iter_mut().zip(&v[..len]) {
+                            *c = match table.get(vk as usize) {
+                                Some(&e) => e,
+                                None => mt.mul_fast(mt.reduce(vk), negq),
                             };
-                            *o = mt.add(*o, add);
                         }
+                        Some(&corr[..len])
+                    } else {
+                        None
+                    };
+                    match ns {
+                        1 => dot_block::<1>(yb, consts, out, mt, wide, init),
+                        2 => dot_block::<2>(yb, consts, out, mt, wide, init),
+                        3 => dot_block::<3>(yb, consts, out, mt, wide, init),
+                        4 => dot_block::<4>(yb, consts, out, mt, wide, init),
+                        5 => dot_block::<5>(yb, consts, out, mt, wide, init),
+                        6 => dot_block::<6>(yb, consts, out, mt, wide, init),
+                        7 => dot_block::<7>(yb, consts, out, mt, wide, init),
+                        8 => dot_block::<8>(yb, consts, out, mt, wide, init),
+                        _ => dot_block_any(yb, ns, consts, out, mt, init),
                     }
                 }
             });
@@ -221,6 +225,7 @@ impl BasisConverter {
 
 /// One output block for a source basis of `S` primes: each coefficient's `S` scaled residues
 /// are contiguous, so the dot product with the target's constants unrolls into registers.
+/// `init` (reduced values) starts the accumulators.
 #[inline(always)]
 fn dot_block<const S: usize>(
     yb: &[u64],
@@ -228,15 +233,16 @@ fn dot_block<const S: usize>(
     out: &mut [u64],
     mt: &Modulus,
     wide: bool,
+    init: Option<&[u64]>,
 ) {
     let Ok(c) = <&[u64; S]>::try_from(consts) else {
-        return dot_block_any(yb, S, consts, out, mt);
+        return dot_block_any(yb, S, consts, out, mt, init);
     };
-    for (o, row) in out.iter_mut().zip(yb.chunks_exact(S)) {
+    for (k, (o, row)) in out.iter_mut().zip(yb.chunks_exact(S)).enumerate() {
         let Ok(row) = <&[u64; S]>::try_from(row) else {
             continue;
         };
-        let mut acc = 0u128;
+        let mut acc = init.map_or(0, |i| i[k] as u128);
         for i in 0..S {
             acc += row[i] as u128 * c[i] as u128;
         }
@@ -249,9 +255,16 @@ fn dot_block<const S: usize>(
 }
 
 /// Any source size: lazy `u128` accumulation with a Barrett fold every [`LAZY_TERMS`] terms.
-fn dot_block_any(yb: &[u64], ns: usize, consts: &[u64], out: &mut [u64], mt: &Modulus) {
-    for (o, row) in out.iter_mut().zip(yb.chunks_exact(ns)) {
-        let mut acc: u128 = 0;
+fn dot_block_any(
+    yb: &[u64],
+    ns: usize,
+    consts: &[u64],
+    out: &mut [u64],
+    mt: &Modulus,
+    init: Option<&[u64]>,
+) {
+    for (k, (o, row)) in out.iter_mut().zip(yb.chunks_exact(ns)).enumerate() {
+        let mut acc: u128 = init.map_or(0, |i| i[k] as u128);
         for (chunk_y, chunk_c) in row.chunks(LAZY_TERMS).zip(consts.chunks(LAZY_TERMS)) {
             if acc >> 124 != 0 {
                 acc = mt.reduce_u128(acc) as u128;

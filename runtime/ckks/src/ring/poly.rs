@@ -63,13 +63,17 @@ impl RnsPoly {
         self.data.chunks_exact_mut(self.n)
     }
 
-    /// Drops Q limbs above `level` (only valid without special limbs); in NTT or coefficient
-    /// form this is the exact reduction modulo the smaller Q.
-    pub(crate) fn truncate_level(&mut self, level: usize) {
+    /// A copy of the Q limbs up to `level` (only valid without special limbs): the exact
+    /// reduction modulo the smaller Q, copying nothing that is dropped.
+    pub(crate) fn prefix_level(&self, level: usize) -> Self {
         debug_assert_eq!(self.special, 0);
-        if level < self.level {
-            self.data.truncate(self.n * (level + 1));
-            self.level = level;
+        let level = level.min(self.level);
+        Self {
+            n: self.n,
+            level,
+            special: 0,
+            ntt: self.ntt,
+            data: self.data[..self.n * (level + 1)].to_vec(),
         }
     }
 }
