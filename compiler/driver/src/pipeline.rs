@@ -260,14 +260,7 @@ fn compile_bootstrapped(
     let scale_bits = model.encryption.scale_bits;
     let mut why = String::from("no candidate ring");
     for log_n in candidates {
-        let slots = 1usize << (log_n - 1);
-        let lowered = match lower_step(
-            step,
-            &LowerConfig {
-                slots,
-                stride: None,
-            },
-        ) {
+        let lowered = match lower_at(step, log_n) {
             Ok(l) => l,
             Err(e) => {
                 why = e.to_string();
@@ -464,6 +457,17 @@ fn bootstrap_plan(
     })
 }
 
+/// The step lowered for a ring of degree 2^`log_n` (the row stride the kernels pick).
+fn lower_at(step: &StepGraph, log_n: u32) -> Result<Lowered, henn_he_ir::IrError> {
+    lower_step(
+        step,
+        &LowerConfig {
+            slots: 1usize << (log_n - 1),
+            stride: None,
+        },
+    )
+}
+
 /// The leveled plan: the smallest ring whose chain holds every step's levels.
 fn compile_leveled(
     model: &Model,
@@ -479,14 +483,7 @@ fn compile_leveled(
     let mut last_error = None;
     let mut deepest: Option<(u64, u32)> = None;
     for log_n in candidates {
-        let slots = 1usize << (log_n - 1);
-        let lowered = match lower_step(
-            step,
-            &LowerConfig {
-                slots,
-                stride: None,
-            },
-        ) {
+        let lowered = match lower_at(step, log_n) {
             Ok(l) => l,
             Err(e) => {
                 last_error = Some(e);
@@ -539,15 +536,9 @@ fn compile_leveled(
         });
     }
     if let (Some((available, log_n)), Some(_)) = (deepest, security(model)) {
-        let per_step = lower_step(
-            step,
-            &LowerConfig {
-                slots: 1 << (log_n - 1),
-                stride: None,
-            },
-        )
-        .map(|l| l.graph.max_depth())
-        .unwrap_or(0);
+        let per_step = lower_at(step, log_n)
+            .map(|l| l.graph.max_depth())
+            .unwrap_or(0);
         return Err(CompileError::TooDeep {
             model: model.name.clone(),
             needed: steps * per_step as u64,
