@@ -204,10 +204,11 @@ pub fn compile(model: &Model) -> Result<Compiled, CompileError> {
     let step = build_train_step(model, model.schedule.batch_size)?;
     let (iterations, batches) = loop_shape(model)?;
     let steps = iterations.saturating_mul(batches).max(1);
+    let mut lowerings = Lowerings::default();
     if model.encryption.bootstrapping == Bootstrapping::On {
-        return compile_bootstrapped(model, &step, iterations, batches, steps);
+        return compile_bootstrapped(model, &step, iterations, batches, steps, &mut lowerings);
     }
-    let leveled = compile_leveled(model, &step, iterations, batches, steps);
+    let leveled = compile_leveled(model, &step, iterations, batches, steps, &mut lowerings);
     if model.encryption.bootstrapping == Bootstrapping::Off {
         return leveled;
     }
@@ -220,7 +221,7 @@ pub fn compile(model: &Model) -> Result<Compiled, CompileError> {
             return leveled;
         }
     }
-    let boot = compile_bootstrapped(model, &step, iterations, batches, steps);
+    let boot = compile_bootstrapped(model, &step, iterations, batches, steps, &mut lowerings);
     match (leveled, boot) {
         (Ok(l), Ok(b)) => {
             let cost = CostModel::default();
@@ -251,6 +252,7 @@ fn compile_bootstrapped(
     iterations: u64,
     batches: u64,
     steps: u64,
+    lowerings: &mut Lowerings,
 ) -> Result<Compiled, CompileError> {
     let candidates: Vec<u32> = match model.encryption.ring {
         RingDegree::Fixed { log_n } => vec![log_n],
@@ -260,7 +262,7 @@ fn compile_bootstrapped(
     let scale_bits = model.encryption.scale_bits;
     let mut why = String::from("no candidate ring");
     for log_n in candidates {
-        let lowered = match lower_at(step, log_n) {
+        let lowered = match lowerings.at(step, log_n) {
             Ok(l) => l,
             Err(e) => {
                 why = e.to_string();
@@ -457,15 +459,27 @@ fn bootstrap_plan(
     })
 }
 
-/// The step lowered for a ring of degree 2^`log_n` (the row stride the kernels pick).
-fn lower_at(step: &StepGraph, log_n: u32) -> Result<Lowered, henn_he_ir::IrError> {
-    lower_step(
-        step,
-        &LowerConfig {
-            slots: 1usize << (log_n - 1),
-            stride: None,
-        },
-    )
+/// The step lowered per ring degree, computed once: the leveled and the bootstrapping search
+/// both try the same rings.
+#[derive(Default)]
+struct Lowerings(std::collections::HashMap<u32, Result<Lowered, henn_he_ir::IrError>>);
+
+impl Lowerings {
+    /// The step lowered for a ring of degree 2^`log_n` (the row stride the kernels pick).
+    fn at(&mut self, step: &StepGraph, log_n: u32) -> Result<Lowered, henn_he_ir::IrError> {
+        self.0
+            .entry(log_n)
+            .or_insert_with(|| {
+                lower_step(
+                    step,
+                    &LowerConfig {
+                        slots: 1usize << (log_n - 1),
+                        stride: None,
+                    },
+                )
+            })
+            .clone()
+    }
 }
 
 /// The leveled plan: the smallest ring whose chain holds every step's levels.
@@ -475,6 +489,7 @@ fn compile_leveled(
     iterations: u64,
     batches: u64,
     steps: u64,
+    lowerings: &mut Lowerings,
 ) -> Result<Compiled, CompileError> {
     let candidates: Vec<u32> = match model.encryption.ring {
         RingDegree::Fixed { log_n } => vec![log_n],
@@ -483,7 +498,7 @@ fn compile_leveled(
     let mut last_error = None;
     let mut deepest: Option<(u64, u32)> = None;
     for log_n in candidates {
-        let lowered = match lower_at(step, log_n) {
+        let lowered = match lowerings.at(step, log_n) {
             Ok(l) => l,
             Err(e) => {
                 last_error = Some(e);
@@ -536,7 +551,8 @@ fn compile_leveled(
         });
     }
     if let (Some((available, log_n)), Some(_)) = (deepest, security(model)) {
-        let per_step = lower_at(step, log_n)
+        let per_step = lowerings
+            .at(step, log_n)
             .map(|l| l.graph.max_depth())
             .unwrap_or(0);
         return Err(CompileError::TooDeep {
