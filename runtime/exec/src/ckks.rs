@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use henn_ckks::bootstrap::{BootstrapCircuit, BootstrapSpec, EncapsulationKeys};
-use henn_ckks::{Ciphertext, Context, Encoder, Evaluator};
+use henn_ckks::{Ciphertext, Context, Encoder, EvaluationKeys, Evaluator};
 
 use crate::keys::ServerKeys;
 
@@ -25,6 +25,8 @@ pub struct CkksBackend<'k> {
     ctx: Arc<Context>,
     encoder: Encoder,
     eval: Evaluator<'k>,
+    /// The same keys the evaluator holds: the bootstrap's hoisted linear transforms use them directly.
+    eval_keys: &'k EvaluationKeys,
     delta: f64,
     /// The encoded bootstrap circuit and its encapsulation keys, for plans that bootstrap.
     bootstrap: Option<(BootstrapCircuit, &'k EncapsulationKeys)>,
@@ -45,6 +47,7 @@ impl<'k> CkksBackend<'k> {
             ctx: ctx.clone(),
             encoder: Encoder::new(ctx),
             eval: Evaluator::new(ctx, &keys.eval),
+            eval_keys: &keys.eval,
             delta,
             bootstrap: None,
         }
@@ -201,6 +204,6 @@ impl Backend for CkksBackend<'_> {
         let (circuit, keys) = self.bootstrap.as_ref().ok_or_else(|| {
             ExecError::Backend("this backend was built without a bootstrap circuit".into())
         })?;
-        Ok(circuit.bootstrap(&self.eval, a, keys)?)
+        Ok(circuit.bootstrap_with_keys(&self.ctx, self.eval_keys, a, keys)?)
     }
 }
