@@ -239,12 +239,7 @@ impl Bootstrapper {
         ct: &Ciphertext,
         keys: &EncapsulationKeys,
     ) -> Result<Ciphertext> {
-        if ct.level() != 0 {
-            return Err(CkksError::LevelMismatch {
-                left: ct.level(),
-                right: 0,
-            });
-        }
+        // The level-0 check is the callee's.
         self.bootstrap_encapsulated_keys(ev, None, ct, keys)
     }
 
