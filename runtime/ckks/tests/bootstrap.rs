@@ -1279,3 +1279,466 @@ fn bootstrap_spec_and_params_reject_bad_shapes_with_typed_errors() {
     }
     assert!(spec.validate(&ctx).is_ok());
 }
+
+// ------------------------------------------------------------- sparse-slot bootstrap
+
+/// The polynomial `A(X) = a(X^gap)` of the full ring whose coefficients are the small ring's.
+fn spread(a: &[f64], n: usize) -> Vec<f64> {
+    let gap = n / a.len();
+    let mut out = vec![0.0; n];
+    for (k, &v) in a.iter().enumerate() {
+        out[k * gap] = v;
+    }
+    out
+}
+
+#[test]
+fn sparse_dft_is_the_small_ring_decoding_on_every_block() {
+    use henn_ckks::bootstrap::{SlotWindow, collapsed_matrices_for};
+    let n = 1024;
+    let one = Complex64::new(1.0, 0.0);
+    for slots in [2usize, 16, 64, 512] {
+        let mut rng = Lcg(200 + slots as u64);
+        // A polynomial of the subring Z[X^gap]: its full-ring slots are the small ring's
+        // (2·slots coefficients), repeated with period `slots`.
+        let a: Vec<f64> = (0..2 * slots).map(|_| rng.uniform()).collect();
+        let small = SpecialFft::new(2 * slots).coeffs_to_slots(&a);
+        let full = SpecialFft::new(n).coeffs_to_slots(&spread(&a, n));
+        let repeated: Vec<Complex64> = (0..n / 2).map(|j| small[j % slots]).collect();
+        assert_bits(&format!("subring slots, {slots}"), &full, &repeated, 40.0);
+        let w = bit_reverse(&fold(&a));
+        let w_rep: Vec<Complex64> = (0..n / 2).map(|j| w[j % slots]).collect();
+        let levels = (slots.trailing_zeros() as usize).min(3);
+        let win = SlotWindow {
+            slots,
+            zero_rest: false,
+        };
+        // SlotToCoeff of `slots` slots maps the bit-reversed folding to the slots, per block.
+        let stc = ok(collapsed_matrices_for(
+            n,
+            DftKind::SlotToCoeff,
+            levels,
+            one,
+            win,
+        ));
+        assert_bits(
+            &format!("sparse StC, {slots}"),
+            &apply_all(&stc, &w_rep),
+            &repeated,
+            40.0,
+        );
+        // A zero-padded input stays zero-padded (the transform is block-diagonal).
+        let mut padded = w.clone();
+        padded.resize(n / 2, Complex64::new(0.0, 0.0));
+        let mut want = small.clone();
+        want.resize(n / 2, Complex64::new(0.0, 0.0));
+        assert_bits(
+            &format!("sparse StC on zero padding, {slots}"),
+            &apply_all(&stc, &padded),
+            &want,
+            40.0,
+        );
+        // CoeffToSlots back, the rest masked to exactly 0 by its last group.
+        let factor = Complex64::new(0.125, 0.0);
+        let cts = ok(collapsed_matrices_for(
+            n,
+            DftKind::CoeffToSlots,
+            levels,
+            factor,
+            SlotWindow {
+                slots,
+                zero_rest: true,
+            },
+        ));
+        let back = apply_all(&cts, &repeated);
+        let mut want: Vec<Complex64> = w.iter().map(|v| v * factor).collect();
+        want.resize(n / 2, Complex64::new(0.0, 0.0));
+        assert_bits(&format!("sparse CtS, {slots}"), &back, &want, 40.0);
+        assert!(back[slots..].iter().all(|v| v.norm() == 0.0));
+        // Fewer butterfly stages: no more diagonals than the full transform's groups.
+        let full_stc = ok(collapsed_matrices(n, DftKind::SlotToCoeff, levels, one));
+        let count = |m: &[DiagMatrix]| m.iter().map(DiagMatrix::num_diagonals).sum::<usize>();
+        assert!(count(&stc) <= count(&full_stc));
+        if slots < n / 2 {
+            assert!(count(&stc) < count(&full_stc), "{slots} slots");
+        }
+    }
+    for bad in [0usize, 1, 3, 1024] {
+        let win = SlotWindow {
+            slots: bad,
+            zero_rest: false,
+        };
+        assert!(collapsed_matrices_for(n, DftKind::SlotToCoeff, 1, one, win).is_err());
+    }
+    // 16 slots have 4 butterfly stages: 5 levels cannot be filled.
+    let win = SlotWindow {
+        slots: 16,
+        zero_rest: false,
+    };
+    assert!(collapsed_matrices_for(n, DftKind::SlotToCoeff, 5, one, win).is_err());
+}
+
+/// Keys generated from `spec`'s manifest only (relinearization + Galois + encapsulation).
+fn manifest_keys(
+    ctx: &Arc<Context>,
+    spec: &henn_ckks::bootstrap::BootstrapSpec,
+    sk: &henn_ckks::SecretKey,
+    seed: u64,
+) -> (EvaluationKeys, henn_ckks::bootstrap::EncapsulationKeys) {
+    let mut kg = KeyGenerator::insecure_from_seed_for_tests(ctx, seed);
+    let mut keys = EvaluationKeys::default();
+    keys.set_relin(ok(kg.gen_relin_key(sk, None)));
+    ok(spec.gen_galois_keys(&mut kg, sk, &mut keys));
+    let encap = ok(spec.gen_encapsulation_keys(&mut kg, sk));
+    (keys, encap)
+}
+
+#[test]
+fn sparse_bootstrap_refreshes_the_first_slots_and_keeps_the_rest_zero() {
+    use henn_ckks::bootstrap::BootstrapCircuit;
+    let mut f = api_fixture(211);
+    let ctx = f.ctx.clone();
+    let enc = Encoder::new(&ctx);
+    let delta = ctx.params().default_scale();
+    let full = ok(BootstrapCircuit::new(&ctx, &f.spec));
+    let full_keys = ok(f.spec.galois_elements(&ctx));
+    for log_slots in [2u32, 4, 6, 8] {
+        let slots = 1usize << log_slots;
+        let spec = f.spec.clone().with_log_slots(Some(log_slots));
+        let circuit = ok(BootstrapCircuit::new(&ctx, &spec));
+        assert_eq!(circuit.slots(), slots);
+        // Same levels as the full-slot circuit: it can replace it anywhere.
+        assert_eq!(circuit.input_level(), full.input_level());
+        assert_eq!(circuit.output_level(), full.output_level());
+        assert_eq!(circuit.usable_levels(), full.usable_levels());
+        assert_eq!(
+            ok(spec.output_level(ctx.max_level())),
+            circuit.output_level()
+        );
+        // Fewer keys and plaintexts than the full bootstrap (at N/4 slots the one stage
+        // saved is paid back by the trace's key: as many keys).
+        let manifest = ok(spec.galois_elements(&ctx));
+        assert!(
+            manifest.len() < full_keys.len() || (slots == 256 && manifest.len() == full_keys.len()),
+            "{slots} slots: {} keys vs {}",
+            manifest.len(),
+            full_keys.len()
+        );
+        assert!(circuit.byte_size() < full.byte_size());
+        // The rotation steps and the elements describe the same keys.
+        let mut from_steps: Vec<usize> = ok(spec.rotations(&ctx))
+            .iter()
+            .map(|&s| henn_ckks::galois_element_for_step(&ctx, s))
+            .chain([henn_ckks::galois_element_conjugate(&ctx)])
+            .collect();
+        from_steps.sort_unstable();
+        from_steps.dedup();
+        assert_eq!(from_steps, manifest);
+        // A circuit given only the manifest's keys, each at the manifest's level, runs.
+        let (keys, encap) = manifest_keys(&ctx, &spec, f.dec.secret_key(), 212 + slots as u64);
+        assert_eq!(keys.galois_elements().collect::<Vec<_>>(), manifest);
+        for (g, l) in ok(spec.galois_key_levels(&ctx)) {
+            assert!(keys.galois_key(g).is_some_and(|k| k.key_level() == l));
+        }
+        let ev = Evaluator::new(&ctx, &keys);
+        let mut rng = Lcg(213 + slots as u64);
+        // Values in the first `slots` slots; whatever the others hold is ignored (here
+        // garbage of the same size), and they come out ≈ 0.
+        let mut z: Vec<Complex64> = (0..slots)
+            .map(|_| Complex64::new(rng.uniform(), 0.0))
+            .collect();
+        z.resize(ctx.slots(), Complex64::new(0.0, 0.0));
+        let input: Vec<Complex64> = z
+            .iter()
+            .enumerate()
+            .map(|(j, &v)| {
+                if j < slots {
+                    v
+                } else {
+                    Complex64::new(rng.uniform(), 0.0)
+                }
+            })
+            .collect();
+        let ct = f.encryptor.encrypt(&ok(enc.encode(
+            &input,
+            circuit.input_level(),
+            delta * (1.0 + 2f64.powi(-11)),
+        )));
+        let slow = ok(circuit.bootstrap(&ev, &ct, &encap));
+        let fast = ok(circuit.bootstrap_with_keys(&ctx, &keys, &ct, &encap));
+        for (name, out) in [("evaluator", &slow), ("with keys", &fast)] {
+            assert_eq!(out.level(), circuit.output_level());
+            assert_eq!(out.scale(), delta, "output scale must be exactly Δ");
+            let got = f_decrypt(&enc, &f.dec, out);
+            let (max_bits, mean_bits) = precision(&got[..slots], &z[..slots]);
+            let rest = got[slots..].iter().map(|v| v.norm()).fold(0.0, f64::max);
+            eprintln!(
+                "sparse bootstrap, {slots} slots ({name}): max {max_bits:.1} / mean \
+                 {mean_bits:.1} bits; largest other slot 2^{:.1}",
+                rest.log2()
+            );
+            // The full bootstrap's promise on the same ring (25.3 / 27.3 measured there).
+            assert!(
+                max_bits >= 23.0 && mean_bits >= 25.0,
+                "{slots} slots: max {max_bits:.1} / mean {mean_bits:.1} bits"
+            );
+            // The other slots stay zero to the same precision.
+            assert!(
+                rest < 2f64.powi(-23),
+                "{slots} slots: other slots up to {rest:e}"
+            );
+        }
+    }
+    // log_slots = log2(N/2) is the full bootstrap: same keys.
+    let all = f.spec.clone().with_log_slots(Some(9));
+    assert_eq!(ok(all.galois_elements(&ctx)), full_keys);
+    assert_eq!(ok(all.rotations(&ctx)), ok(f.spec.rotations(&ctx)));
+    // The full-slot keys do not serve a sparse circuit (the trace steps are missing).
+    let sparse = ok(BootstrapCircuit::new(
+        &ctx,
+        &f.spec.clone().with_log_slots(Some(4)),
+    ));
+    let ev = Evaluator::new(&ctx, &f.keys);
+    let ct = f.encryptor.encrypt(&ok(enc.encode(
+        &[Complex64::new(0.5, 0.0)],
+        sparse.input_level(),
+        delta,
+    )));
+    assert!(matches!(
+        sparse.bootstrap(&ev, &ct, &f.encap),
+        Err(CkksError::MissingRotationKey { .. })
+    ));
+}
+
+#[test]
+fn sparse_bootstrap_of_a_row_on_a_larger_ring() {
+    use henn_ckks::SecurityLevel;
+    use henn_ckks::bootstrap::{BootstrapCircuit, bootstrappable_params};
+    // N = 2^12 (2048 slots), 16 slots refreshed: a weight row.
+    let (params, spec) = ok(bootstrappable_params(
+        12,
+        1,
+        40,
+        SecurityLevel::InsecureUnchecked,
+    ));
+    let ctx = ok(Context::new(params));
+    let spec = spec.with_log_slots(Some(4));
+    let circuit = ok(BootstrapCircuit::new(&ctx, &spec));
+    let mut kg = KeyGenerator::insecure_from_seed_for_tests(&ctx, 221);
+    let sk = kg.gen_secret_key();
+    let pk = kg.gen_public_key(&sk);
+    let (keys, encap) = manifest_keys(&ctx, &spec, &sk, 222);
+    let enc = Encoder::new(&ctx);
+    let mut encryptor = Encryptor::insecure_from_seed_for_tests(&ctx, pk, 223);
+    let dec = Decryptor::new(&ctx, sk);
+    let delta = ctx.params().default_scale();
+    let mut rng = Lcg(224);
+    let mut z: Vec<Complex64> = (0..16)
+        .map(|_| Complex64::new(rng.uniform(), 0.0))
+        .collect();
+    z.resize(ctx.slots(), Complex64::new(0.0, 0.0));
+    let ct = encryptor.encrypt(&ok(enc.encode(&z, circuit.input_level(), delta)));
+    let out = ok(circuit.bootstrap_with_keys(&ctx, &keys, &ct, &encap));
+    assert_eq!(out.level(), circuit.output_level());
+    assert_eq!(circuit.usable_levels(), 1);
+    let got = f_decrypt(&enc, &dec, &out);
+    let (max_bits, mean_bits) = precision(&got[..16], &z[..16]);
+    let rest = got[16..].iter().map(|v| v.norm()).fold(0.0, f64::max);
+    eprintln!(
+        "N = 2^12, 16 slots: max {max_bits:.1} / mean {mean_bits:.1} bits, other slots ≤ 2^{:.1}",
+        rest.log2()
+    );
+    assert!(
+        max_bits >= 23.0 && mean_bits >= 25.0,
+        "{max_bits:.1} / {mean_bits:.1}"
+    );
+    assert!(rest < 2f64.powi(-23), "other slots up to {rest:e}");
+}
+
+#[test]
+fn sparse_specs_validate_and_old_specs_read_back_as_full() {
+    use henn_ckks::SecurityLevel;
+    use henn_ckks::bootstrap::{BootstrapSpec, BootstrapVariant, bootstrappable_params};
+    let (params, spec) = ok(bootstrappable_params(
+        10,
+        2,
+        40,
+        SecurityLevel::InsecureUnchecked,
+    ));
+    let ctx = ok(Context::new(params));
+    assert_eq!(spec.log_slots, None);
+    assert_eq!(ok(spec.slots(&ctx)), 512);
+    // log_slots outside 2..=9, levels beyond the ring's stages, a sparse CtS-first spec:
+    // typed errors.
+    let bad = [
+        spec.clone().with_log_slots(Some(0)),
+        spec.clone().with_log_slots(Some(1)),
+        spec.clone().with_log_slots(Some(10)),
+        spec.clone().with_log_slots(Some(64)),
+        BootstrapSpec {
+            cts_levels: 10,
+            ..spec.clone().with_log_slots(Some(4))
+        },
+        BootstrapSpec {
+            variant: BootstrapVariant::CtsFirstComplex,
+            ..spec.clone().with_log_slots(Some(6))
+        },
+    ];
+    for s in &bad {
+        assert!(
+            matches!(s.validate(&ctx), Err(CkksError::InvalidParams { .. })),
+            "{s:?} accepted"
+        );
+        assert!(s.galois_key_levels(&ctx).is_err());
+        assert!(henn_ckks::bootstrap::BootstrapCircuit::new(&ctx, s).is_err());
+    }
+    // Fewer stages than levels is fine: a sparse transform uses as many level groups as it
+    // has stages (here 2 of 3 for 4 slots) and drops the other levels, so the level
+    // accounting stays the full variant's.
+    use henn_ckks::bootstrap::dft_groups;
+    for (log_slots, groups) in [(2u32, 2usize), (4, 3), (9, 3)] {
+        let s = spec.clone().with_log_slots(Some(log_slots));
+        assert!(s.validate(&ctx).is_ok(), "{log_slots}");
+        assert_eq!(dft_groups(512, 1 << log_slots, 3), groups, "{log_slots}");
+        assert_eq!(
+            ok(s.output_level(ctx.max_level())),
+            ok(spec.output_level(ctx.max_level()))
+        );
+    }
+    assert_eq!(dft_groups(1 << 15, 1 << 10, 4), 4);
+    assert_eq!(dft_groups(1 << 15, 1 << 15, 4), 4);
+
+    // Plans are postcard (and reports JSON): a spec written before `log_slots` existed —
+    // the same fields in the same order, the same variant tags — reads back as full-slot.
+    #[derive(serde::Serialize)]
+    enum OldVariant {
+        StcFirstReal,
+        CtsFirstComplex,
+    }
+    #[derive(serde::Serialize)]
+    struct OldSpec {
+        variant: OldVariant,
+        cts_levels: usize,
+        stc_levels: usize,
+        k_bound: f64,
+        degree: usize,
+        double_angles: u32,
+        hamming_weight: usize,
+        input_scale: Option<f64>,
+        output_scale: Option<f64>,
+    }
+    for (old_variant, variant) in [
+        (OldVariant::StcFirstReal, BootstrapVariant::StcFirstReal),
+        (
+            OldVariant::CtsFirstComplex,
+            BootstrapVariant::CtsFirstComplex,
+        ),
+    ] {
+        let old = OldSpec {
+            variant: old_variant,
+            cts_levels: spec.cts_levels,
+            stc_levels: spec.stc_levels,
+            k_bound: spec.k_bound,
+            degree: spec.degree,
+            double_angles: spec.double_angles,
+            hamming_weight: spec.hamming_weight,
+            input_scale: None,
+            output_scale: Some(2f64.powi(39)),
+        };
+        let want = BootstrapSpec {
+            variant,
+            output_scale: Some(2f64.powi(39)),
+            ..spec.clone()
+        };
+        // Followed by another field, as inside a plan: nothing may be read past the spec.
+        let old_bytes = postcard::to_allocvec(&(&old, 77u32)).unwrap_or_default();
+        let (got, tail): (BootstrapSpec, u32) =
+            postcard::from_bytes(&old_bytes).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((got, tail), (want.clone(), 77));
+        // A full-slot spec still encodes to exactly the old bytes.
+        assert_eq!(
+            postcard::to_allocvec(&(&want, 77u32)).unwrap_or_default(),
+            old_bytes
+        );
+        let json = serde_json::to_string(&old).unwrap_or_default();
+        let got: BootstrapSpec = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(got, want);
+    }
+    // Sparse specs round-trip through both encodings.
+    let sparse = spec.clone().with_log_slots(Some(6));
+    let bytes = postcard::to_allocvec(&(&sparse, 5u8)).unwrap_or_default();
+    let back: (BootstrapSpec, u8) = postcard::from_bytes(&bytes).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(back, (sparse.clone(), 5));
+    let json = serde_json::to_string(&sparse).unwrap_or_default();
+    let back: BootstrapSpec = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(back, sparse);
+}
+
+#[test]
+fn sparse_spec_with_fewer_levels_gets_its_own_shorter_chain() {
+    use henn_ckks::SecurityLevel;
+    use henn_ckks::bootstrap::{
+        BootstrapCircuit, BootstrapSpec, bootstrappable_params, bootstrappable_params_for,
+    };
+    let insecure = SecurityLevel::InsecureUnchecked;
+    let (full_params, full_spec) = ok(bootstrappable_params(10, 2, 40, insecure));
+    // 16 slots: 4 butterfly stages, both transforms in 2 levels (the default takes 3 + 3).
+    let spec = BootstrapSpec {
+        cts_levels: 2,
+        stc_levels: 2,
+        ..full_spec.clone().with_log_slots(Some(4))
+    };
+    let params = ok(bootstrappable_params_for(&spec, 10, 2, 40, insecure));
+    assert_eq!(params.max_level() + 2, full_params.max_level());
+    assert!(params.log2_qp() < full_params.log2_qp());
+    let ctx = ok(Context::new(params));
+    let circuit = ok(BootstrapCircuit::new(&ctx, &spec));
+    assert_eq!(circuit.usable_levels(), 2);
+    assert_eq!(circuit.input_level(), 2);
+    let mut kg = KeyGenerator::insecure_from_seed_for_tests(&ctx, 231);
+    let sk = kg.gen_secret_key();
+    let pk = kg.gen_public_key(&sk);
+    let (keys, encap) = manifest_keys(&ctx, &spec, &sk, 232);
+    let enc = Encoder::new(&ctx);
+    let mut encryptor = Encryptor::insecure_from_seed_for_tests(&ctx, pk, 233);
+    let dec = Decryptor::new(&ctx, sk);
+    let mut rng = Lcg(234);
+    let mut z: Vec<Complex64> = (0..16)
+        .map(|_| Complex64::new(rng.uniform(), 0.0))
+        .collect();
+    z.resize(ctx.slots(), Complex64::new(0.0, 0.0));
+    let delta = ctx.params().default_scale();
+    let ct = encryptor.encrypt(&ok(enc.encode(&z, circuit.input_level(), delta)));
+    let out = ok(circuit.bootstrap_with_keys(&ctx, &keys, &ct, &encap));
+    assert_eq!(out.level(), circuit.output_level());
+    assert_eq!(out.scale(), delta);
+    let got = f_decrypt(&enc, &dec, &out);
+    let (max_bits, mean_bits) = precision(&got[..16], &z[..16]);
+    let rest = got[16..].iter().map(|v| v.norm()).fold(0.0, f64::max);
+    eprintln!(
+        "16 slots, 2 + 2 levels: max {max_bits:.1} / mean {mean_bits:.1}, rest 2^{:.1}",
+        rest.log2()
+    );
+    assert!(
+        max_bits >= 23.0 && mean_bits >= 25.0,
+        "{max_bits:.1} / {mean_bits:.1}"
+    );
+    assert!(rest < 2f64.powi(-23), "other slots up to {rest:e}");
+    // Shapes the slot count cannot hold, or the CtS-first variant: typed errors.
+    for bad in [
+        BootstrapSpec {
+            cts_levels: 10,
+            ..spec.clone()
+        },
+        BootstrapSpec {
+            variant: henn_ckks::bootstrap::BootstrapVariant::CtsFirstComplex,
+            ..full_spec.clone()
+        },
+        full_spec.clone().with_log_slots(Some(12)),
+    ] {
+        assert!(matches!(
+            bootstrappable_params_for(&bad, 10, 2, 40, insecure),
+            Err(CkksError::InvalidParams { .. })
+        ));
+    }
+}

@@ -67,6 +67,11 @@ pub struct OpsArgs {
     /// `bootstrap` op: bits of the scale Δ (and of every prime the application uses).
     #[arg(long, default_value_t = 40)]
     pub boot_scale_bits: u32,
+    /// `bootstrap` op: comma list of slot counts to refresh (powers of two in 4..=N/2; fewer than
+    /// N/2 = the sparse-slot bootstrap of the first slots, the rest zero), measured one after
+    /// the other in this run with their own keys. Default: N/2.
+    #[arg(long, value_delimiter = ',')]
+    pub boot_slots: Vec<usize>,
 }
 
 const ALL_OPS: [&str; 10] = [
@@ -400,6 +405,14 @@ fn kg_secret_clone(
     Ok(henn_ckks::serial::from_bytes(ctx, &bytes)?)
 }
 
+/// Resets the process's peak resident memory (`VmHWM`) to the current RSS before each
+/// measured configuration (best effort: Linux ≥ 4.0). Memory the allocator keeps after the
+/// previous configuration still counts: for a clean peak per configuration, measure one per
+/// process (benches/bootstrap_sparse.sh does).
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
 /// Peak resident memory of the process so far (`VmHWM`), bytes.
 fn peak_rss_bytes() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -408,14 +421,16 @@ fn peak_rss_bytes() -> Option<u64> {
     Some(kb * 1024)
 }
 
-/// The `bootstrap` op: a StC-first real bootstrap of all N/2 slots on the bootstrappable
-/// parameter set for `--boot-levels` usable levels of `--boot-scale-bits` (128-bit when it
-/// fits the table, else measured "unchecked"), dense main key, h = 32 encapsulation. Prints a
-/// `bootstrap_keygen` line (keys + encoding, once) and a `bootstrap` line (timed like the
-/// other ops) with the precision over all slots of the last timed call.
+/// The `bootstrap` op: a StC-first real bootstrap on the bootstrappable parameter set for
+/// `--boot-levels` usable levels of `--boot-scale-bits` (128-bit when it fits the table, else
+/// measured "unchecked"), dense main key, h = 32 encapsulation, for each `--boot-slots` count
+/// (default all N/2; fewer = the sparse-slot bootstrap, inputs zero beyond them). Prints per
+/// count a `bootstrap_keygen` line (keys + encoding, once) and a `bootstrap` line (timed like
+/// the other ops) with the precision over the refreshed slots of the last timed call (and
+/// `zero_slots_max_bits`, the largest error in the other slots, for sparse counts).
 fn bench_bootstrap(a: &OpsArgs) -> anyhow::Result<()> {
     use henn_ckks::SecurityLevel;
-    use henn_ckks::bootstrap::{BootstrapCircuit, bootstrappable_params};
+    use henn_ckks::bootstrap::bootstrappable_params;
     let (params, spec, security) = match bootstrappable_params(
         a.logn,
         a.boot_levels,
@@ -448,6 +463,70 @@ fn bench_bootstrap(a: &OpsArgs) -> anyhow::Result<()> {
     let first_bits = (params.q()[0] as f64).log2().round();
     let ctx = Context::new(params)?;
     let top = ctx.max_level();
+    let slot_counts = if a.boot_slots.is_empty() {
+        vec![ctx.slots()]
+    } else {
+        a.boot_slots.clone()
+    };
+    // Check every count before spending minutes on keys.
+    let specs = slot_counts
+        .iter()
+        .map(|&slots| {
+            anyhow::ensure!(
+                slots.is_power_of_two() && slots >= 4 && slots <= ctx.slots(),
+                "--boot-slots {slots}: not a power of two in 4..={}",
+                ctx.slots()
+            );
+            let log_slots = (slots < ctx.slots()).then_some(slots.trailing_zeros());
+            let s = spec.clone().with_log_slots(log_slots);
+            s.validate(&ctx)
+                .with_context(|| format!("--boot-slots {slots}"))?;
+            Ok(s)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let setup = BootSetup {
+        log2_q,
+        log2_qp,
+        limbs,
+        dnum,
+        first_bits,
+        security,
+    };
+    for spec in &specs {
+        reset_peak_rss();
+        bench_bootstrap_slots(a, &ctx, top, spec, &setup)?;
+    }
+    Ok(())
+}
+
+/// The chain's figures every bootstrap line repeats.
+struct BootSetup {
+    log2_q: f64,
+    log2_qp: f64,
+    limbs: usize,
+    dnum: usize,
+    first_bits: f64,
+    security: &'static str,
+}
+
+/// One `bootstrap_keygen` + `bootstrap` pair for `spec` (its own keys, dropped after).
+fn bench_bootstrap_slots(
+    a: &OpsArgs,
+    ctx: &std::sync::Arc<Context>,
+    top: usize,
+    spec: &henn_ckks::bootstrap::BootstrapSpec,
+    setup: &BootSetup,
+) -> anyhow::Result<()> {
+    use henn_ckks::bootstrap::BootstrapCircuit;
+    let BootSetup {
+        log2_q,
+        log2_qp,
+        limbs,
+        dnum,
+        first_bits,
+        security,
+    } = *setup;
+    let slots = spec.slots(ctx)?;
     let mut base = Map::new();
     base.insert("lib".into(), json!("henn"));
     base.insert("version".into(), json!(env!("CARGO_PKG_VERSION")));
@@ -465,7 +544,7 @@ fn bench_bootstrap(a: &OpsArgs) -> anyhow::Result<()> {
         "level_budget".into(),
         json!([spec.cts_levels, spec.stc_levels]),
     );
-    base.insert("slots".into(), json!(ctx.slots()));
+    base.insert("slots".into(), json!(slots));
     base.insert("log2_q".into(), json!((log2_q * 10.0).round() / 10.0));
     base.insert("log2_qp".into(), json!((log2_qp * 10.0).round() / 10.0));
     let mut b = Bench {
@@ -476,14 +555,14 @@ fn bench_bootstrap(a: &OpsArgs) -> anyhow::Result<()> {
         wall_total: 0.0,
     };
     eprintln!(
-        "henn {} bootstrap: N=2^{} limbs={limbs} log2Q={log2_q:.1} log2QP={log2_qp:.1} dnum={dnum} security={security} threads={}",
+        "henn {} bootstrap: N=2^{} slots={slots} limbs={limbs} log2Q={log2_q:.1} log2QP={log2_qp:.1} dnum={dnum} security={security} threads={}",
         env!("CARGO_PKG_VERSION"),
         a.logn,
         a.threads
     );
 
     let t0 = Instant::now();
-    let mut kg = KeyGenerator::new(&ctx)?;
+    let mut kg = KeyGenerator::new(ctx)?;
     let sk = kg.gen_secret_key();
     let pk = kg.gen_public_key(&sk);
     let mut keys = EvaluationKeys::default();
@@ -493,7 +572,7 @@ fn bench_bootstrap(a: &OpsArgs) -> anyhow::Result<()> {
     let encap = spec.gen_encapsulation_keys(&mut kg, &sk)?;
     let keys_ms = t0.elapsed().as_secs_f64() * 1e3;
     let t1 = Instant::now();
-    let circuit = BootstrapCircuit::new(&ctx, &spec)?;
+    let circuit = BootstrapCircuit::new(ctx, spec)?;
     let setup_ms = t1.elapsed().as_secs_f64() * 1e3;
     let key_bytes = keys.byte_size() + encap.to_sparse.byte_size() + encap.to_dense.byte_size();
     let levels_after = circuit.usable_levels();
@@ -513,10 +592,12 @@ fn bench_bootstrap(a: &OpsArgs) -> anyhow::Result<()> {
     }
     b.emit("bootstrap_keygen", f);
 
-    let enc = Encoder::new(&ctx);
-    let mut encryptor = Encryptor::new(&ctx, pk)?;
-    let dec = Decryptor::new(&ctx, kg_secret_clone(&ctx, &sk)?);
-    let x = inputs(a.seed, ctx.slots());
+    let enc = Encoder::new(ctx);
+    let mut encryptor = Encryptor::new(ctx, pk)?;
+    let dec = Decryptor::new(ctx, kg_secret_clone(ctx, &sk)?);
+    // The compiler's layout: values in the first `slots` slots, zeros elsewhere.
+    let mut x = inputs(a.seed, slots);
+    x.resize(ctx.slots(), 0.0);
     let ct = encryptor.encrypt(&enc.encode_real(
         &x,
         circuit.input_level(),
@@ -524,15 +605,22 @@ fn bench_bootstrap(a: &OpsArgs) -> anyhow::Result<()> {
     )?);
     let mut last: Option<Ciphertext> = None;
     let mut fields = b.measure(|| {
-        let out = circuit.bootstrap_with_keys(&ctx, &keys, &ct, &encap)?;
+        let out = circuit.bootstrap_with_keys(ctx, &keys, &ct, &encap)?;
         last = Some(out.clone());
         Ok(out)
     })?;
     let out = last.context("no bootstrap ran")?;
     let got = enc.decode_real(&dec.decrypt(&out));
-    let errs: Vec<f64> = got.iter().zip(&x).map(|(g, v)| (g - v).abs()).collect();
+    // Precision over the refreshed slots; the others must stay ≈ 0.
+    let errs: Vec<f64> = got
+        .iter()
+        .zip(&x)
+        .take(slots)
+        .map(|(g, v)| (g - v).abs())
+        .collect();
     let max = errs.iter().cloned().fold(0.0, f64::max);
     let mean = errs.iter().sum::<f64>() / errs.len() as f64;
+    let rest_max = got.iter().skip(slots).map(|g| g.abs()).fold(0.0, f64::max);
     let bits = |e: f64| {
         if e > 0.0 {
             (-e.log2() * 100.0).round() / 100.0
@@ -542,6 +630,9 @@ fn bench_bootstrap(a: &OpsArgs) -> anyhow::Result<()> {
     };
     fields.insert("precision_mean_bits".into(), json!(bits(mean)));
     fields.insert("precision_max_bits".into(), json!(bits(max)));
+    if slots < ctx.slots() {
+        fields.insert("zero_slots_max_bits".into(), json!(bits(rest_max)));
+    }
     fields.insert("key_bytes".into(), json!(key_bytes));
     fields.insert("levels_after".into(), json!(levels_after));
     fields.insert("input_levels".into(), json!(circuit.input_level()));

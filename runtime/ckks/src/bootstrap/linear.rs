@@ -125,6 +125,18 @@ impl DiagMatrix {
         }
     }
 
+    /// Zeroes every row `≥ rows` (the product by the 0/1 mask of the first `rows` slots from
+    /// the left, folded into the matrix so that it costs no level); diagonals left all-zero
+    /// are dropped.
+    pub fn keep_rows(&mut self, rows: usize) {
+        for d in self.diags.values_mut() {
+            for v in d.iter_mut().skip(rows) {
+                *v = Complex64::new(0.0, 0.0);
+            }
+        }
+        self.diags.retain(|_, d| d.iter().any(|v| v.norm() != 0.0));
+    }
+
     /// The plain matrix–vector product `M·z` (reference for the homomorphic one).
     pub fn apply(&self, z: &[Complex64]) -> Result<Vec<Complex64>> {
         let n = self.dim;

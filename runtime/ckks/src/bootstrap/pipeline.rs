@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use num_complex::Complex64;
 
-use super::dft::{DftKind, HomomorphicDft};
+use super::dft::{DftKind, HomomorphicDft, SlotWindow, dft_groups};
 use super::encapsulation::EncapsulationKeys;
 use super::evalmod::EvalModPoly;
 use crate::ciphertext::Ciphertext;
@@ -307,53 +307,134 @@ pub struct RealBootstrapper {
     output_scale: f64,
     /// Bound on `|m|` of the inputs; the message is lifted to `q_0/(2^14·bound)`.
     message_bound: f64,
+    /// Slots refreshed (a power of two ≤ N/2).
+    slots: usize,
+    /// Rotate-and-add steps `slots, 2·slots, …, N/4` (empty for all slots): the period
+    /// replication after SlotToCoeff and the trace after ModRaise.
+    trace_steps: Vec<i64>,
     stc: HomomorphicDft,
     cts: HomomorphicDft,
     evalmod: EvalModPoly,
 }
 
+/// The rotate-and-add steps `slots, 2·slots, …, total/2` that sum the `total/slots`
+/// rotations of a slot vector by multiples of `slots` (empty when `slots = total`).
+pub fn replication_steps(total: usize, slots: usize) -> Vec<i64> {
+    let mut steps = Vec::new();
+    let mut s = slots.max(1);
+    while s < total {
+        steps.push(s as i64);
+        s *= 2;
+    }
+    steps
+}
+
+/// `Σ_k rot_{k·slots}(ct)` by rotate-and-add over `steps` (no level).
+fn rotate_and_add(ev: &Evaluator<'_>, ct: &Ciphertext, steps: &[i64]) -> Result<Ciphertext> {
+    let mut acc = ct.clone();
+    for &s in steps {
+        let r = ev.rotate(&acc, s)?;
+        ev.add_assign(&mut acc, &r)?;
+    }
+    Ok(acc)
+}
+
 impl RealBootstrapper {
+    /// The bootstrap of all `N/2` slots.
     pub fn new(ctx: &Arc<Context>, config: BootstrapConfig) -> Result<Self> {
+        Self::with_slots(ctx, config, ctx.slots())
+    }
+
+    /// The sparse-slot bootstrap of the first `slots` slots (a power of two, `2..=N/2`;
+    /// `N/2` is [`Self::new`]): the input's values in the first `slots` slots are refreshed,
+    /// its other slots are ignored, and the output's other slots are ≈ 0 (see
+    /// [`super::spec`] for the contract).
+    ///
+    /// Both DFTs are the `slots`-slot transforms (`log2(slots)` butterfly stages instead of
+    /// `log2(N/2)`). Between them: after SlotToCoeff (level 0) the slots are replicated with
+    /// period `slots` (rotate-and-add by `slots, 2·slots, …, N/4`), which makes the message a
+    /// polynomial in `X^{N/(2·slots)}`; after ModRaise the same rotate-and-add (run before
+    /// CoeffToSlots' last group, the only one it does not commute with) is the trace onto
+    /// that subring: it removes ModRaise's overflow `q_0·I` outside the subring and
+    /// multiplies the rest by `N/(2·slots)` (folded into CoeffToSlots' factor).
+    /// SlotToCoeff's last group zeroes the slots `≥ slots` (the transforms are block-diagonal,
+    /// so that also drops the input there, noise included, which the replication would sum
+    /// in) and so does CoeffToSlots' (EvalMod then maps them to ≈ 0): no level is spent on
+    /// masking.
+    pub fn with_slots(ctx: &Arc<Context>, config: BootstrapConfig, slots: usize) -> Result<Self> {
         let evalmod = EvalModPoly::new(config.k_bound, config.degree, config.double_angles)?;
         let top = ctx.max_level();
         let raised_depth = config.cts_levels + evalmod.depth();
         if raised_depth > top || config.stc_levels > top {
             return Err(CkksError::InvalidParams {
                 reason: format!(
-                    "CtS + EvalMod depth {raised_depth} or StC depth {} does not fit the {top} \\
+                    "CtS + EvalMod depth {raised_depth} or StC depth {} does not fit the {top} \
                      levels above q_0",
                     config.stc_levels
                 ),
             });
         }
+        if !(slots >= 2 && slots <= ctx.slots() && slots.is_power_of_two()) {
+            return Err(CkksError::InvalidParams {
+                reason: format!("{slots} slots is not a power of two in 2..={}", ctx.slots()),
+            });
+        }
+        let sparse = slots < ctx.slots();
+        // Both transforms are block-diagonal (they commute with the 0/1 mask of the first
+        // block), so SlotToCoeff's mask also drops the input's noise in the other slots.
+        let stc_window = SlotWindow {
+            slots,
+            zero_rest: sparse,
+        };
+        let cts_window = SlotWindow {
+            slots,
+            zero_rest: sparse,
+        };
         let q0 = ctx.params().q()[0] as f64;
         let delta_e = Bootstrapper::evalmod_scale(ctx, config.cts_levels)?;
         let one = Complex64::new(1.0, 0.0);
-        let stc = HomomorphicDft::new(
+        // A sparse transform with fewer stages than its level budget uses one group per
+        // stage; the spare levels are dropped first (the input's, and after ModRaise), so
+        // the levels stay the full variant's (same output level, same EvalMod scale).
+        let stc_groups = dft_groups(ctx.slots(), slots, config.stc_levels);
+        let cts_groups = dft_groups(ctx.slots(), slots, config.cts_levels);
+        let stc = HomomorphicDft::for_window(
             ctx,
             DftKind::SlotToCoeff,
-            config.stc_levels,
-            config.stc_levels,
-            one,
+            stc_groups,
+            stc_groups,
+            (one, 1.0),
+            stc_window,
         )?;
-        // Only the real part is kept (x + x̄), so the 1/2 is folded in here.
-        let cts_factor = Complex64::new(delta_e / (2.0 * q0 * config.k_bound), 0.0);
-        let cts = HomomorphicDft::new(
+        let trace_steps = replication_steps(ctx.slots(), slots);
+        // Only the real part is kept (x + x̄), so the 1/2 is folded in here; so is the
+        // trace's factor N/(2·slots).
+        let gap = (ctx.slots() / slots) as f64;
+        let cts_factor = Complex64::new(delta_e / (2.0 * q0 * config.k_bound * gap), 0.0);
+        let cts = HomomorphicDft::for_window(
             ctx,
             DftKind::CoeffToSlots,
-            config.cts_levels,
-            top,
-            cts_factor,
+            cts_groups,
+            top - (config.cts_levels - cts_groups),
+            (cts_factor, 1.0),
+            cts_window,
         )?;
         Ok(Self {
             ctx: ctx.clone(),
             config,
             output_scale: ctx.params().default_scale(),
             message_bound: 1.0,
+            slots,
+            trace_steps,
             stc,
             cts,
             evalmod,
         })
+    }
+
+    /// The slots refreshed (the first `slots`; all `N/2` for the full bootstrap).
+    pub fn slots(&self) -> usize {
+        self.slots
     }
 
     /// Sets the exact scale of every output (≥ 1; within a few bits of the EvalMod primes'
@@ -398,17 +479,18 @@ impl RealBootstrapper {
 
     /// Levels the input must have (SlotToCoeff runs on them first).
     pub fn input_level(&self) -> usize {
-        self.stc.depth()
+        self.config.stc_levels
     }
 
     /// Levels consumed from the top after ModRaise; the output sits at `max_level − this`.
     pub fn raised_depth(&self) -> usize {
-        self.cts.depth() + self.evalmod.depth()
+        self.config.cts_levels + self.evalmod.depth()
     }
 
     pub fn rotations(&self) -> Vec<i64> {
         let mut r = self.cts.rotations();
         r.extend(self.stc.rotations());
+        r.extend(&self.trace_steps);
         r.sort_unstable();
         r.dedup();
         r
@@ -436,6 +518,10 @@ impl RealBootstrapper {
     ) -> Result<Ciphertext> {
         let ctx = &self.ctx;
         let coeffs = self.stc.apply_keys(ev, eval_keys, ct)?;
+        // Sparse: replicate with period `slots`, making the message a polynomial in
+        // X^{N/(2·slots)} with the slot values as coefficients. SlotToCoeff's last matrix
+        // zeroed the other slots (their input noise included: it would be summed in here).
+        let coeffs = rotate_and_add(ev, &coeffs, &self.trace_steps)?;
         // Message ratio: lift the message to ≈ q_0/2^14 by an exact integer product (no
         // level). Every error added after ModRaise (CoeffToSlots' rescale and key-switch noise,
         // ≈ 2^-46 of the EvalMod scale in the slots at N = 2^16) reaches the output multiplied
@@ -458,9 +544,18 @@ impl RealBootstrapper {
             }
             None => mod_raise(ctx, &coeffs)?,
         };
+        // Sparse: the trace onto the subring drops q_0·I outside it (×N/(2·slots), undone
+        // by CoeffToSlots' factor). It commutes with CoeffToSlots' block-diagonal groups, so
+        // it runs before the last (masked) one, where a rotation is cheapest.
         let mut raised = raised;
         raised.scale = Bootstrapper::evalmod_scale(ctx, self.config.cts_levels)?;
-        let x = self.cts.apply_keys(ev, eval_keys, &raised)?;
+        let x = if self.trace_steps.is_empty() {
+            self.cts.apply_keys(ev, eval_keys, &raised)?
+        } else {
+            self.cts.apply_keys_with(ev, eval_keys, &raised, |c| {
+                rotate_and_add(ev, &c, &self.trace_steps)
+            })?
+        };
         let re = ev.add(&x, &ev.conjugate(&x)?)?;
         // EvalMod returns sin(2π·ε) ≈ 2π·Δ_in·m/q_0 at its output scale s, i.e. m at scale
         // s·2π·Δ_in/q_0: choosing s = target·q_0/(2π·Δ_in) puts m at exactly `target`.

@@ -14,6 +14,31 @@
 //! * [`BootstrapCircuit::usable_levels`] = output − input level: the rescales the application
 //!   may spend between two bootstraps.
 //!
+//! # Sparse slots ([`BootstrapSpec::log_slots`] = `Some(k)`, `n = 2^k < N/2`; StC-first only)
+//!
+//! * Input: the values in slots `0..n`; **slots `n..N/2` are ignored** (zeros in the
+//!   compiler's layout, but anything is fine: SlotToCoeff's last matrix zeroes them, with the
+//!   input's noise there, before the circuit replicates the first `n` slots itself). Same
+//!   input level as the full-slot spec (`stc_levels`), same scale rules.
+//! * Output: **slots `0..n` hold the refreshed values and slots `n..N/2` are ≈ 0** (within the
+//!   bootstrap's own error: EvalMod maps their exact zeros to its model error, measured
+//!   ≤ 2^-21.3 at N = 2^16, ≤ 2^-25 on toy rings), at the **same output level and exact scale**
+//!   as the full-slot spec with the same `cts_levels`/`stc_levels`: the zeroing is folded into
+//!   CoeffToSlots' last matrix and costs no level. `raised_depth`, `output_level`,
+//!   `usable_levels` are therefore those of the full-slot spec, so a sparse spec can replace
+//!   a full one without moving any level.
+//! * Shape: both DFTs have `k` butterfly stages instead of `log2(N/2)`, in `cts_levels` /
+//!   `stc_levels` groups, or `k` when that is fewer ([`super::dft_groups`]; the levels of the
+//!   budget left over are dropped before the transform, free), so the level accounting is
+//!   the full variant's. The rotate-and-add by `n, 2n, …, N/4` (replication at
+//!   level 0 after SlotToCoeff, trace onto the subring `Z[X^{N/2n}]` before CoeffToSlots'
+//!   last group) adds `log2(N/2n)` rotation keys at level `max_level − cts_levels + 1`; all
+//!   keys are in [`BootstrapSpec::rotations`] / [`BootstrapSpec::galois_key_levels`] (the
+//!   masks are folded into plaintext diagonals: no rotation, no level).
+//! * Serialization: `log_slots` is folded into the variant's tag on the wire (see
+//!   [`BootstrapSpec`]), so specs serialized before it existed read back as `None` (all
+//!   slots), in postcard plans and JSON alike.
+//!
 //! # Keys
 //!
 //! Ordinary keys: the relinearization key (EvalMod's products, at levels ≤ `max_level − CtS`)
@@ -29,10 +54,10 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::dft::{DftKind, dft_rotation_levels};
+use super::dft::{DftKind, SlotWindow, dft_groups, dft_rotation_levels, dft_rotation_levels_for};
 use super::encapsulation::EncapsulationKeys;
 use super::evalmod::EvalModPoly;
-use super::pipeline::{BootstrapConfig, Bootstrapper, RealBootstrapper};
+use super::pipeline::{BootstrapConfig, Bootstrapper, RealBootstrapper, replication_steps};
 use crate::ciphertext::Ciphertext;
 use crate::context::Context;
 use crate::error::{CkksError, Result};
@@ -55,7 +80,14 @@ pub enum BootstrapVariant {
 }
 
 /// A serializable description of one bootstrap (the compiler stores it in the plan).
+///
+/// Serialized through a private wire form (`wire::SpecWire`): the layout from before
+/// [`Self::log_slots`] existed (plans are postcard, which has no optional fields: a
+/// `#[serde(default)]` field would not make old plans readable), with the slot count folded
+/// into the variant's tag for sparse specs only, so every spec serialized before reads back
+/// unchanged as a full-slot spec and full-slot specs still encode to the same bytes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "wire::SpecWire", into = "wire::SpecWire")]
 pub struct BootstrapSpec {
     pub variant: BootstrapVariant,
     /// Levels (level-collapsed FFT groups) of CoeffToSlots, 1..=log2(N/2).
@@ -75,6 +107,11 @@ pub struct BootstrapSpec {
     pub input_scale: Option<f64>,
     /// Exact scale of the outputs. `None`: `2^scale_bits`.
     pub output_scale: Option<f64>,
+    /// log2 of the slots refreshed (the sparse-slot bootstrap, StC-first only): the first
+    /// `2^log_slots` slots, `2 ≤ log_slots ≤ log2(N/2)` (2 slots would leave CoeffToSlots a
+    /// single matrix for its small factor: ≈ 2 bits less precise). `None`: all `N/2` slots.
+    /// See the module docs for the input and output contract.
+    pub log_slots: Option<u32>,
 }
 
 impl BootstrapSpec {
@@ -93,7 +130,36 @@ impl BootstrapSpec {
             hamming_weight,
             input_scale: None,
             output_scale: None,
+            log_slots: None,
         }
+    }
+
+    /// The same bootstrap for the first `2^log_slots` slots only (`None`: all of them). The
+    /// levels are unchanged (same input and output level as the full-slot spec on the same
+    /// chain), so a sparse spec can replace a full one anywhere.
+    pub fn with_log_slots(mut self, log_slots: Option<u32>) -> Self {
+        self.log_slots = log_slots;
+        self
+    }
+
+    /// The number of slots refreshed for ring degree `n`: `2^log_slots`, or `n/2`.
+    pub fn slots_for(&self, n: usize) -> Result<usize> {
+        let full = n / 2;
+        match self.log_slots {
+            None => Ok(full),
+            Some(l) if (2..usize::BITS).contains(&l) && (1usize << l) <= full => Ok(1 << l),
+            Some(l) => Err(CkksError::InvalidParams {
+                reason: format!(
+                    "log_slots = {l} outside 2..={} (ring degree {n})",
+                    full.trailing_zeros()
+                ),
+            }),
+        }
+    }
+
+    /// The number of slots refreshed on `ctx`'s ring.
+    pub fn slots(&self, ctx: &Context) -> Result<usize> {
+        self.slots_for(ctx.n())
     }
 
     fn evalmod(&self) -> Result<EvalModPoly> {
@@ -143,7 +209,15 @@ impl BootstrapSpec {
 
     /// Checks the shape against a ring and chain.
     pub fn validate(&self, ctx: &Context) -> Result<()> {
-        let stages = ctx.n().trailing_zeros() as usize - 1;
+        let slots = self.slots(ctx)?;
+        if slots < ctx.slots() && self.variant != BootstrapVariant::StcFirstReal {
+            return Err(CkksError::InvalidParams {
+                reason: "the sparse-slot bootstrap (log_slots) is StC-first only".into(),
+            });
+        }
+        // Level budgets as for the full transforms (a sparse one uses at most as many groups
+        // as it has stages, see `dft_groups`, and drops the rest).
+        let stages = ctx.slots().trailing_zeros() as usize;
         for (name, l) in [
             ("CoeffToSlots", self.cts_levels),
             ("SlotToCoeff", self.stc_levels),
@@ -172,28 +246,51 @@ impl BootstrapSpec {
         Ok(())
     }
 
-    /// Every Galois element the bootstrap uses with the highest level a key for it must
-    /// reach (ascending by element). Generate each key at that level (or higher).
-    pub fn galois_key_levels(&self, ctx: &Context) -> Result<Vec<(usize, usize)>> {
+    /// Every rotation step with the level it runs at, and the conjugation's level (the
+    /// circuit's exact key use: same matrices as [`BootstrapCircuit::new`] encodes).
+    fn step_levels(&self, ctx: &Context) -> Result<(Vec<(i64, usize)>, usize)> {
         self.validate(ctx)?;
         let top = ctx.max_level();
         let n = ctx.n();
-        let em = self.evalmod_depth()?;
-        let (mut steps, conj_level) = match self.variant {
+        let slots = self.slots(ctx)?;
+        Ok(match self.variant {
             BootstrapVariant::StcFirstReal => {
-                let mut s =
-                    dft_rotation_levels(n, DftKind::SlotToCoeff, self.stc_levels, self.stc_levels)?;
-                s.extend(dft_rotation_levels(
+                let sparse = slots < ctx.slots();
+                let stc_groups = dft_groups(ctx.slots(), slots, self.stc_levels);
+                let cts_groups = dft_groups(ctx.slots(), slots, self.cts_levels);
+                let mut s = dft_rotation_levels_for(
+                    n,
+                    DftKind::SlotToCoeff,
+                    stc_groups,
+                    stc_groups,
+                    SlotWindow {
+                        slots,
+                        zero_rest: sparse,
+                    },
+                )?;
+                s.extend(dft_rotation_levels_for(
                     n,
                     DftKind::CoeffToSlots,
-                    self.cts_levels,
-                    top,
+                    cts_groups,
+                    top - (self.cts_levels - cts_groups),
+                    SlotWindow {
+                        slots,
+                        zero_rest: sparse,
+                    },
                 )?);
+                // Sparse: the replication (level 0) and the trace (before CoeffToSlots' last
+                // group) share their steps.
+                let trace_level = top + 1 - self.cts_levels;
+                s.extend(
+                    replication_steps(ctx.slots(), slots)
+                        .into_iter()
+                        .map(|step| (step, trace_level)),
+                );
                 (s, top - self.cts_levels)
             }
             BootstrapVariant::CtsFirstComplex => {
                 let mut s = dft_rotation_levels(n, DftKind::CoeffToSlots, self.cts_levels, top)?;
-                let stc_start = top - self.cts_levels - em;
+                let stc_start = top - self.cts_levels - self.evalmod_depth()?;
                 s.extend(dft_rotation_levels(
                     n,
                     DftKind::SlotToCoeff,
@@ -202,7 +299,13 @@ impl BootstrapSpec {
                 )?);
                 (s, top - self.cts_levels)
             }
-        };
+        })
+    }
+
+    /// Every Galois element the bootstrap uses with the highest level a key for it must
+    /// reach (ascending by element). Generate each key at that level (or higher).
+    pub fn galois_key_levels(&self, ctx: &Context) -> Result<Vec<(usize, usize)>> {
+        let (mut steps, conj_level) = self.step_levels(ctx)?;
         let mut need: BTreeMap<usize, usize> = BTreeMap::new();
         for (step, level) in steps.drain(..) {
             let g = galois_element_for_step(ctx, step);
@@ -231,24 +334,12 @@ impl BootstrapSpec {
     /// Every rotation step (left rotations; negative = right) the bootstrap uses, ascending,
     /// without the conjugation (which [`Self::galois_elements`] includes).
     pub fn rotations(&self, ctx: &Context) -> Result<Vec<i64>> {
-        self.validate(ctx)?;
-        let top = ctx.max_level();
-        let n = ctx.n();
-        let stc_start = match self.variant {
-            BootstrapVariant::StcFirstReal => self.stc_levels,
-            BootstrapVariant::CtsFirstComplex => top - self.cts_levels - self.evalmod_depth()?,
-        };
-        let mut s: Vec<i64> =
-            dft_rotation_levels(n, DftKind::SlotToCoeff, self.stc_levels, stc_start)?
-                .into_iter()
-                .chain(dft_rotation_levels(
-                    n,
-                    DftKind::CoeffToSlots,
-                    self.cts_levels,
-                    top,
-                )?)
-                .map(|(s, _)| s)
-                .collect();
+        let mut s: Vec<i64> = self
+            .step_levels(ctx)?
+            .0
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect();
         s.sort_unstable();
         s.dedup();
         Ok(s)
@@ -289,6 +380,7 @@ impl BootstrapSpec {
 pub struct BootstrapCircuit {
     spec: BootstrapSpec,
     inner: Inner,
+    slots: usize,
     input_level: usize,
     output_level: usize,
 }
@@ -314,9 +406,10 @@ impl BootstrapCircuit {
         };
         let output_scale = spec.output_scale.unwrap_or(default);
         let inner = match spec.variant {
-            BootstrapVariant::StcFirstReal => {
-                Inner::Real(RealBootstrapper::new(ctx, config)?.with_output_scale(output_scale)?)
-            }
+            BootstrapVariant::StcFirstReal => Inner::Real(
+                RealBootstrapper::with_slots(ctx, config, spec.slots(ctx)?)?
+                    .with_output_scale(output_scale)?,
+            ),
             BootstrapVariant::CtsFirstComplex => {
                 if spec.output_scale.is_some_and(|s| s != default) {
                     return Err(CkksError::InvalidParams {
@@ -329,6 +422,7 @@ impl BootstrapCircuit {
         Ok(Self {
             spec: spec.clone(),
             inner,
+            slots: spec.slots(ctx)?,
             input_level: spec.input_level(),
             output_level: spec.output_level(ctx.max_level())?,
         })
@@ -336,6 +430,11 @@ impl BootstrapCircuit {
 
     pub fn spec(&self) -> &BootstrapSpec {
         &self.spec
+    }
+
+    /// The slots refreshed: the first `slots()` (all `N/2` unless the spec is sparse).
+    pub fn slots(&self) -> usize {
+        self.slots
     }
 
     /// Bytes of the encoded plaintexts (the DFT diagonals) held in memory.
@@ -456,10 +555,43 @@ pub fn bootstrappable_params(
     security: SecurityLevel,
 ) -> Result<(Params, BootstrapSpec)> {
     let spec = BootstrapSpec::default_real(log_n);
+    let params = bootstrappable_params_for(&spec, log_n, usable_levels, scale_bits, security)?;
+    Ok((params, spec))
+}
+
+/// [`bootstrappable_params`] for any StC-first `spec`: the same chain layout with the spec's
+/// own CoeffToSlots, SlotToCoeff and EvalMod level counts. A sparse spec whose transforms
+/// have fewer butterfly stages can use fewer levels than the full-slot default (e.g. 16 slots:
+/// 4 stages, CoeffToSlots and SlotToCoeff in 2 levels each) and so a shorter chain for the
+/// same usable levels, at the price of its own parameter set.
+pub fn bootstrappable_params_for(
+    spec: &BootstrapSpec,
+    log_n: u32,
+    usable_levels: usize,
+    scale_bits: u32,
+    security: SecurityLevel,
+) -> Result<Params> {
+    if spec.variant != BootstrapVariant::StcFirstReal {
+        return Err(CkksError::InvalidParams {
+            reason: "bootstrappable chains are laid out for the StC-first variant".into(),
+        });
+    }
     if !(10..=17).contains(&log_n) {
         return Err(CkksError::InvalidParams {
             reason: format!("log_n = {log_n} is outside 10..=17"),
         });
+    }
+    spec.slots_for(1usize << log_n)?;
+    let stages = log_n as usize - 1;
+    for (name, l) in [
+        ("CoeffToSlots", spec.cts_levels),
+        ("SlotToCoeff", spec.stc_levels),
+    ] {
+        if l == 0 || l > stages {
+            return Err(CkksError::InvalidParams {
+                reason: format!("{name} levels {l} outside 1..={stages}"),
+            });
+        }
     }
     let min_bits = (log_n + 2).max(20);
     if !(min_bits..=60).contains(&scale_bits) {
@@ -487,7 +619,7 @@ pub fn bootstrappable_params(
         let alpha = q.len().div_ceil(dnum);
         let p = primes_below(61, two_n, alpha, &q).ok_or(fail(61, alpha))?;
         match Params::from_primes(log_n, q.clone(), p, dnum, scale_bits, security) {
-            Ok(params) => return Ok((params, spec)),
+            Ok(params) => return Ok(params),
             Err(e @ CkksError::InsecureParams { .. }) => last_err = Some(e),
             Err(e) => return Err(e),
         }
@@ -495,4 +627,90 @@ pub fn bootstrappable_params(
     Err(last_err.unwrap_or(CkksError::InvalidParams {
         reason: "no digit count fits".into(),
     }))
+}
+
+/// The serialized form of [`BootstrapSpec`]. Field for field the layout of the spec before
+/// the slot count existed; the slot count of a sparse spec rides on two variant tags
+/// appended after the old ones (postcard writes a variant as its index, JSON by name), so old
+/// plans decode unchanged and full-slot specs still encode to the same bytes.
+mod wire {
+    use serde::{Deserialize, Serialize};
+
+    use super::{BootstrapSpec, BootstrapVariant};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(rename = "BootstrapVariant")]
+    enum VariantWire {
+        StcFirstReal,
+        CtsFirstComplex,
+        StcFirstRealSparse { log_slots: u32 },
+        CtsFirstComplexSparse { log_slots: u32 },
+    }
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(rename = "BootstrapSpec")]
+    pub(super) struct SpecWire {
+        variant: VariantWire,
+        cts_levels: usize,
+        stc_levels: usize,
+        k_bound: f64,
+        degree: usize,
+        double_angles: u32,
+        hamming_weight: usize,
+        input_scale: Option<f64>,
+        output_scale: Option<f64>,
+    }
+
+    impl From<BootstrapSpec> for SpecWire {
+        fn from(s: BootstrapSpec) -> Self {
+            let variant = match (s.variant, s.log_slots) {
+                (BootstrapVariant::StcFirstReal, None) => VariantWire::StcFirstReal,
+                (BootstrapVariant::CtsFirstComplex, None) => VariantWire::CtsFirstComplex,
+                (BootstrapVariant::StcFirstReal, Some(log_slots)) => {
+                    VariantWire::StcFirstRealSparse { log_slots }
+                }
+                (BootstrapVariant::CtsFirstComplex, Some(log_slots)) => {
+                    VariantWire::CtsFirstComplexSparse { log_slots }
+                }
+            };
+            Self {
+                variant,
+                cts_levels: s.cts_levels,
+                stc_levels: s.stc_levels,
+                k_bound: s.k_bound,
+                degree: s.degree,
+                double_angles: s.double_angles,
+                hamming_weight: s.hamming_weight,
+                input_scale: s.input_scale,
+                output_scale: s.output_scale,
+            }
+        }
+    }
+
+    impl From<SpecWire> for BootstrapSpec {
+        fn from(w: SpecWire) -> Self {
+            let (variant, log_slots) = match w.variant {
+                VariantWire::StcFirstReal => (BootstrapVariant::StcFirstReal, None),
+                VariantWire::CtsFirstComplex => (BootstrapVariant::CtsFirstComplex, None),
+                VariantWire::StcFirstRealSparse { log_slots } => {
+                    (BootstrapVariant::StcFirstReal, Some(log_slots))
+                }
+                VariantWire::CtsFirstComplexSparse { log_slots } => {
+                    (BootstrapVariant::CtsFirstComplex, Some(log_slots))
+                }
+            };
+            Self {
+                variant,
+                cts_levels: w.cts_levels,
+                stc_levels: w.stc_levels,
+                k_bound: w.k_bound,
+                degree: w.degree,
+                double_angles: w.double_angles,
+                hamming_weight: w.hamming_weight,
+                input_scale: w.input_scale,
+                output_scale: w.output_scale,
+                log_slots,
+            }
+        }
+    }
 }
