@@ -27,10 +27,11 @@
 //! least any level-invariant loop can do for a value the step changes. A cost-driven search over
 //! placements is the rewrite stage's job (the e-graph issue); this pass is its baseline.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use petgraph::algo::toposort;
 use petgraph::stable_graph::NodeIndex;
+use petgraph::visit::NodeIndexable;
 
 use crate::error::IrError;
 use crate::graph::{HeGraph, ValueId};
@@ -67,12 +68,53 @@ fn level_neutral_unary(op: &HeOp) -> bool {
     )
 }
 
+/// A map keyed by node index, dense over the graph's index range (node indices are small and
+/// dense; hashing them dominated the placement's time).
+#[derive(Debug, Clone)]
+struct NodeMap<T>(Vec<Option<T>>);
+
+impl<T: Copy> NodeMap<T> {
+    fn with_capacity(bound: usize) -> NodeMap<T> {
+        NodeMap(vec![None; bound])
+    }
+
+    fn get(&self, n: NodeIndex) -> Option<T> {
+        self.0.get(n.index()).copied().flatten()
+    }
+
+    fn insert(&mut self, n: NodeIndex, value: T) {
+        let i = n.index();
+        if i >= self.0.len() {
+            self.0.resize(i + 1, None);
+        }
+        self.0[i] = Some(value);
+    }
+
+    /// Insert unless the key already has a value.
+    fn insert_first(&mut self, n: NodeIndex, value: T) {
+        if self.get(n).is_none() {
+            self.insert(n, value);
+        }
+    }
+}
+
+impl NodeMap<usize> {
+    /// Each node's position in `order`.
+    fn positions(g: &HeGraph, order: &[NodeIndex]) -> NodeMap<usize> {
+        let mut m = NodeMap::with_capacity(g.graph.node_bound());
+        for (i, &n) in order.iter().enumerate() {
+            m.insert(n, i);
+        }
+        m
+    }
+}
+
 /// A replayed graph and the nodes in it that break a rule (too deep, or an output not at depth 0).
 struct Replay {
     graph: HeGraph,
     violations: Vec<ValueId>,
     /// New node → the original it is the image of (for mapping a pick back).
-    back: HashMap<NodeIndex, NodeIndex>,
+    back: NodeMap<NodeIndex>,
     bootstraps: usize,
 }
 
@@ -85,10 +127,12 @@ pub fn place_bootstraps(graph: &HeGraph, levels: u32) -> Result<Placed, IrError>
         ));
     }
     let order = program_order(graph)?;
+    // Operand lists do not change between rounds: read them from the graph once.
+    let operands: Vec<Vec<ValueId>> = order.iter().map(|&n| graph.operands(ValueId(n))).collect();
     let mut refresh: BTreeSet<NodeIndex> = BTreeSet::new();
     // Each round adds one refresh of an original node, so the loop ends.
     for _ in 0..=graph.len() {
-        let r = replay(graph, &order, &refresh, levels)?;
+        let r = replay(graph, &order, &operands, &refresh, levels)?;
         if r.violations.is_empty() {
             return Ok(Placed {
                 graph: r.graph,
@@ -98,10 +142,10 @@ pub fn place_bootstraps(graph: &HeGraph, levels: u32) -> Result<Placed, IrError>
         let picks = choose_refreshes(&r.graph, &r.violations, levels)?;
         let mut added = false;
         for pick in picks {
-            let original =
-                r.back.get(&pick.0).copied().ok_or_else(|| {
-                    unplaceable(format!("%{} has no source node", pick.0.index()))
-                })?;
+            let original = r
+                .back
+                .get(pick.0)
+                .ok_or_else(|| unplaceable(format!("%{} has no source node", pick.0.index())))?;
             added |= refresh.insert(original);
         }
         if !added {
@@ -120,36 +164,29 @@ pub fn place_bootstraps(graph: &HeGraph, levels: u32) -> Result<Placed, IrError>
 fn replay(
     src: &HeGraph,
     order: &[NodeIndex],
+    operands_of: &[Vec<ValueId>],
     refresh: &BTreeSet<NodeIndex>,
     levels: u32,
 ) -> Result<Replay, IrError> {
-    let mut g = HeGraph::new();
-    let mut map: HashMap<NodeIndex, ValueId> = HashMap::new();
-    let mut back: HashMap<NodeIndex, NodeIndex> = HashMap::new();
+    let mut g = HeGraph::with_constants_of(src);
+    let mut map: NodeMap<ValueId> = NodeMap::with_capacity(src.graph.node_bound());
+    let mut back: NodeMap<NodeIndex> = NodeMap::with_capacity(src.graph.node_bound());
     let mut violations = Vec::new();
     let mut bootstraps = 0usize;
-    for &idx in order {
+    for (&idx, src_operands) in order.iter().zip(operands_of) {
         let v = ValueId(idx);
         let Some(node) = src.node(v) else { continue };
         g.origin = node.origin;
-        let operands: Vec<ValueId> = src
-            .operands(v)
+        let operands: Vec<ValueId> = src_operands
             .iter()
             .map(|o| {
-                map.get(&o.0)
-                    .copied()
+                map.get(o.0)
                     .ok_or(IrError::UnknownValue { node: o.0.index() })
             })
             .collect::<Result<_, _>>()?;
         let new = match &node.op {
             HeOp::Input { name } => g.input(name, node.ty.layout.clone()),
-            HeOp::Const(id) => {
-                let c = src
-                    .consts
-                    .get(id.0 as usize)
-                    .ok_or(IrError::UnknownValue { node: idx.index() })?;
-                g.constant(&c.name, c.layout.clone(), c.entries.clone())
-            }
+            HeOp::Const(id) => g.pool_constant(*id)?,
             HeOp::LevelDrop { .. } => operands[0],
             HeOp::AddCC | HeOp::SubCC | HeOp::MulCC => {
                 let (a, b) = g.align(operands[0], operands[1])?;
@@ -161,7 +198,7 @@ fn replay(
             if g.ty(new)?.layout != node.ty.layout {
                 g.declare_layout(new, node.ty.layout.clone())?;
             }
-            back.entry(new.0).or_insert(idx);
+            back.insert_first(new.0, idx);
         }
         let depth = g.ty(new)?.depth.0;
         let output = matches!(node.op, HeOp::Output { .. });
@@ -171,7 +208,7 @@ fn replay(
         let image = if refresh.contains(&idx) {
             bootstraps += 1;
             let b = g.op(HeOp::Bootstrap, &[new])?;
-            back.entry(b.0).or_insert(idx);
+            back.insert_first(b.0, idx);
             b
         } else {
             new
@@ -202,12 +239,11 @@ const VIOLATIONS_CONSIDERED: usize = 16;
 /// nest, which keeps few values live), else a topological sort.
 fn program_order(g: &HeGraph) -> Result<Vec<NodeIndex>, IrError> {
     let order: Vec<NodeIndex> = g.graph.node_indices().collect();
-    let position: HashMap<NodeIndex, usize> =
-        order.iter().enumerate().map(|(i, &n)| (n, i)).collect();
+    let position = NodeMap::positions(g, &order);
     let topological = order.iter().enumerate().all(|(i, &n)| {
         g.operands(ValueId(n))
             .iter()
-            .all(|o| position.get(&o.0).is_some_and(|&p| p < i))
+            .all(|o| position.get(o.0).is_some_and(|p| p < i))
     });
     if topological {
         Ok(order)
@@ -220,7 +256,7 @@ fn program_order(g: &HeGraph) -> Result<Vec<NodeIndex>, IrError> {
 /// order) its ciphertext operands' positions and how many levels it adds.
 struct Flat {
     order: Vec<NodeIndex>,
-    position: HashMap<NodeIndex, usize>,
+    position: NodeMap<usize>,
     cipher_operands: Vec<Vec<usize>>,
     /// 1 for a rescale, 0 otherwise; `None` for nodes that start at depth 0 (inputs, constants,
     /// bootstraps).
@@ -230,8 +266,7 @@ struct Flat {
 impl Flat {
     fn new(g: &HeGraph) -> Result<Flat, IrError> {
         let order = program_order(g)?;
-        let position: HashMap<NodeIndex, usize> =
-            order.iter().enumerate().map(|(i, &n)| (n, i)).collect();
+        let position = NodeMap::positions(g, &order);
         let mut cipher_operands = Vec::with_capacity(order.len());
         let mut step = Vec::with_capacity(order.len());
         for &n in &order {
@@ -240,7 +275,7 @@ impl Flat {
                 g.operands(v)
                     .into_iter()
                     .filter(|&o| g.ty(o).is_ok_and(|t| t.kind == Kind::Cipher))
-                    .filter_map(|o| position.get(&o.0).copied())
+                    .filter_map(|o| position.get(o.0))
                     .collect(),
             );
             step.push(match g.node(v).map(|n| &n.op) {
@@ -257,12 +292,15 @@ impl Flat {
         })
     }
 
-    /// Every node's depth with the nodes at `refreshed` (positions) at depth 0; level drops are
-    /// ignored (the replay re-aligns them).
-    fn depths(&self, refreshed: &[usize], out: &mut Vec<u32>) {
+    /// Every node's depth with the node at position `refreshed` (if any) at depth 0; level
+    /// drops are ignored (the replay re-aligns them). `base` holds the depths without a refresh:
+    /// nodes before `refreshed` keep them, so only the rest of the program is recomputed.
+    fn depths(&self, refreshed: Option<usize>, base: &[u32], out: &mut Vec<u32>) {
+        let start = refreshed.unwrap_or(0).min(base.len());
         out.clear();
+        out.extend_from_slice(&base[..start]);
         out.resize(self.order.len(), 0);
-        for i in 0..self.order.len() {
+        for i in start..self.order.len() {
             let d = match self.step[i] {
                 None => 0,
                 Some(step) => {
@@ -274,7 +312,7 @@ impl Flat {
                         + step
                 }
             };
-            out[i] = if refreshed.contains(&i) { 0 } else { d };
+            out[i] = if refreshed == Some(i) { 0 } else { d };
         }
     }
 }
@@ -301,20 +339,18 @@ fn choose_refreshes(
     let flat = Flat::new(g)?;
     let targets: Vec<(usize, u32)> = violations
         .iter()
-        .filter_map(|&v| {
-            flat.position
-                .get(&v.0)
-                .map(|&p| (p, limit_of(g, v, levels)))
-        })
+        .filter_map(|&v| flat.position.get(v.0).map(|p| (p, limit_of(g, v, levels))))
         .collect();
     // Which violations each candidate fixes by itself.
+    let mut base = Vec::new();
+    flat.depths(None, &[], &mut base);
     let mut depths = Vec::new();
     let mut fixes: Vec<(ValueId, u32, Vec<usize>)> = Vec::new();
     for &c in &candidates {
-        let Some(&pos) = flat.position.get(&c.0) else {
+        let Some(pos) = flat.position.get(c.0) else {
             continue;
         };
-        flat.depths(&[pos], &mut depths);
+        flat.depths(Some(pos), &base, &mut depths);
         let fixed: Vec<usize> = targets
             .iter()
             .enumerate()

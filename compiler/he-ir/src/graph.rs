@@ -53,6 +53,47 @@ impl Constant {
     }
 }
 
+/// What makes two requests "the same node" for hash-consing: the operation (floats compared by
+/// their bits, so two scalars that differ in the last bit stay apart) and its operands. A typed
+/// key rather than a printed one: the bootstrap placement replays whole graphs many times, and
+/// formatting every request dominated the compile time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum CseKey {
+    Const(ConstId),
+    Op {
+        kind: std::mem::Discriminant<HeOp>,
+        payload: u64,
+        operands: [Option<ValueId>; 2],
+    },
+}
+
+impl CseKey {
+    /// The key of `op` on `operands`; `None` for nodes never shared (inputs and outputs are
+    /// named, and more than two operands does not occur).
+    fn of(op: &HeOp, operands: &[ValueId]) -> Option<CseKey> {
+        let payload = match op {
+            HeOp::Input { .. } | HeOp::Output { .. } => return None,
+            HeOp::Const(id) => u64::from(id.0),
+            HeOp::AddScalar(x) | HeOp::MulScalar(x) => x.to_bits(),
+            HeOp::MulInt(n) => *n as u64,
+            HeOp::LevelDrop { to } => u64::from(*to),
+            HeOp::Rotate(r) => r.0 as u64,
+            _ => 0,
+        };
+        let (a, b) = match operands {
+            [] => (None, None),
+            [a] => (Some(*a), None),
+            [a, b] => (Some(*a), Some(*b)),
+            _ => return None,
+        };
+        Some(CseKey::Op {
+            kind: std::mem::discriminant(op),
+            payload,
+            operands: [a, b],
+        })
+    }
+}
+
 /// The HE IR of a computation.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct HeGraph {
@@ -61,7 +102,7 @@ pub struct HeGraph {
     #[serde(skip)]
     const_by_name: HashMap<String, ConstId>,
     #[serde(skip)]
-    cse: HashMap<String, ValueId>,
+    cse: HashMap<CseKey, ValueId>,
     /// The origin given to nodes created from now on (set by the lowering).
     #[serde(skip)]
     pub origin: Origin,
@@ -113,6 +154,26 @@ impl HeGraph {
         ValueId(id)
     }
 
+    /// An empty graph that shares `other`'s constant pool (same ids): for passes that rebuild a
+    /// graph, so the masks are copied once rather than one by one.
+    pub fn with_constants_of(other: &HeGraph) -> HeGraph {
+        HeGraph {
+            consts: other.consts.clone(),
+            const_by_name: other.const_by_name.clone(),
+            ..HeGraph::default()
+        }
+    }
+
+    /// The node of a constant already in the pool (shared like [`HeGraph::constant`]).
+    pub fn pool_constant(&mut self, id: ConstId) -> Result<ValueId, IrError> {
+        if id.0 as usize >= self.consts.len() {
+            return Err(IrError::UnknownValue {
+                node: id.0 as usize,
+            });
+        }
+        Ok(self.const_node(id))
+    }
+
     /// A plaintext constant, deduplicated by name (the same mask requested twice is one constant).
     pub fn constant(&mut self, name: &str, layout: Layout, entries: Vec<(u32, f64)>) -> ValueId {
         let id = match self.const_by_name.get(name) {
@@ -128,7 +189,12 @@ impl HeGraph {
                 id
             }
         };
-        let key = format!("const{}", id.0);
+        self.const_node(id)
+    }
+
+    /// The (shared) node reading pool constant `id`, which exists.
+    fn const_node(&mut self, id: ConstId) -> ValueId {
+        let key = CseKey::Const(id);
         if let Some(&v) = self.cse.get(&key) {
             return v;
         }
@@ -151,9 +217,9 @@ impl HeGraph {
 
     /// Add an operation after inferring (and so checking) its type. Identical requests are shared.
     pub fn op(&mut self, op: HeOp, operands: &[ValueId]) -> Result<ValueId, IrError> {
-        let key = format!("{op:?}{operands:?}");
-        if !matches!(op, HeOp::Output { .. })
-            && let Some(&v) = self.cse.get(&key)
+        let key = CseKey::of(&op, operands);
+        if let Some(key) = &key
+            && let Some(&v) = self.cse.get(key)
         {
             return Ok(v);
         }
@@ -174,7 +240,9 @@ impl HeGraph {
             self.graph.add_edge(v.0, id, Operand(i as u8));
         }
         let v = ValueId(id);
-        self.cse.insert(key, v);
+        if let Some(key) = key {
+            self.cse.insert(key, v);
+        }
         Ok(v)
     }
 
