@@ -65,7 +65,7 @@ use crate::eval::Evaluator;
 use crate::keys::{
     EvaluationKeys, KeyGenerator, SecretKey, galois_element_conjugate, galois_element_for_step,
 };
-use crate::params::{MAX_PRIME_BITS, Params, SecurityLevel};
+use crate::params::{MAX_PRIME_BITS, Params, SecurityLevel, max_log2_qp};
 use crate::ring::primes::{primes_below, primes_near};
 
 /// Which bootstrap circuit.
@@ -615,8 +615,23 @@ pub fn bootstrappable_params_for(
         q.extend(seg);
     }
     let mut last_err = None;
+    // The special primes are 61-bit (each > 2^60): a digit count whose α of them cannot fit the
+    // security bound is skipped before any prime search (the compiler scans many chains).
+    let log2_q: f64 = q.iter().map(|&x| (x as f64).log2()).sum();
+    let bound = max_log2_qp(log_n, security);
     for dnum in 3..=q.len() {
         let alpha = q.len().div_ceil(dnum);
+        if let Some(max) = bound
+            && log2_q + 60.0 * alpha as f64 > f64::from(max)
+        {
+            last_err = Some(CkksError::InsecureParams {
+                log_n,
+                log2_qp: log2_q + 60.0 * alpha as f64,
+                max_log2_qp: max,
+                level: security.bits().unwrap_or(0),
+            });
+            continue;
+        }
         let p = primes_below(61, two_n, alpha, &q).ok_or(fail(61, alpha))?;
         match Params::from_primes(log_n, q.clone(), p, dnum, scale_bits, security) {
             Ok(params) => return Ok(params),
