@@ -1742,3 +1742,67 @@ fn sparse_spec_with_fewer_levels_gets_its_own_shorter_chain() {
         ));
     }
 }
+
+#[test]
+fn sparse_bootstrap_with_periodic_output_returns_replicated_values_whole() {
+    use henn_ckks::bootstrap::{BootstrapCircuit, BootstrapSpec, SparseOutput};
+    let mut f = api_fixture(221);
+    let ctx = f.ctx.clone();
+    let enc = Encoder::new(&ctx);
+    let delta = ctx.params().default_scale();
+    for log_slots in [4u32, 6, 8] {
+        let slots = 1usize << log_slots;
+        let zeroed = f.spec.clone().with_log_slots(Some(log_slots));
+        let spec = zeroed.clone().with_sparse_output(SparseOutput::Periodic);
+        // Same keys and levels as the zeroing variant: only a plaintext mask differs.
+        assert_eq!(
+            ok(spec.galois_key_levels(&ctx)),
+            ok(zeroed.galois_key_levels(&ctx))
+        );
+        let circuit = ok(BootstrapCircuit::new(&ctx, &spec));
+        let reference = ok(BootstrapCircuit::new(&ctx, &zeroed));
+        assert_eq!(circuit.output_level(), reference.output_level());
+        let (keys, encap) = manifest_keys(&ctx, &spec, f.dec.secret_key(), 222 + slots as u64);
+        let mut rng = Lcg(223 + slots as u64);
+        let block: Vec<Complex64> = (0..slots)
+            .map(|_| Complex64::new(rng.uniform(), 0.0))
+            .collect();
+        // A value replicated with period `slots` (like a weight matrix's rows).
+        let periodic: Vec<Complex64> = (0..ctx.slots()).map(|j| block[j % slots]).collect();
+        let ct = f
+            .encryptor
+            .encrypt(&ok(enc.encode(&periodic, circuit.input_level(), delta)));
+        let out = ok(circuit.bootstrap_with_keys(&ctx, &keys, &ct, &encap));
+        assert_eq!(out.level(), circuit.output_level());
+        assert_eq!(out.scale(), delta);
+        let got = f_decrypt(&enc, &f.dec, &out);
+        let (max_bits, mean_bits) = precision(&got, &periodic);
+        eprintln!(
+            "periodic sparse bootstrap, {slots} slots: max {max_bits:.1} / mean {mean_bits:.1} \
+             bits over all {} slots",
+            ctx.slots()
+        );
+        assert!(
+            max_bits >= 23.0 && mean_bits >= 25.0,
+            "{slots} slots: max {max_bits:.1} / mean {mean_bits:.1} bits"
+        );
+        // The zeroing variant on the same input keeps only the first block: the two differ.
+        let zeroed_out = ok(reference.bootstrap_with_keys(&ctx, &keys, &ct, &encap));
+        let rest = f_decrypt(&enc, &f.dec, &zeroed_out)[slots..]
+            .iter()
+            .map(|v| v.norm())
+            .fold(0.0, f64::max);
+        assert!(
+            rest < 2f64.powi(-23),
+            "zeroed variant: other slots {rest:e}"
+        );
+        // The output form survives serialization (postcard plans and JSON reports).
+        let bytes = postcard::to_allocvec(&(&spec, 9u8)).unwrap_or_default();
+        let back: (BootstrapSpec, u8) =
+            postcard::from_bytes(&bytes).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back, (spec.clone(), 9));
+        let json = serde_json::to_string(&spec).unwrap_or_default();
+        let back: BootstrapSpec = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back, spec);
+    }
+}

@@ -116,7 +116,8 @@ pub use encapsulation::{EncapsulationKeys, SmallSwitchingKey, switch_key};
 pub use evalmod::{ChebyshevSeries, EvalModPoly};
 pub use linear::{DiagMatrix, LinearTransform, bsgs_rotations};
 pub use pipeline::{
-    BootstrapConfig, Bootstrapper, RealBootstrapper, mod_raise, mul_by_i, replication_steps,
+    BootstrapConfig, Bootstrapper, RealBootstrapper, SparseOutput, mod_raise, mul_by_i,
+    replication_steps,
 };
 pub use spec::{
     BootstrapCircuit, BootstrapSpec, BootstrapVariant, bootstrappable_params,

@@ -24,6 +24,7 @@
 use std::sync::Arc;
 
 use num_complex::Complex64;
+use serde::{Deserialize, Serialize};
 
 use super::dft::{DftKind, HomomorphicDft, SlotWindow, dft_groups};
 use super::encapsulation::EncapsulationKeys;
@@ -339,6 +340,17 @@ fn rotate_and_add(ev: &Evaluator<'_>, ct: &Ciphertext, steps: &[i64]) -> Result<
     Ok(acc)
 }
 
+/// What a sparse-slot bootstrap leaves outside the `n` slots it refreshes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SparseOutput {
+    /// Zeros (up to the bootstrap's error): for values padded with zeros.
+    #[default]
+    Zeroed,
+    /// The refreshed `n` slots repeated with period `n` over all `N/2` slots: for values that
+    /// are periodic already (weights replicated with period `n`), which then come back whole.
+    Periodic,
+}
+
 impl RealBootstrapper {
     /// The bootstrap of all `N/2` slots.
     pub fn new(ctx: &Arc<Context>, config: BootstrapConfig) -> Result<Self> {
@@ -362,6 +374,20 @@ impl RealBootstrapper {
     /// in) and so does CoeffToSlots' (EvalMod then maps them to ≈ 0): no level is spent on
     /// masking.
     pub fn with_slots(ctx: &Arc<Context>, config: BootstrapConfig, slots: usize) -> Result<Self> {
+        Self::with_slots_output(ctx, config, slots, SparseOutput::Zeroed)
+    }
+
+    /// [`Self::with_slots`] with the choice of what the output holds outside the first
+    /// `slots` slots: zeros, or ([`SparseOutput::Periodic`]) the refreshed block repeated with
+    /// period `slots` — CoeffToSlots without its mask (the transform is block-diagonal and the
+    /// trace makes every block's input equal), for values packed periodically (replicated
+    /// weights). Same keys, levels and cost either way.
+    pub fn with_slots_output(
+        ctx: &Arc<Context>,
+        config: BootstrapConfig,
+        slots: usize,
+        output: SparseOutput,
+    ) -> Result<Self> {
         let evalmod = EvalModPoly::new(config.k_bound, config.degree, config.double_angles)?;
         let top = ctx.max_level();
         let raised_depth = config.cts_levels + evalmod.depth();
@@ -388,7 +414,7 @@ impl RealBootstrapper {
         };
         let cts_window = SlotWindow {
             slots,
-            zero_rest: sparse,
+            zero_rest: sparse && output == SparseOutput::Zeroed,
         };
         let q0 = ctx.params().q()[0] as f64;
         let delta_e = Bootstrapper::evalmod_scale(ctx, config.cts_levels)?;

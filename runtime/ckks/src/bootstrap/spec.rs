@@ -35,7 +35,11 @@
 //!   last group) adds `log2(N/2n)` rotation keys at level `max_level − cts_levels + 1`; all
 //!   keys are in [`BootstrapSpec::rotations`] / [`BootstrapSpec::galois_key_levels`] (the
 //!   masks are folded into plaintext diagonals: no rotation, no level).
-//! * Serialization: `log_slots` is folded into the variant's tag on the wire (see
+//! * Periodic output ([`BootstrapSpec::sparse_output`] = [`SparseOutput::Periodic`]): slots
+//!   `n..N/2` hold the refreshed block repeated with period `n` instead of zeros
+//!   (CoeffToSlots keeps its last matrix unmasked; same keys, levels, scale and cost). For
+//!   values packed periodically, e.g. weights replicated with period `n`: they come back whole.
+//! * Serialization: `log_slots` (and the periodic output) is folded into the variant's tag on the wire (see
 //!   [`BootstrapSpec`]), so specs serialized before it existed read back as `None` (all
 //!   slots), in postcard plans and JSON alike.
 //!
@@ -57,7 +61,9 @@ use serde::{Deserialize, Serialize};
 use super::dft::{DftKind, SlotWindow, dft_groups, dft_rotation_levels, dft_rotation_levels_for};
 use super::encapsulation::EncapsulationKeys;
 use super::evalmod::EvalModPoly;
-use super::pipeline::{BootstrapConfig, Bootstrapper, RealBootstrapper, replication_steps};
+use super::pipeline::{
+    BootstrapConfig, Bootstrapper, RealBootstrapper, SparseOutput, replication_steps,
+};
 use crate::ciphertext::Ciphertext;
 use crate::context::Context;
 use crate::error::{CkksError, Result};
@@ -112,6 +118,9 @@ pub struct BootstrapSpec {
     /// single matrix for its small factor: ≈ 2 bits less precise). `None`: all `N/2` slots.
     /// See the module docs for the input and output contract.
     pub log_slots: Option<u32>,
+    /// What a sparse spec leaves outside its slots (zeros, or the block repeated); ignored
+    /// when all slots are refreshed (and then not serialized).
+    pub sparse_output: SparseOutput,
 }
 
 impl BootstrapSpec {
@@ -131,6 +140,7 @@ impl BootstrapSpec {
             input_scale: None,
             output_scale: None,
             log_slots: None,
+            sparse_output: SparseOutput::Zeroed,
         }
     }
 
@@ -139,6 +149,12 @@ impl BootstrapSpec {
     /// chain), so a sparse spec can replace a full one anywhere.
     pub fn with_log_slots(mut self, log_slots: Option<u32>) -> Self {
         self.log_slots = log_slots;
+        self
+    }
+
+    /// The same sparse bootstrap with this output outside its slots (see [`SparseOutput`]).
+    pub fn with_sparse_output(mut self, output: SparseOutput) -> Self {
+        self.sparse_output = output;
         self
     }
 
@@ -275,7 +291,7 @@ impl BootstrapSpec {
                     top - (self.cts_levels - cts_groups),
                     SlotWindow {
                         slots,
-                        zero_rest: sparse,
+                        zero_rest: sparse && self.sparse_output == SparseOutput::Zeroed,
                     },
                 )?);
                 // Sparse: the replication (level 0) and the trace (before CoeffToSlots' last
@@ -407,8 +423,13 @@ impl BootstrapCircuit {
         let output_scale = spec.output_scale.unwrap_or(default);
         let inner = match spec.variant {
             BootstrapVariant::StcFirstReal => Inner::Real(
-                RealBootstrapper::with_slots(ctx, config, spec.slots(ctx)?)?
-                    .with_output_scale(output_scale)?,
+                RealBootstrapper::with_slots_output(
+                    ctx,
+                    config,
+                    spec.slots(ctx)?,
+                    spec.sparse_output,
+                )?
+                .with_output_scale(output_scale)?,
             ),
             BootstrapVariant::CtsFirstComplex => {
                 if spec.output_scale.is_some_and(|s| s != default) {
@@ -651,7 +672,7 @@ pub fn bootstrappable_params_for(
 mod wire {
     use serde::{Deserialize, Serialize};
 
-    use super::{BootstrapSpec, BootstrapVariant};
+    use super::{BootstrapSpec, BootstrapVariant, SparseOutput};
 
     #[derive(Serialize, Deserialize)]
     #[serde(rename = "BootstrapVariant")]
@@ -660,6 +681,8 @@ mod wire {
         CtsFirstComplex,
         StcFirstRealSparse { log_slots: u32 },
         CtsFirstComplexSparse { log_slots: u32 },
+        StcFirstRealSparsePeriodic { log_slots: u32 },
+        CtsFirstComplexSparsePeriodic { log_slots: u32 },
     }
 
     #[derive(Serialize, Deserialize)]
@@ -678,14 +701,21 @@ mod wire {
 
     impl From<BootstrapSpec> for SpecWire {
         fn from(s: BootstrapSpec) -> Self {
-            let variant = match (s.variant, s.log_slots) {
-                (BootstrapVariant::StcFirstReal, None) => VariantWire::StcFirstReal,
-                (BootstrapVariant::CtsFirstComplex, None) => VariantWire::CtsFirstComplex,
-                (BootstrapVariant::StcFirstReal, Some(log_slots)) => {
+            let periodic = s.sparse_output == SparseOutput::Periodic;
+            let variant = match (s.variant, s.log_slots, periodic) {
+                (BootstrapVariant::StcFirstReal, None, _) => VariantWire::StcFirstReal,
+                (BootstrapVariant::CtsFirstComplex, None, _) => VariantWire::CtsFirstComplex,
+                (BootstrapVariant::StcFirstReal, Some(log_slots), false) => {
                     VariantWire::StcFirstRealSparse { log_slots }
                 }
-                (BootstrapVariant::CtsFirstComplex, Some(log_slots)) => {
+                (BootstrapVariant::CtsFirstComplex, Some(log_slots), false) => {
                     VariantWire::CtsFirstComplexSparse { log_slots }
+                }
+                (BootstrapVariant::StcFirstReal, Some(log_slots), true) => {
+                    VariantWire::StcFirstRealSparsePeriodic { log_slots }
+                }
+                (BootstrapVariant::CtsFirstComplex, Some(log_slots), true) => {
+                    VariantWire::CtsFirstComplexSparsePeriodic { log_slots }
                 }
             };
             Self {
@@ -704,15 +734,35 @@ mod wire {
 
     impl From<SpecWire> for BootstrapSpec {
         fn from(w: SpecWire) -> Self {
-            let (variant, log_slots) = match w.variant {
-                VariantWire::StcFirstReal => (BootstrapVariant::StcFirstReal, None),
-                VariantWire::CtsFirstComplex => (BootstrapVariant::CtsFirstComplex, None),
-                VariantWire::StcFirstRealSparse { log_slots } => {
-                    (BootstrapVariant::StcFirstReal, Some(log_slots))
+            let (variant, log_slots, sparse_output) = match w.variant {
+                VariantWire::StcFirstReal => {
+                    (BootstrapVariant::StcFirstReal, None, SparseOutput::Zeroed)
                 }
-                VariantWire::CtsFirstComplexSparse { log_slots } => {
-                    (BootstrapVariant::CtsFirstComplex, Some(log_slots))
-                }
+                VariantWire::CtsFirstComplex => (
+                    BootstrapVariant::CtsFirstComplex,
+                    None,
+                    SparseOutput::Zeroed,
+                ),
+                VariantWire::StcFirstRealSparse { log_slots } => (
+                    BootstrapVariant::StcFirstReal,
+                    Some(log_slots),
+                    SparseOutput::Zeroed,
+                ),
+                VariantWire::CtsFirstComplexSparse { log_slots } => (
+                    BootstrapVariant::CtsFirstComplex,
+                    Some(log_slots),
+                    SparseOutput::Zeroed,
+                ),
+                VariantWire::StcFirstRealSparsePeriodic { log_slots } => (
+                    BootstrapVariant::StcFirstReal,
+                    Some(log_slots),
+                    SparseOutput::Periodic,
+                ),
+                VariantWire::CtsFirstComplexSparsePeriodic { log_slots } => (
+                    BootstrapVariant::CtsFirstComplex,
+                    Some(log_slots),
+                    SparseOutput::Periodic,
+                ),
             };
             Self {
                 variant,
@@ -725,6 +775,7 @@ mod wire {
                 input_scale: w.input_scale,
                 output_scale: w.output_scale,
                 log_slots,
+                sparse_output,
             }
         }
     }
