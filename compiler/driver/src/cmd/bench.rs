@@ -145,6 +145,17 @@ fn round4(x: f64) -> f64 {
 }
 
 impl Bench {
+    /// A timer whose JSON lines all carry `base` (the parameters of the run).
+    fn new(base: Map<String, Value>, warmup: usize, reps: usize) -> Bench {
+        Bench {
+            base,
+            warmup,
+            reps,
+            cpu_total: 0.0,
+            wall_total: 0.0,
+        }
+    }
+
     fn emit(&self, op: &str, fields: Map<String, Value>) {
         let mut rec = self.base.clone();
         rec.insert("op".into(), json!(op));
@@ -299,13 +310,7 @@ fn bench(a: &OpsArgs, ops: &[String], params: Params, security: &str) -> anyhow:
     base.insert("log2_q".into(), json!((log2_q * 10.0).round() / 10.0));
     base.insert("log2_qp".into(), json!((log2_qp * 10.0).round() / 10.0));
     base.insert("special_primes".into(), json!(special));
-    let mut b = Bench {
-        base,
-        warmup: a.warmup,
-        reps: a.reps,
-        cpu_total: 0.0,
-        wall_total: 0.0,
-    };
+    let mut b = Bench::new(base, a.warmup, a.reps);
     eprintln!(
         "henn {}: N=2^{} limbs={} log2Q={log2_q:.1} log2QP={log2_qp:.1} dnum={} special={special} security={security} threads={}",
         env!("CARGO_PKG_VERSION"),
@@ -547,13 +552,7 @@ fn bench_bootstrap_slots(
     base.insert("slots".into(), json!(slots));
     base.insert("log2_q".into(), json!((log2_q * 10.0).round() / 10.0));
     base.insert("log2_qp".into(), json!((log2_qp * 10.0).round() / 10.0));
-    let mut b = Bench {
-        base,
-        warmup: a.warmup,
-        reps: a.reps,
-        cpu_total: 0.0,
-        wall_total: 0.0,
-    };
+    let mut b = Bench::new(base, a.warmup, a.reps);
     eprintln!(
         "henn {} bootstrap: N=2^{} slots={slots} limbs={limbs} log2Q={log2_q:.1} log2QP={log2_qp:.1} dnum={dnum} security={security} threads={}",
         env!("CARGO_PKG_VERSION"),
