@@ -202,11 +202,18 @@ impl HeGraph {
     }
 
     /// An empty graph that shares `other`'s constant pool (same ids): for passes that rebuild a
-    /// graph, so the masks are copied once rather than one by one.
+    /// graph, so the masks are copied once rather than one by one. The name index is rebuilt
+    /// from the pool (a deserialized graph does not carry it).
     pub fn with_constants_of(other: &HeGraph) -> HeGraph {
+        let const_by_name = other
+            .consts
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.name.clone(), ConstId(i as u32)))
+            .collect();
         HeGraph {
             consts: other.consts.clone(),
-            const_by_name: other.const_by_name.clone(),
+            const_by_name,
             ..HeGraph::default()
         }
     }

@@ -118,3 +118,36 @@ fn a_budget_of_no_levels_is_refused_with_a_reason() {
         .to_string();
     assert!(err.contains("bootstrap placement"), "{err}");
 }
+
+/// A graph read back from its serialized form (which does not carry the builder's indexes)
+/// places the same way, and a graph rebuilt on its constant pool finds constants by name
+/// instead of adding them again.
+#[test]
+fn placement_and_constant_pool_work_on_a_deserialized_graph() {
+    let g = lowered();
+    let text = serde_json::to_string(&g).unwrap();
+    let read: HeGraph = serde_json::from_str(&text).unwrap();
+    let a = place_bootstraps(&g, 4).unwrap();
+    let b = place_bootstraps(&read, 4).unwrap();
+    assert_eq!(a.bootstraps, b.bootstraps);
+    assert_eq!(a.graph.len(), b.graph.len());
+    assert_eq!(a.graph.consts.len(), g.consts.len());
+
+    let first = read
+        .consts
+        .first()
+        .expect("the lowering uses masks")
+        .clone();
+    let mut rebuilt = HeGraph::with_constants_of(&read);
+    let v = rebuilt.constant(&first.name, first.layout.clone(), Vec::new());
+    assert_eq!(rebuilt.consts.len(), read.consts.len());
+    assert_eq!(
+        rebuilt.pool_constant(henn_he_ir::op::ConstId(0)).unwrap(),
+        v
+    );
+    assert!(
+        rebuilt
+            .pool_constant(henn_he_ir::op::ConstId(read.consts.len() as u32))
+            .is_err()
+    );
+}
