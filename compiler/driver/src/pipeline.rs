@@ -13,10 +13,12 @@
 //! both kinds of plan exist, the one with the lower estimated time (the report's cost model) wins,
 //! so short runs stay leveled and long ones bootstrap.
 
-use henn_ckks::bootstrap::{BootstrapSpec, bootstrappable_params};
+use henn_ckks::bootstrap::{BootstrapSpec, BootstrapVariant, SparseOutput, bootstrappable_params};
 use henn_ckks::{Context, Params, ParamsBuilder, SecurityLevel, max_log2_qp};
 use henn_he_ir::HeGraph;
-use henn_he_ir::bootstrap::place_bootstraps;
+use henn_he_ir::bootstrap::{
+    SlotNeed, SparseFill, place_bootstraps, replicate_sparse_weights, slot_need,
+};
 use henn_he_ir::lower::{LowerConfig, Lowered, lower_step};
 use henn_he_ir::schedule::{key_manifest, to_program};
 use henn_he_ir::{Limits, validate};
@@ -372,8 +374,9 @@ fn bootstrapped_plan(
         usable,
     } = *chain;
     let placed = place_bootstraps(&lowered.graph, usable)?;
+    let (graph, spec) = sparse_circuit(placed.graph, spec)?;
     let errors: Vec<String> = validate(
-        &placed.graph,
+        &graph,
         &Limits {
             levels: Some(usable),
             rotation_keys: None,
@@ -385,18 +388,43 @@ fn bootstrapped_plan(
     if !errors.is_empty() {
         return Err(CompileError::Invalid(errors));
     }
-    let mut bootstrap = bootstrap_plan(params, spec, usable, placed.bootstraps, rotations)
+    let mut bootstrap = bootstrap_plan(params, &spec, usable, placed.bootstraps, rotations)
         .map_err(|e| CompileError::Boot(e.to_string()))?;
     bootstrap.message_bound = message_bound(model);
     make_plan(
         model,
         step,
         lowered,
-        &placed.graph,
+        &graph,
         params,
         schedule,
         Some(bootstrap),
     )
+}
+
+/// The circuit for a placed graph: the sparse-slot variant when every refreshed value fits in
+/// fewer slots than the ring has (same levels and scale, so the placement stands; fewer
+/// rotations, less key and DFT memory, a little faster), else `spec` as it is. With a zeroed
+/// circuit the refreshed weights are re-replicated by rotations (see
+/// [`henn_he_ir::bootstrap::slot_need`]). Only the StC-first real circuit has a sparse variant.
+fn sparse_circuit(
+    graph: HeGraph,
+    spec: &BootstrapSpec,
+) -> Result<(HeGraph, BootstrapSpec), CompileError> {
+    let SlotNeed::Sparse { slots, fill } = slot_need(&graph) else {
+        return Ok((graph, spec.clone()));
+    };
+    if spec.variant != BootstrapVariant::StcFirstReal || spec.log_slots.is_some() {
+        return Ok((graph, spec.clone()));
+    }
+    let sparse = spec.clone().with_log_slots(Some(slots.trailing_zeros()));
+    Ok(match fill {
+        SparseFill::Periodic => (graph, sparse.with_sparse_output(SparseOutput::Periodic)),
+        SparseFill::Zeroed => (
+            replicate_sparse_weights(&graph, slots)?.0,
+            sparse.with_sparse_output(SparseOutput::Zeroed),
+        ),
+    })
 }
 
 /// The range a bootstrapped value may span: bootstraps refresh weights, activations,

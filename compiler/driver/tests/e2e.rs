@@ -303,6 +303,14 @@ fn ten_bootstrapped_steps_on_ckks_match_the_plaintext_twin() {
     let boot = plan.bootstrap.as_ref().expect("a bootstrapping plan");
     let steps = plan.schedule.steps() as usize;
     assert_eq!(steps, 10);
+    // The refreshed sample rows and weights fit in 128 of the 512 slots: the sparse circuit
+    // with zeroed output runs here, and the weights it refreshes are replicated again by the
+    // program (a wrong fill or a missing replication breaks the twin comparison below).
+    assert_eq!(boot.spec.log_slots, Some(7));
+    assert_eq!(
+        boot.spec.sparse_output,
+        henn_ckks::bootstrap::SparseOutput::Zeroed
+    );
     assert!(boot.per_step > 0);
     // No chain segment holds ten steps: without the bootstraps this plan could not run.
     assert!(plan.schedule.depth_per_step as usize * steps > plan.params.levels() as usize);
@@ -314,7 +322,8 @@ fn ten_bootstrapped_steps_on_ckks_match_the_plaintext_twin() {
         .map(|seed| {
             let model = henn_runtime::sim::NoiseModel::for_plan(plan);
             let sim = SlotSim::with_noise(plan.params.slots(), model, seed)
-                .with_bootstrap(level, boot.error_sigma());
+                .with_plan_bootstrap(boot)
+                .unwrap();
             let got = run_all_steps(
                 &fx,
                 &sim,

@@ -437,3 +437,121 @@ fn source_of(g: &HeGraph, mut v: ValueId) -> ValueId {
         }
     }
 }
+
+/// What a sparse-slot bootstrap leaves in the slots beyond the `n` it refreshes (the backend's
+/// `SparseOutput`; the IR does not depend on the backend).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SparseFill {
+    /// Zeros beyond the first `n` slots.
+    Zeroed,
+    /// The first `n` slots repeated with period `n` over all slots.
+    Periodic,
+}
+
+/// What the bootstraps of a placed graph need from the circuit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotNeed {
+    /// Every slot (a value spans the whole ciphertext, or has no row structure).
+    Full,
+    /// Every refreshed value lives in the first `slots` slots (a power of two below the
+    /// ciphertext's slot count) when it is read with the right `fill` beyond them.
+    Sparse { slots: usize, fill: SparseFill },
+}
+
+/// The slots the bootstraps of `g` need, from their values' layouts.
+///
+/// - A `Samples` value spans `rows · stride` slots (rounded up to a power of two). Beyond them it needs **zeros**: its
+///   `Padding` describes the columns only, and the backward kernels sum such values over all
+///   rows with cyclic rotations, relying on the rows past `rows` being zero. A zeroed output
+///   is right for zero and garbage padding alike.
+/// - A `Weights { period }` value spans one period (`period · stride` slots) and needs it
+///   **repeated** over the whole ciphertext: every sample row reads its weight row.
+/// - A `Flat` value, or a span that is the whole ciphertext or not a power of two: all slots.
+///
+/// Weights alone take a periodic circuit; samples alone, or both, a zeroed one (the weights
+/// are then re-replicated by [`replicate_sparse_weights`]: rotations and additions, no level).
+pub fn slot_need(g: &HeGraph) -> SlotNeed {
+    use crate::types::Packing;
+    let (mut span, mut samples, mut any) = (0usize, false, false);
+    let mut slots = 0usize;
+    for n in g.graph.node_weights() {
+        if !matches!(n.op, HeOp::Bootstrap) {
+            continue;
+        }
+        let l = &n.ty.layout;
+        let s = match l.packing {
+            Packing::Weights { period } => period.saturating_mul(l.stride),
+            Packing::Samples => {
+                samples = true;
+                // The rows past `rows` up to the power of two are the input's (zero).
+                l.rows.saturating_mul(l.stride).next_power_of_two()
+            }
+            Packing::Flat => return SlotNeed::Full,
+        };
+        if !s.is_power_of_two() || (any && l.slots != slots) {
+            return SlotNeed::Full;
+        }
+        any = true;
+        slots = l.slots;
+        span = span.max(s);
+    }
+    if !any || span >= slots {
+        return SlotNeed::Full;
+    }
+    SlotNeed::Sparse {
+        // The backend's smallest sparse transform has 2 slots; 4 keeps a margin of one stage.
+        slots: span.max(4),
+        fill: if samples {
+            SparseFill::Zeroed
+        } else {
+            SparseFill::Periodic
+        },
+    }
+}
+
+/// `g` with every bootstrapped `Weights` value re-replicated after a zeroed `slots`-slot
+/// bootstrap: `log2(total / slots)` rotate-and-add doublings copy the refreshed block over the
+/// whole ciphertext (no level, no scale change), and every consumer reads the copy. Other nodes
+/// are copied as they are. Returns the new graph and the rotations it added per step.
+pub fn replicate_sparse_weights(g: &HeGraph, slots: usize) -> Result<(HeGraph, usize), IrError> {
+    use crate::types::Packing;
+    let order = program_order(g)?;
+    let mut out = HeGraph::with_constants_of(g);
+    let mut map: NodeMap<ValueId> = NodeMap::with_capacity(g.graph.node_bound());
+    let mut rotations = 0usize;
+    for &idx in &order {
+        let v = ValueId(idx);
+        let Some(node) = g.node(v) else { continue };
+        out.origin = node.origin;
+        let operands: Vec<ValueId> = g
+            .operands(v)
+            .iter()
+            .map(|o| {
+                map.get(o.0)
+                    .ok_or(IrError::UnknownValue { node: o.0.index() })
+            })
+            .collect::<Result<_, _>>()?;
+        let mut new = match &node.op {
+            HeOp::Input { name } => out.input(name, node.ty.layout.clone()),
+            HeOp::Const(id) => out.pool_constant(*id)?,
+            op => out.op(op.clone(), &operands)?,
+        };
+        if out.ty(new)?.layout != node.ty.layout {
+            out.declare_layout(new, node.ty.layout.clone())?;
+        }
+        let layout = &node.ty.layout;
+        if matches!(node.op, HeOp::Bootstrap)
+            && matches!(layout.packing, Packing::Weights { .. })
+            && slots < layout.slots
+        {
+            let copies = layout.slots / slots;
+            new = out.rotate_and_sum(new, slots as i64, copies)?;
+            rotations += copies.trailing_zeros() as usize;
+            // The sum is the weights again, whole (rotation marks its padding garbage; the
+            // copies land exactly on the period, so the padding is the bootstrap's).
+            out.declare_layout(new, layout.clone())?;
+        }
+        map.insert(idx, new);
+    }
+    Ok((out, rotations))
+}

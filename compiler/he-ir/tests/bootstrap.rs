@@ -5,10 +5,13 @@
 
 use std::collections::HashMap;
 
-use henn_he_ir::bootstrap::place_bootstraps;
+use henn_he_ir::bootstrap::{
+    SlotNeed, SparseFill, place_bootstraps, replicate_sparse_weights, slot_need,
+};
 use henn_he_ir::lower::{LowerConfig, lower_step};
+use henn_he_ir::sim::simulate;
 use henn_he_ir::sim::simulate_step;
-use henn_he_ir::{HeGraph, HeOp, Limits, validate};
+use henn_he_ir::{HeGraph, HeOp, Layout, Limits, validate};
 use henn_tir::build_train_step;
 
 const MODEL: &str = r#"
@@ -26,12 +29,16 @@ model toy {
 "#;
 
 fn lowered() -> HeGraph {
+    lowered_in(64)
+}
+
+fn lowered_in(slots: usize) -> HeGraph {
     let model = henn_sema::check_source("toy.henn", MODEL).unwrap();
     let step = build_train_step(&model, 12).unwrap();
     lower_step(
         &step,
         &LowerConfig {
-            slots: 64,
+            slots,
             stride: None,
         },
     )
@@ -150,4 +157,117 @@ fn placement_and_constant_pool_work_on_a_deserialized_graph() {
             .pool_constant(henn_he_ir::op::ConstId(read.consts.len() as u32))
             .is_err()
     );
+}
+
+/// A graph that bootstraps the given inputs and outputs them.
+fn refreshing(layouts: &[Layout]) -> HeGraph {
+    let mut g = HeGraph::new();
+    for (i, l) in layouts.iter().enumerate() {
+        let x = g.input(&format!("x{i}"), l.clone());
+        let b = g.op(HeOp::Bootstrap, &[x]).unwrap();
+        g.output(&format!("y{i}"), b).unwrap();
+    }
+    g
+}
+
+#[test]
+fn the_sparse_circuit_follows_the_refreshed_layouts() {
+    // 64 slots, rows of stride 4: weights with 3 rows (period 4) span 16 slots, a 5-row sample
+    // block 20 (→ 32).
+    let w = Layout::weights(3, 2, 4, 64);
+    let x = Layout::samples(5, 3, 4, 64);
+    let full = Layout::samples(16, 3, 4, 64);
+    let garbage = Layout::samples(5, 3, 4, 64).with_padding(henn_he_ir::Padding::Garbage);
+    let flat = Layout {
+        packing: henn_he_ir::Packing::Flat,
+        ..x.clone()
+    };
+    let need = |ls: &[Layout]| slot_need(&refreshing(ls));
+    // Weights alone come back whole from a periodic circuit over one period.
+    assert_eq!(
+        need(std::slice::from_ref(&w)),
+        SlotNeed::Sparse {
+            slots: 16,
+            fill: SparseFill::Periodic
+        }
+    );
+    // Sample rows need zeros beyond them, whatever their column padding says.
+    for samples in [&x, &garbage] {
+        assert_eq!(
+            need(&[w.clone(), samples.clone()]),
+            SlotNeed::Sparse {
+                slots: 32,
+                fill: SparseFill::Zeroed
+            }
+        );
+    }
+    assert_eq!(need(&[w.clone(), full]), SlotNeed::Full);
+    assert_eq!(need(&[w.clone(), flat]), SlotNeed::Full);
+    assert_eq!(need(&[]), SlotNeed::Full);
+}
+
+/// After a zeroed sparse bootstrap (the first `n` slots refreshed, zeros beyond), the inserted
+/// rotations restore replicated weights over every slot, and leave sample rows alone.
+#[test]
+fn weights_are_replicated_again_after_a_zeroed_sparse_bootstrap() {
+    let w = Layout::weights(3, 2, 4, 64);
+    let x = Layout::samples(5, 3, 4, 64);
+    let g = refreshing(&[w.clone(), x.clone()]);
+    let (r, rotations) = replicate_sparse_weights(&g, 32).unwrap();
+    assert_eq!(rotations, 1, "64 / 32 slots: one doubling");
+    assert!(validate(&r, &Limits::default()).is_empty());
+    // The simulator's bootstrap is the identity, so feed what the zeroed circuit returns.
+    let weights: Vec<f64> = (0..64)
+        .map(|s| {
+            if s % 4 < 2 && (s / 4) % 4 < 3 {
+                1.0 + (s % 16) as f64
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let samples: Vec<f64> = (0..64)
+        .map(|s| if s < 20 && s % 4 < 3 { s as f64 } else { 0.0 })
+        .collect();
+    let zeroed =
+        |v: &[f64]| -> Vec<f64> { (0..64).map(|s| if s < 32 { v[s] } else { 0.0 }).collect() };
+    let inputs = HashMap::from([
+        ("x0".to_owned(), zeroed(&weights)),
+        ("x1".to_owned(), zeroed(&samples)),
+    ]);
+    let out = simulate(&r, &inputs).unwrap().outputs;
+    assert_eq!(out["y0"], weights);
+    assert_eq!(out["y1"], samples);
+    // A circuit over all slots needs nothing.
+    let (same, none) = replicate_sparse_weights(&g, 64).unwrap();
+    assert_eq!((same.len(), none), (g.len(), 0));
+}
+
+/// On a lowered training step: the placed graph's sparse need follows the batch's span, and the
+/// replicated graph still validates within the same level budget.
+#[test]
+fn a_placed_training_step_takes_a_sparse_circuit() {
+    // 12 samples fill all of 64 slots (two blocks) and of 256 (the lowering's stride is 16
+    // there: 192 slots), and 256 of 512.
+    for slots in [64, 256] {
+        let full = place_bootstraps(&lowered_in(slots), 6).unwrap();
+        assert_eq!(slot_need(&full.graph), SlotNeed::Full, "{slots} slots");
+    }
+    let placed = place_bootstraps(&lowered_in(512), 6).unwrap();
+    let SlotNeed::Sparse { slots, fill } = slot_need(&placed.graph) else {
+        panic!("12 samples in 512 slots should not need every slot");
+    };
+    assert_eq!((slots, fill), (256, SparseFill::Zeroed));
+    let graph = match fill {
+        SparseFill::Zeroed => replicate_sparse_weights(&placed.graph, slots).unwrap().0,
+        SparseFill::Periodic => placed.graph,
+    };
+    let errors = validate(
+        &graph,
+        &Limits {
+            levels: Some(6),
+            rotation_keys: None,
+        },
+    );
+    assert!(errors.is_empty(), "{errors:?}");
 }

@@ -4,6 +4,7 @@
 
 use std::cell::RefCell;
 
+use henn_ckks::bootstrap::SparseOutput;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 
@@ -73,6 +74,8 @@ pub struct SlotSim {
     noise: Option<(NoiseModel, RefCell<ChaCha8Rng>)>,
     /// `(output level, error σ)` of a bootstrap, for plans that bootstrap.
     bootstrap: Option<(usize, f64)>,
+    /// A sparse-slot circuit's slot count and what it leaves beyond it (`None`: all slots).
+    sparse: Option<(usize, SparseOutput)>,
 }
 
 impl SlotSim {
@@ -82,6 +85,7 @@ impl SlotSim {
             slots,
             noise: None,
             bootstrap: None,
+            sparse: None,
         }
     }
 
@@ -92,6 +96,7 @@ impl SlotSim {
             slots,
             noise: Some((model, RefCell::new(ChaCha8Rng::seed_from_u64(seed)))),
             bootstrap: None,
+            sparse: None,
         }
     }
 
@@ -100,6 +105,28 @@ impl SlotSim {
     /// (the bootstrap's precision, e.g. `2^-precision_bits`).
     pub fn with_bootstrap(mut self, level: usize, sigma: f64) -> SlotSim {
         self.bootstrap = Some((level, sigma));
+        self
+    }
+
+    /// The bootstrap of a plan: its input level, its error, and its slot window.
+    pub fn with_plan_bootstrap(self, b: &henn_plan::bootstrap::BootstrapPlan) -> Result<SlotSim> {
+        let slots = b
+            .spec
+            .slots_for(2 * self.slots)
+            .map_err(|e| ExecError::Backend(e.to_string()))?;
+        let sim = self.with_bootstrap(b.input_level as usize, b.error_sigma());
+        Ok(if slots < sim.slots {
+            sim.with_sparse_bootstrap(slots, b.spec.sparse_output)
+        } else {
+            sim
+        })
+    }
+
+    /// Bootstraps refresh only the first `slots` slots and fill the rest as a sparse-slot
+    /// circuit does (zeros, or the block repeated): the simulator then checks that the program
+    /// reads nothing the circuit does not return.
+    pub fn with_sparse_bootstrap(mut self, slots: usize, fill: SparseOutput) -> SlotSim {
+        self.sparse = Some((slots, fill));
         self
     }
 
@@ -280,6 +307,19 @@ impl Backend for SlotSim {
             ));
         }
         let mut out = SimCt { level, ..a.clone() };
+        if let Some((n, fill)) = self.sparse
+            && n > 0
+            && n < out.values.len()
+        {
+            match fill {
+                SparseOutput::Zeroed => out.values[n..].fill(0.0),
+                SparseOutput::Periodic => {
+                    for i in n..out.values.len() {
+                        out.values[i] = out.values[i % n];
+                    }
+                }
+            }
+        }
         self.perturb(&mut out, sigma);
         Ok(out)
     }

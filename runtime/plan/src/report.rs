@@ -136,6 +136,22 @@ impl CostModel {
 /// (StC-first, 9 levels after; BENCHMARKS.md).
 const BOOTSTRAP_2_16_S: f64 = 6.95;
 
+/// A sparse-slot bootstrap's time relative to the full one, by how many halvings of the slot
+/// count it skips: piecewise linear through the measured points (N = 2^16, same run, BENCHMARKS.md
+/// "sparse-slot bootstrap": 2^12 slots 0.92×, 2^10 slots 0.90×), flat beyond them. EvalMod runs
+/// on the whole ring, so the gain levels off.
+fn sparse_bootstrap_factor(halvings: u32) -> f64 {
+    const POINTS: [(f64, f64); 3] = [(0.0, 1.0), (3.0, 0.92), (5.0, 0.90)];
+    let h = f64::from(halvings);
+    for w in POINTS.windows(2) {
+        let ((x0, y0), (x1, y1)) = (w[0], w[1]);
+        if h <= x1 {
+            return y0 + (y1 - y0) * (h - x0) / (x1 - x0);
+        }
+    }
+    POINTS[POINTS.len() - 1].1
+}
+
 /// The report. Field names are part of the `--json` interface.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -211,6 +227,13 @@ pub fn report(plan: &Plan, cost: &CostModel) -> Report {
         .map(|b| b.input_level as usize + 1)
         .unwrap_or(q_limbs);
     let mut boot_time = 0.0;
+    let sparse_factor = plan
+        .bootstrap
+        .as_ref()
+        .and_then(|b| b.spec.log_slots)
+        .map_or(1.0, |log_slots| {
+            sparse_bootstrap_factor((p.log_n - 1).saturating_sub(log_slots))
+        });
     let k = p.p.len();
     let dnum = p.dnum.max(1);
     let size_factor = ntt_size_factor(p.log_n);
@@ -244,7 +267,7 @@ pub fn report(plan: &Plan, cost: &CostModel) -> Report {
             HeOp::Const(_) => limbs * ntt,
             HeOp::Bootstrap => {
                 boots += 1;
-                let t = cost.bootstrap_2_16_s * size_factor;
+                let t = cost.bootstrap_2_16_s * size_factor * sparse_factor;
                 boot_time += t;
                 t
             }

@@ -92,9 +92,10 @@
 //!   trace free of key switches, but the dense→sparse key would then be an RLWE instance of
 //!   dimension `2n` modulo `q_0·p_0`: not secure for small `n`, so not done. The trace's
 //!   rotations are sequential (rotate-and-add); a hoisted radix-4/8 trace might save a third
-//!   of them. The compiler does not choose sparse circuits yet: the plans it builds refresh
-//!   both zero-padded sample rows (which need [`SparseOutput::Zeroed`]) and replicated
-//!   weights (which need [`SparseOutput::Periodic`]), and one plan has one circuit.
+//!   of them. The compiler picks the sparse circuit from the refreshed values' layouts
+//!   (`henn_he_ir::bootstrap::slot_need`): weights alone take [`SparseOutput::Periodic`];
+//!   sample rows take [`SparseOutput::Zeroed`], and weights refreshed by it are replicated
+//!   again with `log2(N/2n)` rotations (one circuit per plan, no extra keys).
 //! * The Evaluator does not expose its keys, so [`BootstrapCircuit::bootstrap`] (from an
 //!   `&Evaluator`) cannot keep the baby rotations in the extended basis: ≈ 10% slower at
 //!   N = 2^16 (7.9 s vs 7.0 s CPU) and ≈ 0.3 bit less precise than
