@@ -343,7 +343,11 @@ fn digits_bootstrapped_learns_in_its_steps_in_plaintext() {
     assert_eq!(last["event"], "final");
     assert!(last["steps"].as_u64().unwrap() <= 32);
     let acc = last["test_accuracy"].as_f64().unwrap();
-    assert!(acc >= 0.85, "test accuracy {acc} after {} steps", last["steps"]);
+    assert!(
+        acc >= 0.85,
+        "test accuracy {acc} after {} steps",
+        last["steps"]
+    );
     assert_eq!(last["range_violations"], serde_json::json!([]));
 }
 

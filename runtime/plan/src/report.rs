@@ -73,12 +73,13 @@ fn ntt_size_factor(log_n: u32) -> f64 {
     n * log_n as f64 / (65536.0 * 16.0)
 }
 
-/// NTTs of one hybrid key switch at `limbs` Q limbs with `dnum` digits and `k` special primes
-/// (ModUp of every digit, the inner product's inverse transforms, ModDown).
-fn key_switch_ntts(limbs: f64, dnum: usize, k: f64) -> f64 {
-    let alpha = (limbs / dnum.max(1) as f64).ceil();
+/// NTTs of one hybrid key switch at `limbs` Q limbs with digits of `alpha` limbs (fixed by the
+/// chain: `⌈Q limbs / dnum⌉`) and `k` special primes: ModUp of every digit the `limbs` fill
+/// (fewer at lower levels), the inner product's inverse transforms, ModDown.
+fn key_switch_ntts(limbs: f64, alpha: f64, k: f64) -> f64 {
+    let alpha = alpha.max(1.0);
     let digits = (limbs / alpha).ceil();
-    limbs + digits * (limbs + k - alpha) + 2.0 * k + 2.0 * limbs
+    limbs + digits * (limbs + k - alpha).max(k) + 2.0 * k + 2.0 * limbs
 }
 
 impl CostModel {
@@ -116,11 +117,12 @@ impl CostModel {
             changed.push("limb_pass_2_16_s");
         }
         if let Some(rot) = ops.get("rotate") {
+            // The bench measures fresh ciphertexts: its limbs are the whole chain.
             let dnum = rot.dnum.unwrap_or(3).max(1);
             let limbs = rot.limbs as f64;
-            let k = (limbs / dnum as f64).ceil();
+            let alpha = (limbs / dnum as f64).ceil();
             let ntt = model.ntt_2_16_s * ntt_size_factor(rot.logn);
-            model.key_switch_overhead = seconds(rot) / (key_switch_ntts(limbs, dnum, k) * ntt);
+            model.key_switch_overhead = seconds(rot) / (key_switch_ntts(limbs, alpha, alpha) * ntt);
             changed.push("key_switch_overhead");
         }
         if let Some(b) = ops.get("bootstrap") {
@@ -236,6 +238,7 @@ pub fn report(plan: &Plan, cost: &CostModel) -> Report {
         });
     let k = p.p.len();
     let dnum = p.dnum.max(1);
+    let alpha = q_limbs.div_ceil(dnum) as f64;
     let size_factor = ntt_size_factor(p.log_n);
     let ntt = cost.ntt_2_16_s * size_factor;
     let pass = cost.limb_pass_2_16_s * n as f64 / 65536.0;
@@ -251,7 +254,7 @@ pub fn report(plan: &Plan, cost: &CostModel) -> Report {
         step_time += match &ins.op {
             HeOp::Relin | HeOp::Rotate(_) | HeOp::Conjugate => {
                 key_switches += 1;
-                key_switch_ntts(limbs, dnum, k as f64) * ntt * cost.key_switch_overhead
+                key_switch_ntts(limbs, alpha, k as f64) * ntt * cost.key_switch_overhead
             }
             HeOp::Rescale => 2.0 * limbs * ntt,
             HeOp::MulCC => 4.0 * limbs * pass,
@@ -444,5 +447,34 @@ impl Report {
             mb(self.upload_bytes)
         ));
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Digits are the chain's (`alpha` limbs each): a key switch at a lower level extends fewer
+    /// digits instead of splitting its remaining limbs into `dnum` smaller ones.
+    #[test]
+    fn key_switch_cost_follows_the_digits_a_level_still_fills() {
+        // A chain of 28 Q limbs in 4 digits of 7, with 7 special primes.
+        let top = key_switch_ntts(28.0, 7.0, 7.0);
+        let one_digit = key_switch_ntts(7.0, 7.0, 7.0);
+        let two_digits = key_switch_ntts(8.0, 7.0, 7.0);
+        assert!(one_digit < two_digits && two_digits < top);
+        // 7 limbs: one digit extended to the 7 special primes (7 NTTs), not 4 digits of 2.
+        assert_eq!(one_digit, 7.0 + 7.0 + 2.0 * 7.0 + 2.0 * 7.0);
+    }
+
+    #[test]
+    fn sparse_bootstraps_cost_the_measured_share_of_a_full_one() {
+        assert_eq!(sparse_bootstrap_factor(0), 1.0);
+        assert!((sparse_bootstrap_factor(3) - 0.92).abs() < 1e-12);
+        assert!((sparse_bootstrap_factor(5) - 0.90).abs() < 1e-12);
+        assert_eq!(sparse_bootstrap_factor(12), 0.90);
+        for h in 0..8 {
+            assert!(sparse_bootstrap_factor(h + 1) <= sparse_bootstrap_factor(h));
+        }
     }
 }
