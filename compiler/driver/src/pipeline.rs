@@ -31,6 +31,7 @@ use henn_sema::{
     Bootstrapping, Model, Momentum, Optimizer, RingDegree, Scaling, Security, TrainLength,
 };
 use henn_tir::{StepGraph, build_train_step};
+use rayon::prelude::*;
 
 /// Why a model could not be compiled.
 #[derive(Debug, thiserror::Error)]
@@ -277,58 +278,93 @@ fn compile_bootstrapped(
             Some(_) => per_step.clamp(1, 24),
         };
         // More levels between bootstraps mean fewer bootstraps but a longer chain (larger dnum,
-        // slower key switches, larger keys): scan downwards from the most the security bound
-        // allows and keep the plan with the lowest estimated time.
+        // slower key switches, larger keys). The estimate is not convex in the levels, and the
+        // greedy placement's bootstrap count is not monotone (one budget can need five times
+        // the bootstraps of the next lower one), so the scan goes on past worse candidates: it
+        // tries the budgets from the most the security bound allows downwards, a batch of
+        // worker-count candidates at a time in parallel, and keeps the lowest estimated time
+        // within the key budget. It stops before a budget whose bootstraps alone would cost
+        // more than the best plan's whole estimate, predicting them from the budgets tried so
+        // far: a step of depth D needs about D / u bootstraps on its deepest path, so the
+        // bootstrap time grows like 1 / u as u falls; the prediction takes the budget that
+        // placed best (a heuristic: the placement is greedy, not optimal).
         let cost = CostModel::default();
+        let budget = model
+            .encryption
+            .key_memory_cap
+            .unwrap_or(DEFAULT_BOOTSTRAP_KEY_BUDGET);
+        let budgets: Vec<u32> = (1..=most).rev().collect();
+        let rotations = RotationCache::default();
         let mut best: Option<(f64, Plan)> = None;
-        let mut worse_in_a_row = 0;
-        let mut rotations = None;
-        for usable in (1..=most).rev() {
-            let Ok((params, spec)) =
-                bootstrappable_params(log_n, usable as usize, scale_bits, level)
-            else {
-                continue;
+        // The least `bootstrap time × budget` of the plans so far: `rate / u` predicts the
+        // bootstrap time of a smaller budget u (optimistically, from the best-placed one).
+        let mut rate: Option<f64> = None;
+        let mut rest: &[u32] = &budgets;
+        while !rest.is_empty() {
+            let (batch, next) = rest.split_at(rest.len().min(rayon::current_num_threads().max(1)));
+            rest = next;
+            let promising = |u: u32| match (&best, rate) {
+                (Some((t, _)), Some(r)) => r / f64::from(u) < *t,
+                _ => true,
             };
-            let chain = BootChain {
-                params: &params,
-                spec: &spec,
-                usable,
-            };
-            let plan = match bootstrapped_plan(
-                model,
-                step,
-                &lowered,
-                &chain,
-                (iterations, batches, steps),
-                &mut rotations,
-            ) {
-                Ok(p) => p,
-                Err(e) => {
-                    why = e.to_string();
-                    continue;
+            let batch: Vec<u32> = batch
+                .iter()
+                .copied()
+                .take_while(|&u| promising(u))
+                .collect();
+            if batch.is_empty() {
+                break;
+            }
+            let candidate = |usable: u32| -> Candidate {
+                let Ok((params, spec)) =
+                    bootstrappable_params(log_n, usable as usize, scale_bits, level)
+                else {
+                    return Candidate::NoChain;
+                };
+                let chain = BootChain {
+                    params: &params,
+                    spec: &spec,
+                    usable,
+                };
+                let schedule = (iterations, batches, steps);
+                match bootstrapped_plan(model, step, &lowered, &chain, schedule, &rotations) {
+                    Err(e) => Candidate::Failed(e.to_string()),
+                    Ok(plan) => {
+                        let rep = report(&plan, &cost);
+                        if rep.key_bytes > budget {
+                            Candidate::Failed(format!(
+                                "{usable} levels between bootstraps need {:.1} GiB of keys, over the {:.1} GiB budget",
+                                rep.key_bytes as f64 / (1u64 << 30) as f64,
+                                budget as f64 / (1u64 << 30) as f64
+                            ))
+                        } else {
+                            Candidate::Plan {
+                                est: rep.est_time_s,
+                                boot_time: rep.est_time_s * rep.bootstrap_time_share,
+                                plan: Box::new(plan),
+                            }
+                        }
+                    }
                 }
             };
-            let rep = report(&plan, &cost);
-            let budget = model
-                .encryption
-                .key_memory_cap
-                .unwrap_or(DEFAULT_BOOTSTRAP_KEY_BUDGET);
-            if rep.key_bytes > budget {
-                why = format!(
-                    "{usable} levels between bootstraps need {:.1} GiB of keys, over the {:.1} GiB budget",
-                    rep.key_bytes as f64 / (1u64 << 30) as f64,
-                    budget as f64 / (1u64 << 30) as f64
-                );
-                continue;
-            }
-            let est = rep.est_time_s;
-            if best.as_ref().is_none_or(|(t, _)| est < *t) {
-                best = Some((est, plan));
-                worse_in_a_row = 0;
-            } else {
-                worse_in_a_row += 1;
-                if worse_in_a_row == 2 {
-                    break;
+            let tried: Vec<(u32, Candidate)> =
+                batch.par_iter().map(|&u| (u, candidate(u))).collect();
+            for (usable, outcome) in tried {
+                match outcome {
+                    Candidate::Plan {
+                        est,
+                        boot_time,
+                        plan,
+                    } => {
+                        let r = boot_time * f64::from(usable);
+                        rate = Some(rate.map_or(r, |x: f64| x.min(r)));
+                        if best.as_ref().is_none_or(|(t, _)| est < *t) {
+                            best = Some((est, *plan));
+                        }
+                    }
+                    // When nothing fits, the reason given is that of the fewest levels tried.
+                    Candidate::Failed(e) => why = e,
+                    Candidate::NoChain => {}
                 }
             }
         }
@@ -352,6 +388,20 @@ fn compile_bootstrapped(
     Err(CompileError::Boot(why))
 }
 
+/// One level budget the bootstrapping scan tried.
+enum Candidate {
+    /// No bootstrappable chain with that many levels at the model's security.
+    NoChain,
+    /// A chain exists but no plan fits it (placement failed, or the keys are over budget).
+    Failed(String),
+    Plan {
+        est: f64,
+        /// The estimate's share spent bootstrapping, in seconds.
+        boot_time: f64,
+        plan: Box<Plan>,
+    },
+}
+
 /// A bootstrappable chain and circuit with the levels it leaves between bootstraps.
 struct BootChain<'a> {
     params: &'a Params,
@@ -366,7 +416,7 @@ fn bootstrapped_plan(
     lowered: &Lowered,
     chain: &BootChain<'_>,
     schedule: (u64, u64, u64),
-    rotations: &mut Option<(BootstrapSpec, u32, Vec<usize>)>,
+    rotations: &RotationCache,
 ) -> Result<Plan, CompileError> {
     let BootChain {
         params,
@@ -444,22 +494,38 @@ fn message_bound(model: &Model) -> f64 {
         .fold(1.0, f64::max)
 }
 
+/// The circuits' rotation steps by (circuit, ring): they depend on the ring and the circuit,
+/// not on the primes, and building a context to ask for them costs more than the rest of a
+/// candidate. Shared by the candidates the scan tries in parallel.
+#[derive(Default)]
+struct RotationCache(std::sync::Mutex<Vec<(BootstrapSpec, u32, Vec<usize>)>>);
+
+impl RotationCache {
+    fn get(&self, spec: &BootstrapSpec, log_n: u32) -> Option<Vec<usize>> {
+        let entries = self.0.lock().ok()?;
+        entries
+            .iter()
+            .find(|(s, l, _)| s == spec && *l == log_n)
+            .map(|(_, _, r)| r.clone())
+    }
+
+    fn insert(&self, spec: &BootstrapSpec, log_n: u32, steps: &[usize]) {
+        if let Ok(mut entries) = self.0.lock() {
+            entries.push((spec.clone(), log_n, steps.to_vec()));
+        }
+    }
+}
+
 /// The plan's bootstrap section for a chain and circuit.
-/// `rotations` caches the circuit's rotation steps: they depend on the ring and the circuit, not
-/// on the primes, and building a context to ask for them costs more than the rest of a candidate.
 fn bootstrap_plan(
     params: &Params,
     spec: &BootstrapSpec,
     usable: u32,
     per_step: usize,
-    rotations: &mut Option<(BootstrapSpec, u32, Vec<usize>)>,
+    cache: &RotationCache,
 ) -> Result<BootstrapPlan, henn_ckks::CkksError> {
     let input_level = spec.output_level(params.max_level())? as u32;
-    let cached = rotations
-        .as_ref()
-        .filter(|(s, log_n, _)| s == spec && *log_n == params.log_n())
-        .map(|(_, _, r)| r.clone());
-    let rotations = match cached {
+    let rotations = match cache.get(spec, params.log_n()) {
         Some(r) => r,
         None => {
             let ctx = Context::new(params.clone())?;
@@ -472,7 +538,7 @@ fn bootstrap_plan(
                 .collect();
             steps.sort_unstable();
             steps.dedup();
-            *rotations = Some((spec.clone(), params.log_n(), steps.clone()));
+            cache.insert(spec, params.log_n(), &steps);
             steps
         }
     };
