@@ -8,8 +8,10 @@
 //! break the security bound.
 //!
 //! With `bootstrapping = auto` the pipeline also builds a *bootstrapping* plan: the smallest ring
-//! whose bootstrappable chain is secure, as many usable levels between bootstraps as the security
-//! bound allows, and bootstraps placed by [`place_bootstraps`] (level-invariant loop body). When
+//! whose bootstrappable chain is secure, the number of usable levels between bootstraps with the
+//! lowest estimated time within the key budget (a scan over the budgets the security bound
+//! allows), bootstraps placed by [`place_bootstraps`] (level-invariant loop body), and the
+//! sparse-slot circuit when every refreshed value fits in fewer slots. When
 //! both kinds of plan exist, the one with the lower estimated time (the report's cost model) wins,
 //! so short runs stay leveled and long ones bootstrap.
 
