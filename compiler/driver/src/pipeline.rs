@@ -250,7 +250,8 @@ pub fn compile(model: &Model) -> Result<Compiled, CompileError> {
 }
 
 /// The bootstrapping plan: the smallest ring (from 2^15 at 128-bit; the fixed ring otherwise)
-/// whose bootstrappable chain passes the security check, with the most usable levels it allows.
+/// whose bootstrappable chain passes the security check, with the levels between bootstraps
+/// that give the lowest estimated time within the key budget.
 fn compile_bootstrapped(
     model: &Model,
     step: &StepGraph,
@@ -742,4 +743,66 @@ fn make_plan(
         return Err(CompileError::Invalid(errors));
     }
     Ok(plan)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+    use super::*;
+
+    /// Two hidden layers and momentum: deep enough that the budgets place differently.
+    const DEEP_TOY: &str = r#"
+model toy {
+  data { features = 6  classes = 3  samples = 8 }
+  activation s = poly([0.5, 0.197, 0, -0.004], interval = [-5, 5], derivative = polynomial)
+  network {
+    dense h1(4, activation = s)
+    dense h2(4, activation = s)
+    dense out(3, activation = s)
+  }
+  optimizer = nag(lr = 0.5, momentum = nesterov)
+  train { batch = 8  iterations = 10  seed = 3 }
+  encryption { security = insecure(ring = 2^10)  scale_bits = 40  bootstrapping = on }
+}
+"#;
+
+    /// The scan's shortcut (it stops when the predicted bootstrap time alone exceeds the best
+    /// plan) must not lose the cheapest budget: compare with every budget tried by brute force.
+    #[test]
+    fn the_level_scan_keeps_the_cheapest_budget() {
+        let model = henn_sema::check_source("toy.henn", DEEP_TOY).unwrap();
+        let chosen = compile(&model).unwrap().plan;
+        let cost = CostModel::default();
+        let step = build_train_step(&model, model.schedule.batch_size).unwrap();
+        let (iterations, batches) = loop_shape(&model).unwrap();
+        let steps = iterations * batches;
+        let log_n = chosen.params.log_n;
+        let lowered = Lowerings::default().at(&step, log_n).unwrap();
+        let rotations = RotationCache::default();
+        let mut ests = Vec::new();
+        for usable in 1..=TOY_USABLE_LEVELS {
+            let Ok((params, spec)) = bootstrappable_params(
+                log_n,
+                usable as usize,
+                model.encryption.scale_bits,
+                SecurityLevel::InsecureUnchecked,
+            ) else {
+                continue;
+            };
+            let chain = BootChain {
+                params: &params,
+                spec: &spec,
+                usable,
+            };
+            let schedule = (iterations, batches, steps);
+            if let Ok(plan) =
+                bootstrapped_plan(&model, &step, &lowered, &chain, schedule, &rotations)
+            {
+                ests.push((usable, report(&plan, &cost).est_time_s));
+            }
+        }
+        assert!(ests.len() >= 3, "too few budgets to compare: {ests:?}");
+        let best = ests.iter().map(|e| e.1).fold(f64::INFINITY, f64::min);
+        assert_eq!(report(&chosen, &cost).est_time_s, best, "{ests:?}");
+    }
 }
