@@ -25,19 +25,21 @@ pub struct CostModel {
     pub key_switch_overhead: f64,
     /// One pass over one limb (add, pointwise multiply) at N = 2^16, in seconds.
     pub limb_pass_2_16_s: f64,
-    /// One bootstrap (StC-first, the default circuit) at N = 2^16, in seconds; scaled by
-    /// `N log N` for other rings.
+    /// One bootstrap (StC-first, the default circuit) at N = 2^16 on a chain of
+    /// [`BOOTSTRAP_REF_LIMBS`] Q limbs, in seconds; scaled by `N log N` for other rings and by
+    /// [`bootstrap_chain_factor`] for other chains.
     pub bootstrap_2_16_s: f64,
 }
 
 impl Default for CostModel {
     fn default() -> Self {
-        // Measured on the project's 2-core machine: one 2^16 NTT ≈ 0.63 ms (toolchain notes);
-        // pointwise pass ≈ 0.2 ms; basis conversion + inner product ≈ 0.8× the NTT time.
+        // Calibrated on the project's 2-core machine, idle, 2026-11-25 (BENCHMARKS.md "Cost
+        // model"): `henn bench ops --logn 16 --limbs 20 --dnum 4 --ops rescale,rotate,add
+        // --scale-bits 40 --reps 5` through `CostModel::calibrated`.
         CostModel {
-            ntt_2_16_s: 0.63e-3,
-            key_switch_overhead: 1.8,
-            limb_pass_2_16_s: 0.2e-3,
+            ntt_2_16_s: 0.444e-3,
+            key_switch_overhead: 1.68,
+            limb_pass_2_16_s: 0.130e-3,
             bootstrap_2_16_s: BOOTSTRAP_2_16_S,
         }
     }
@@ -126,24 +128,36 @@ impl CostModel {
             changed.push("key_switch_overhead");
         }
         if let Some(b) = ops.get("bootstrap") {
-            model.bootstrap_2_16_s = seconds(b) / ntt_size_factor(b.logn);
+            model.bootstrap_2_16_s =
+                seconds(b) / ntt_size_factor(b.logn) / bootstrap_chain_factor(b.limbs);
             changed.push("bootstrap_2_16_s");
         }
         Ok((model, changed))
     }
 }
 
+/// The Q limbs of the chain [`BOOTSTRAP_2_16_S`] was measured on (9 usable levels of 40 bits).
+pub const BOOTSTRAP_REF_LIMBS: usize = 26;
+
+/// A bootstrap's time on a chain of `limbs` Q limbs relative to one on [`BOOTSTRAP_REF_LIMBS`]:
+/// `(limbs / 26)^1.5`, fitted to `henn bench ops --ops bootstrap --logn 16 --boot-levels 3|6|9`
+/// (20, 23, 26 limbs: 4.67, 5.59, 6.80 s CPU, 2026-11-25; the fit is within 2 %). Fewer
+/// usable levels mean a shorter chain and cheaper key switches inside the bootstrap.
+pub fn bootstrap_chain_factor(limbs: usize) -> f64 {
+    (limbs.max(1) as f64 / BOOTSTRAP_REF_LIMBS as f64).powf(1.5)
+}
+
 /// Seconds of one bootstrap at N = 2^16 (see [`CostModel::bootstrap_2_16_s`]): the median CPU
-/// time of `henn bench ops --ops bootstrap --logn 16` on the project's machine, 2026-11-25
-/// (StC-first, 9 levels after; BENCHMARKS.md).
-const BOOTSTRAP_2_16_S: f64 = 6.95;
+/// time of `henn bench ops --ops bootstrap --logn 16 --boot-levels 9` on the project's machine,
+/// idle, 2026-11-25 (StC-first, 9 levels after, 26 Q limbs; BENCHMARKS.md "Cost model").
+const BOOTSTRAP_2_16_S: f64 = 6.80;
 
 /// A sparse-slot bootstrap's time relative to the full one, by how many halvings of the slot
-/// count it skips: piecewise linear through the measured points (N = 2^16, same run, BENCHMARKS.md
-/// "sparse-slot bootstrap": 2^12 slots 0.92×, 2^10 slots 0.90×), flat beyond them. EvalMod runs
-/// on the whole ring, so the gain levels off.
+/// count it skips: piecewise linear through measured points (N = 2^16, 9 usable levels, each
+/// against the full bootstrap in the same run, BENCHMARKS.md: 2^13 slots 0.915×, 2^10 slots
+/// 0.90×), flat beyond them. EvalMod runs on the whole ring, so the gain levels off.
 fn sparse_bootstrap_factor(halvings: u32) -> f64 {
-    const POINTS: [(f64, f64); 3] = [(0.0, 1.0), (3.0, 0.92), (5.0, 0.90)];
+    const POINTS: [(f64, f64); 3] = [(0.0, 1.0), (2.0, 0.915), (5.0, 0.90)];
     let h = f64::from(halvings);
     for w in POINTS.windows(2) {
         let ((x0, y0), (x1, y1)) = (w[0], w[1]);
@@ -229,6 +243,7 @@ pub fn report(plan: &Plan, cost: &CostModel) -> Report {
         .map(|b| b.input_level as usize + 1)
         .unwrap_or(q_limbs);
     let mut boot_time = 0.0;
+    let chain_factor = bootstrap_chain_factor(q_limbs);
     let sparse_factor = plan
         .bootstrap
         .as_ref()
@@ -270,7 +285,7 @@ pub fn report(plan: &Plan, cost: &CostModel) -> Report {
             HeOp::Const(_) => limbs * ntt,
             HeOp::Bootstrap => {
                 boots += 1;
-                let t = cost.bootstrap_2_16_s * size_factor * sparse_factor;
+                let t = cost.bootstrap_2_16_s * size_factor * sparse_factor * chain_factor;
                 boot_time += t;
                 t
             }
@@ -470,7 +485,7 @@ mod tests {
     #[test]
     fn sparse_bootstraps_cost_the_measured_share_of_a_full_one() {
         assert_eq!(sparse_bootstrap_factor(0), 1.0);
-        assert!((sparse_bootstrap_factor(3) - 0.92).abs() < 1e-12);
+        assert!((sparse_bootstrap_factor(2) - 0.915).abs() < 1e-12);
         assert!((sparse_bootstrap_factor(5) - 0.90).abs() < 1e-12);
         assert_eq!(sparse_bootstrap_factor(12), 0.90);
         for h in 0..8 {

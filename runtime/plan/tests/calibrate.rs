@@ -25,7 +25,11 @@ fn measured_ops_set_the_constants() {
     assert!((m.ntt_2_16_s - 1e-3).abs() < 1e-12, "{}", m.ntt_2_16_s);
     // An addition passes over 2 × 21 limbs.
     assert!((m.limb_pass_2_16_s - 1e-4).abs() < 1e-12);
-    assert!((m.bootstrap_2_16_s - 20.0).abs() < 1e-9);
+    // The bootstrap line's chain (21 limbs) is shorter than the reference chain: the constant
+    // is scaled up to it (a bootstrap costs more on a longer chain).
+    let at_reference = 20.0 / henn_plan::report::bootstrap_chain_factor(21);
+    assert!(at_reference > 20.0);
+    assert!((m.bootstrap_2_16_s - at_reference).abs() < 1e-9);
     // The key-switch overhead reproduces the measured rotation: 120 ms over its NTT count.
     assert!(m.key_switch_overhead > 0.5 && m.key_switch_overhead < 5.0);
     assert_eq!(changed.len(), 4);
