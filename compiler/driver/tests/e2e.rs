@@ -86,6 +86,9 @@ fn fixture_from(src: &str) -> Fixture {
             if !momentum && matches!(kind, SlotKind::WeightPrev | SlotKind::BiasPrev) {
                 continue;
             }
+            if !layer.bias && matches!(kind, SlotKind::Bias | SlotKind::BiasPrev) {
+                continue;
+            }
             state.insert(
                 Slot {
                     layer: LayerIdx(l),
@@ -298,19 +301,44 @@ fn run_all_steps<B: henn_runtime::Backend>(
 
 #[test]
 fn ten_bootstrapped_steps_on_ckks_match_the_plaintext_twin() {
-    let fx = fixture_from(TOY_BOOT);
+    let spec = bootstrapped_run_matches_twin(TOY_BOOT);
+    // The refreshed sample rows and weights fit in 128 of the 512 slots: the sparse circuit
+    // with zeroed output ran, and the weights it refreshed were replicated again by the
+    // program (a wrong fill or a missing replication breaks the twin comparison).
+    assert_eq!(spec.log_slots, Some(7));
+    assert_eq!(
+        spec.sparse_output,
+        henn_ckks::bootstrap::SparseOutput::Zeroed
+    );
+}
+
+/// One dense layer without bias: each step refreshes only its (replicated) weights, one period
+/// of 64 slots, so the compiler picks the sparse circuit whose output repeats the refreshed
+/// block over every slot; ten steps on CKKS must still match the plaintext twin.
+#[test]
+fn periodic_sparse_bootstraps_on_ckks_match_the_plaintext_twin() {
+    let one_layer = TOY_BOOT.replace(
+        "    dense hidden(4, activation = s)\n",
+        "    bias = false\n",
+    );
+    assert_ne!(one_layer, TOY_BOOT);
+    let spec = bootstrapped_run_matches_twin(&one_layer);
+    assert_eq!(spec.log_slots, Some(6));
+    assert_eq!(
+        spec.sparse_output,
+        henn_ckks::bootstrap::SparseOutput::Periodic
+    );
+}
+
+/// Ten bootstrapped steps of `src` on the simulator (with noise: the prediction) and on CKKS
+/// (the server role with evaluation keys only): the CKKS weights are within the prediction of
+/// the plaintext twin. Returns the plan's bootstrap circuit.
+fn bootstrapped_run_matches_twin(src: &str) -> henn_ckks::bootstrap::BootstrapSpec {
+    let fx = fixture_from(src);
     let plan = &fx.plan;
     let boot = plan.bootstrap.as_ref().expect("a bootstrapping plan");
     let steps = plan.schedule.steps() as usize;
     assert_eq!(steps, 10);
-    // The refreshed sample rows and weights fit in 128 of the 512 slots: the sparse circuit
-    // with zeroed output runs here, and the weights it refreshes are replicated again by the
-    // program (a wrong fill or a missing replication breaks the twin comparison below).
-    assert_eq!(boot.spec.log_slots, Some(7));
-    assert_eq!(
-        boot.spec.sparse_output,
-        henn_ckks::bootstrap::SparseOutput::Zeroed
-    );
     assert!(boot.per_step > 0);
     // No chain segment holds ten steps: without the bootstraps this plan could not run.
     assert!(plan.schedule.depth_per_step as usize * steps > plan.params.levels() as usize);
@@ -365,4 +393,5 @@ fn ten_bootstrapped_steps_on_ckks_match_the_plaintext_twin() {
         diff <= predicted,
         "max weight difference {diff} above the predicted {predicted}"
     );
+    boot.spec.clone()
 }
