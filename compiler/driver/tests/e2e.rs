@@ -301,11 +301,15 @@ fn run_all_steps<B: henn_runtime::Backend>(
 
 #[test]
 fn ten_bootstrapped_steps_on_ckks_match_the_plaintext_twin() {
-    let spec = bootstrapped_run_matches_twin(TOY_BOOT);
+    let (spec, report) = bootstrapped_run_matches_twin(TOY_BOOT);
     // The refreshed sample rows and weights fit in 128 of the 512 slots: the sparse circuit
     // with zeroed output ran, and the weights it refreshed were replicated again by the
     // program (a wrong fill or a missing replication breaks the twin comparison).
     assert_eq!(spec.log_slots, Some(7));
+    assert_eq!(
+        (report.bootstrap_slots, report.bootstrap_fill.as_str()),
+        (128, "zeroed")
+    );
     assert_eq!(
         spec.sparse_output,
         henn_ckks::bootstrap::SparseOutput::Zeroed
@@ -322,8 +326,12 @@ fn periodic_sparse_bootstraps_on_ckks_match_the_plaintext_twin() {
         "    bias = false\n",
     );
     assert_ne!(one_layer, TOY_BOOT);
-    let spec = bootstrapped_run_matches_twin(&one_layer);
+    let (spec, report) = bootstrapped_run_matches_twin(&one_layer);
     assert_eq!(spec.log_slots, Some(6));
+    assert_eq!(
+        (report.bootstrap_slots, report.bootstrap_fill.as_str()),
+        (64, "periodic")
+    );
     assert_eq!(
         spec.sparse_output,
         henn_ckks::bootstrap::SparseOutput::Periodic
@@ -332,8 +340,13 @@ fn periodic_sparse_bootstraps_on_ckks_match_the_plaintext_twin() {
 
 /// Ten bootstrapped steps of `src` on the simulator (with noise: the prediction) and on CKKS
 /// (the server role with evaluation keys only): the CKKS weights are within the prediction of
-/// the plaintext twin. Returns the plan's bootstrap circuit.
-fn bootstrapped_run_matches_twin(src: &str) -> henn_ckks::bootstrap::BootstrapSpec {
+/// the plaintext twin. Returns the plan's bootstrap circuit and its report.
+fn bootstrapped_run_matches_twin(
+    src: &str,
+) -> (
+    henn_ckks::bootstrap::BootstrapSpec,
+    henn_plan::report::Report,
+) {
     let fx = fixture_from(src);
     let plan = &fx.plan;
     let boot = plan.bootstrap.as_ref().expect("a bootstrapping plan");
@@ -393,5 +406,6 @@ fn bootstrapped_run_matches_twin(src: &str) -> henn_ckks::bootstrap::BootstrapSp
         diff <= predicted,
         "max weight difference {diff} above the predicted {predicted}"
     );
-    boot.spec.clone()
+    let report = henn_plan::report::report(plan, &henn_plan::report::CostModel::default());
+    (boot.spec.clone(), report)
 }

@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 
+use henn_ckks::bootstrap::SparseOutput;
 use serde::{Deserialize, Serialize};
 
 use crate::op::HeOp;
@@ -192,6 +193,12 @@ pub struct Report {
     /// Rotation keys the bootstrap needs beyond the program's (plus conjugation and the two
     /// encapsulation keys, counted in `key_bytes`).
     pub bootstrap_rotation_keys: usize,
+    /// Slots a bootstrap refreshes (`slots` for the full circuit, fewer for the sparse-slot
+    /// one; 0 for a leveled plan).
+    pub bootstrap_slots: usize,
+    /// What a sparse-slot bootstrap leaves past its slots: `"zeroed"` or `"periodic"` (empty
+    /// for the full circuit and for leveled plans).
+    pub bootstrap_fill: String,
     pub rotation_keys: usize,
     pub rotation_steps: Vec<usize>,
     pub key_bytes: u64,
@@ -362,6 +369,19 @@ pub fn report(plan: &Plan, cost: &CostModel) -> Report {
             0.0
         },
         bootstrap_rotation_keys: plan.bootstrap.as_ref().map_or(0, |b| b.rotations.len()),
+        bootstrap_slots: plan
+            .bootstrap
+            .as_ref()
+            .map_or(0, |b| b.spec.log_slots.map_or(n / 2, |k| 1usize << k)),
+        bootstrap_fill: match plan
+            .bootstrap
+            .as_ref()
+            .map(|b| (b.spec.log_slots, b.spec.sparse_output))
+        {
+            Some((Some(_), SparseOutput::Zeroed)) => "zeroed".into(),
+            Some((Some(_), SparseOutput::Periodic)) => "periodic".into(),
+            _ => String::new(),
+        },
         rotation_keys: plan.keys.rotations.len(),
         rotation_steps: plan.keys.rotations.iter().map(|r| r.step).collect(),
         key_bytes,
@@ -395,12 +415,20 @@ impl Report {
                 self.depth, self.steps
             )),
             Some(usable) => s.push_str(&format!(
-                "  bootstrap   {} per step ({} in all, ≈ {:.0} % of the time); {} levels between bootstraps, {} steps\n",
+                "  bootstrap   {} per step ({} in all, ≈ {:.0} % of the time); {} levels between bootstraps, {} steps; {}\n",
                 self.bootstraps_per_step,
                 self.bootstraps,
                 100.0 * self.bootstrap_time_share,
                 usable,
-                self.steps
+                self.steps,
+                if self.bootstrap_fill.is_empty() {
+                    "all slots".to_owned()
+                } else {
+                    format!(
+                        "sparse circuit: first {} of {} slots, {} beyond",
+                        self.bootstrap_slots, self.slots, self.bootstrap_fill
+                    )
+                }
             )),
         }
         s.push_str(&format!(
