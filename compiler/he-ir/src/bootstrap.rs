@@ -169,21 +169,25 @@ fn replay(
     levels: u32,
 ) -> Result<Replay, IrError> {
     let mut g = HeGraph::with_constants_of(src);
+    g.reserve_like(src);
     let mut map: NodeMap<ValueId> = NodeMap::with_capacity(src.graph.node_bound());
     let mut back: NodeMap<NodeIndex> = NodeMap::with_capacity(src.graph.node_bound());
     let mut violations = Vec::new();
     let mut bootstraps = 0usize;
+    // One operand buffer for the whole replay (a fresh vector per node was a visible share of
+    // the placement's time).
+    let mut operands: Vec<ValueId> = Vec::with_capacity(4);
     for (&idx, src_operands) in order.iter().zip(operands_of) {
         let v = ValueId(idx);
         let Some(node) = src.node(v) else { continue };
         g.origin = node.origin;
-        let operands: Vec<ValueId> = src_operands
-            .iter()
-            .map(|o| {
+        operands.clear();
+        for o in src_operands {
+            operands.push(
                 map.get(o.0)
-                    .ok_or(IrError::UnknownValue { node: o.0.index() })
-            })
-            .collect::<Result<_, _>>()?;
+                    .ok_or(IrError::UnknownValue { node: o.0.index() })?,
+            );
+        }
         let new = match &node.op {
             HeOp::Input { name } => g.input(name, node.ty.layout.clone()),
             HeOp::Const(id) => g.pool_constant(*id)?,

@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
 
 use petgraph::Direction;
 use petgraph::stable_graph::{NodeIndex, StableGraph};
@@ -145,7 +146,10 @@ impl Hasher for NodeHasher {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct HeGraph {
     pub graph: StableGraph<Node, Operand>,
-    pub consts: Vec<Constant>,
+    /// The constant pool, shared between a graph and the graphs passes rebuild from it (the
+    /// bootstrap placement replays the step once per round; copying the masks each time cost
+    /// more than the replay). Copied on write.
+    pub consts: Arc<Vec<Constant>>,
     #[serde(skip)]
     const_by_name: HashMap<String, ConstId>,
     #[serde(skip)]
@@ -212,10 +216,18 @@ impl HeGraph {
             .map(|(i, c)| (c.name.clone(), ConstId(i as u32)))
             .collect();
         HeGraph {
-            consts: other.consts.clone(),
+            consts: Arc::clone(&other.consts),
             const_by_name,
             ..HeGraph::default()
         }
+    }
+
+    /// Room for a graph the size of `other` (a pass that rebuilds `other` then neither
+    /// regrows its node and edge lists nor rehashes its sharing index).
+    pub fn reserve_like(&mut self, other: &HeGraph) {
+        self.graph.reserve_nodes(other.graph.node_count());
+        self.graph.reserve_edges(other.graph.edge_count());
+        self.cse.reserve(other.graph.node_count());
     }
 
     /// The node of a constant already in the pool (shared like [`HeGraph::constant`]).
@@ -234,7 +246,7 @@ impl HeGraph {
             Some(&id) => id,
             None => {
                 let id = ConstId(self.consts.len() as u32);
-                self.consts.push(Constant {
+                Arc::make_mut(&mut self.consts).push(Constant {
                     name: name.to_owned(),
                     layout,
                     entries,
