@@ -351,11 +351,11 @@ fn digits_bootstrapped_learns_in_its_steps_in_plaintext() {
     assert_eq!(last["range_violations"], serde_json::json!([]));
 }
 
-/// Long encrypted training with bootstrapping at 128-bit security (about an hour on 2 cores: 32
+/// Long encrypted training with bootstrapping at 128-bit security (about 40 minutes on 2 cores: 32
 /// steps at N = 2^16 with bootstraps placed by the compiler), and the model learns:
 /// `cargo test --release -p henn-compiler --test cli -- --ignored digits_bootstrapped_at_128_bit`
 #[test]
-#[ignore = "an hour: 32 bootstrapped training steps at 128-bit parameters (N = 2^16)"]
+#[ignore = "40 minutes: 32 bootstrapped training steps at 128-bit parameters (N = 2^16)"]
 fn digits_bootstrapped_at_128_bit() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let out = henn(
