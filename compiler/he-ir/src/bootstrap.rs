@@ -29,6 +29,7 @@
 
 use std::collections::BTreeSet;
 
+use petgraph::Direction;
 use petgraph::algo::toposort;
 use petgraph::stable_graph::NodeIndex;
 use petgraph::visit::NodeIndexable;
@@ -245,9 +246,9 @@ fn program_order(g: &HeGraph) -> Result<Vec<NodeIndex>, IrError> {
     let order: Vec<NodeIndex> = g.graph.node_indices().collect();
     let position = NodeMap::positions(g, &order);
     let topological = order.iter().enumerate().all(|(i, &n)| {
-        g.operands(ValueId(n))
-            .iter()
-            .all(|o| position.get(o.0).is_some_and(|p| p < i))
+        g.graph
+            .neighbors_directed(n, Direction::Incoming)
+            .all(|o| position.get(o).is_some_and(|p| p < i))
     });
     if topological {
         Ok(order)
@@ -261,7 +262,10 @@ fn program_order(g: &HeGraph) -> Result<Vec<NodeIndex>, IrError> {
 struct Flat {
     order: Vec<NodeIndex>,
     position: NodeMap<usize>,
-    cipher_operands: Vec<Vec<usize>>,
+    /// Node `i`'s ciphertext operands are `operands[operand_start[i]..operand_start[i + 1]]`
+    /// (positions, in no particular order: only their depths' maximum matters).
+    operand_start: Vec<usize>,
+    operands: Vec<usize>,
     /// 1 for a rescale, 0 otherwise; `None` for nodes that start at depth 0 (inputs, constants,
     /// bootstraps).
     step: Vec<Option<u32>>,
@@ -271,16 +275,17 @@ impl Flat {
     fn new(g: &HeGraph) -> Result<Flat, IrError> {
         let order = program_order(g)?;
         let position = NodeMap::positions(g, &order);
-        let mut cipher_operands = Vec::with_capacity(order.len());
+        let mut operand_start = Vec::with_capacity(order.len() + 1);
+        let mut operands = Vec::with_capacity(2 * order.len());
         let mut step = Vec::with_capacity(order.len());
         for &n in &order {
             let v = ValueId(n);
-            cipher_operands.push(
-                g.operands(v)
-                    .into_iter()
-                    .filter(|&o| g.ty(o).is_ok_and(|t| t.kind == Kind::Cipher))
-                    .filter_map(|o| position.get(o.0))
-                    .collect(),
+            operand_start.push(operands.len());
+            operands.extend(
+                g.graph
+                    .neighbors_directed(n, Direction::Incoming)
+                    .filter(|&o| g.ty(ValueId(o)).is_ok_and(|t| t.kind == Kind::Cipher))
+                    .filter_map(|o| position.get(o)),
             );
             step.push(match g.node(v).map(|n| &n.op) {
                 Some(HeOp::Input { .. } | HeOp::Const(_) | HeOp::Bootstrap) | None => None,
@@ -288,10 +293,12 @@ impl Flat {
                 Some(_) => Some(0),
             });
         }
+        operand_start.push(operands.len());
         Ok(Flat {
             order,
             position,
-            cipher_operands,
+            operand_start,
+            operands,
             step,
         })
     }
@@ -308,7 +315,12 @@ impl Flat {
             let d = match self.step[i] {
                 None => 0,
                 Some(step) => {
-                    self.cipher_operands[i]
+                    let end = self
+                        .operand_start
+                        .get(i + 1)
+                        .copied()
+                        .unwrap_or(self.operands.len());
+                    self.operands[self.operand_start[i]..end]
                         .iter()
                         .map(|&o| out[o])
                         .max()
