@@ -2,11 +2,15 @@
 //! this file only parses arguments and maps results to exit codes. `anyhow` is used here and
 //! nowhere in the library crates.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+#[macro_use]
+mod ui;
 mod cmd;
+mod inputs;
 
 /// henn: train neural networks on CKKS-encrypted data.
 #[derive(Debug, Parser)]
@@ -26,20 +30,21 @@ enum Command {
     Bench(cmd::bench::BenchCommand),
     /// Check .henn files: exit 0 with a summary when valid, 1 with diagnostics when not.
     Check(cmd::check::CheckArgs),
-    /// Train: `--backend plain` runs the plaintext reference on a model; `--eval-keys` runs a plan
-    /// on ciphertexts (the server role).
+    /// Train in the clear: `--backend plain` runs the plaintext reference on a model.
     Train(cmd::train::TrainArgs),
+    /// Server: train a plan on the owner's ciphertexts with evaluation keys only.
+    Serve(cmd::serve::ServeArgs),
     /// Evaluate trained weights on a test set.
     Evaluate(cmd::evaluate::EvaluateArgs),
     /// The whole job in one process: compile, keygen, encrypt, train on ciphertexts, decrypt,
     /// and compare with the plaintext twin.
     Run(cmd::run::RunArgs),
     /// Owner: generate the keys a plan names (secret key, evaluation keys, public key).
-    Keygen(cmd::roles::KeygenArgs),
+    Keygen(cmd::keygen::KeygenArgs),
     /// Owner: scale, pack and encrypt the training data and initial state for a plan.
-    Encrypt(cmd::roles::EncryptArgs),
+    Encrypt(cmd::encrypt::EncryptArgs),
     /// Owner: decrypt the server's trained state into a weights file.
-    Decrypt(cmd::roles::DecryptArgs),
+    Decrypt(cmd::decrypt::DecryptArgs),
     /// Compile a model into an execution plan and print its report.
     Compile(cmd::compile::CompileArgs),
     /// Print the report of a compiled plan.
@@ -48,18 +53,46 @@ enum Command {
     Graph(cmd::graph::GraphArgs),
 }
 
+/// `henn train PLAN --eval-keys K --data D -o OUT`, the server role's old spelling: a deprecation
+/// note, then `henn serve`.
+fn serve_alias(
+    plan: PathBuf,
+    eval_keys: PathBuf,
+    data: Option<PathBuf>,
+    output: Option<PathBuf>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    eprintln!("note: `henn train --eval-keys` is deprecated; use `henn serve`");
+    let (Some(data), Some(output)) = (data, output) else {
+        anyhow::bail!(
+            "the server role needs --data (a ciphertext bundle) and -o (the trained state)"
+        );
+    };
+    cmd::serve::run(cmd::serve::ServeArgs {
+        plan,
+        eval_keys,
+        data,
+        output,
+        json,
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(args) => cmd::demo::run(args),
         Command::Bench(args) => cmd::bench::run(args),
         Command::Check(args) => cmd::check::run(args),
-        Command::Train(args) => cmd::train::run(args),
+        Command::Train(args) => match args.eval_keys {
+            Some(eval_keys) => serve_alias(args.file, eval_keys, args.data, args.output, args.json),
+            None => cmd::train::run(args),
+        },
+        Command::Serve(args) => cmd::serve::run(args),
         Command::Evaluate(args) => cmd::evaluate::run(args),
         Command::Run(args) => cmd::run::run(args),
-        Command::Keygen(args) => cmd::roles::keygen(args),
-        Command::Encrypt(args) => cmd::roles::encrypt(args),
-        Command::Decrypt(args) => cmd::roles::decrypt(args),
+        Command::Keygen(args) => cmd::keygen::run(args),
+        Command::Encrypt(args) => cmd::encrypt::run(args),
+        Command::Decrypt(args) => cmd::decrypt::run(args),
         Command::Compile(args) => cmd::compile::run(args),
         Command::Report(args) => cmd::report::run(args),
         Command::Graph(args) => cmd::graph::run(args),

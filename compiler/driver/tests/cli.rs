@@ -52,7 +52,7 @@ fn train_csv() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/data/breast-cancer-train.csv")
 }
 
-/// The four roles as separate processes on `NAME.henn` in `dir`: compile, keygen, encrypt, train
+/// The four roles as separate processes on `NAME.henn` in `dir`: compile, keygen, encrypt, serve
 /// (server), decrypt to `w.json`.
 fn run_roles(dir: &Path, name: &str, csv: &str) {
     let plan = format!("{name}.hplan");
@@ -89,7 +89,7 @@ fn run_roles(dir: &Path, name: &str, csv: &str) {
     ok(&henn(
         dir,
         &[
-            "train",
+            "serve",
             &plan,
             "--eval-keys",
             "keys.hkeys",
@@ -209,7 +209,8 @@ fn roles_as_separate_processes() {
         serde_json::from_str(&std::fs::read_to_string(dir.join("w.json")).unwrap()).unwrap();
     assert!(weights.is_object());
 
-    // The server is handed the secret key.
+    // The server is handed the secret key (through the deprecated `train --eval-keys` spelling,
+    // which must behave exactly like `serve`).
     let good = std::fs::read(dir.join("weights.hct")).unwrap();
     let out = henn(
         dir,
@@ -235,7 +236,7 @@ fn roles_as_separate_processes() {
         &henn(
             dir,
             &[
-                "train",
+                "serve",
                 "tiny.hplan",
                 "--eval-keys",
                 "keys.hkeys",
@@ -267,7 +268,7 @@ fn roles_as_separate_processes() {
         &henn(
             dir,
             &[
-                "train",
+                "serve",
                 "other.hplan",
                 "--eval-keys",
                 "keys.hkeys",

@@ -1,7 +1,5 @@
 //! Typed errors of the tensor IR, the graph builder and the plaintext trainer.
 
-use std::path::PathBuf;
-
 /// One problem with a graph or a step built from a model.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum TirError {
@@ -62,8 +60,8 @@ pub enum TrainError {
     Ir(#[from] TirError),
     #[error(transparent)]
     Invalid(#[from] ValidationErrors),
-    #[error("{path}: {reason}", path = path.display())]
-    Weights { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Weights(#[from] henn_contract::WeightsError),
     #[error("the model has no {what} data: give it on the command line")]
     NoData { what: &'static str },
     #[error("the model asks for {wanted} training samples, the training set has {available}")]
@@ -74,4 +72,15 @@ pub enum TrainError {
         step: u64,
         layer: String,
     },
+}
+
+impl From<henn_contract::ContractError> for TrainError {
+    fn from(e: henn_contract::ContractError) -> Self {
+        match e {
+            henn_contract::ContractError::NotEnoughSamples { wanted, available } => {
+                TrainError::NotEnoughSamples { wanted, available }
+            }
+            other => TrainError::Ir(TirError::Model(other.to_string())),
+        }
+    }
 }

@@ -63,17 +63,10 @@ pub struct Slot {
     pub kind: SlotKind,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum SlotKind {
-    /// `W_ℓ` (`outputs × inputs`, row i = neuron i's weights).
-    Weight,
-    /// `b_ℓ` (`1 × outputs`).
-    Bias,
-    /// NAG only: `U_ℓ`, the previous plain gradient step for `W_ℓ`.
-    WeightPrev,
-    /// NAG only: `u_ℓ`, the previous plain gradient step for `b_ℓ`.
-    BiasPrev,
-}
+/// The kind of a state slot: `W_ℓ` (`outputs × inputs`, row i = neuron i's weights), `b_ℓ`
+/// (`1 × outputs`), and for NAG `U_ℓ` / `u_ℓ`, the previous plain gradient steps. The owner
+/// contract's type, so the trainer and the owner name state the same way.
+pub use henn_contract::StateKind as SlotKind;
 
 impl fmt::Display for Slot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

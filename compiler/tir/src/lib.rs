@@ -20,6 +20,7 @@
 //! when σ̃ is a polynomial; the gradient check in the tests uses it.
 
 pub mod build;
+pub mod contract;
 pub mod error;
 pub mod graph;
 pub mod interp;

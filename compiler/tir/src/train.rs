@@ -16,14 +16,17 @@
 
 use std::collections::BTreeMap;
 
-use henn_data::{Dataset, Scaler, ScalingKind};
-use henn_sema::{Activation, Init, Model, Momentum, Optimizer, Scaling, TrainLength};
-use rand_chacha::ChaCha20Rng;
-use rand_core::{Rng, SeedableRng};
+use henn_contract::BatchOrder;
+use henn_data::{Dataset, Scaler};
+use henn_sema::{Activation, Model, Momentum, Optimizer, TrainLength};
 
 use crate::build::{StepGraph, build_inference, build_train_step};
+pub use crate::contract::scaling_kind;
+use crate::contract::{
+    from_contract_state, init_rule, label_encoding, layer_shapes, owner_contract, to_contract_state,
+};
 use crate::error::TrainError;
-use crate::graph::{LayerIdx, Slot, SlotKind};
+use crate::graph::{LayerIdx, Slot};
 use crate::interp::{Env, Tensor, run};
 use crate::weights::WeightsFile;
 
@@ -72,91 +75,22 @@ impl std::fmt::Display for RangeViolation {
     }
 }
 
-/// Maps the model's scaling to henn-data's.
-pub fn scaling_kind(s: Scaling) -> ScalingKind {
-    match s {
-        Scaling::None => ScalingKind::None,
-        Scaling::Standardize => ScalingKind::Standardize,
-        Scaling::MinMax => ScalingKind::MinMax,
-    }
-}
-
-fn unit(rng: &mut ChaCha20Rng) -> f64 {
-    (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-}
-
-fn below(rng: &mut ChaCha20Rng, n: u64) -> u64 {
-    let zone = u64::MAX - u64::MAX % n;
-    loop {
-        let r = rng.next_u64();
-        if r < zone {
-            return r % n;
-        }
-    }
-}
-
-/// The initial state of every slot, from the model's init rule and seed.
+/// The initial state of every slot, from the model's init rule and seed (the contract's rule).
 pub fn initial_state(model: &Model) -> BTreeMap<Slot, Tensor> {
-    let mut rng = ChaCha20Rng::seed_from_u64(model.schedule.seed);
-    rng.set_stream(0);
-    let mut state = BTreeMap::new();
-    for (l, layer) in model.layers.iter().enumerate() {
-        let (rows, cols) = (layer.outputs, layer.inputs);
-        let (w, b) = match model.init {
-            Init::Glorot => {
-                let r = (6.0 / (rows + cols) as f64).sqrt();
-                let w = (0..rows * cols)
-                    .map(|_| -r + 2.0 * r * unit(&mut rng))
-                    .collect();
-                (w, 0.0)
-            }
-            Init::Uniform { lo, hi } => {
-                let w = (0..rows * cols)
-                    .map(|_| lo + (hi - lo) * unit(&mut rng))
-                    .collect();
-                (w, 0.0)
-            }
-            Init::Constant(c) => (vec![c; rows * cols], c),
-        };
-        let slot = |kind| Slot {
-            layer: LayerIdx(l),
-            kind,
-        };
-        let w = Tensor {
-            rows,
-            cols,
-            data: w,
-        };
-        let b = Tensor {
-            rows: 1,
-            cols: rows,
-            data: vec![b; rows],
-        };
-        if matches!(model.optimizer, Optimizer::Nag { .. }) {
-            state.insert(slot(SlotKind::WeightPrev), w.clone());
-            if layer.bias {
-                state.insert(slot(SlotKind::BiasPrev), b.clone());
-            }
-        }
-        state.insert(slot(SlotKind::Weight), w);
-        if layer.bias {
-            state.insert(slot(SlotKind::Bias), b);
-        }
-    }
-    state
+    from_contract_state(henn_contract::initial_state(
+        &init_rule(model),
+        &layer_shapes(model),
+    ))
 }
 
-/// Targets as a matrix: one-hot rows, or a single 0/1 column for a binary model.
-fn targets(labels: &[u32], classes: usize) -> Tensor {
-    let mut t = Tensor::zeros(labels.len(), classes);
-    for (i, &l) in labels.iter().enumerate() {
-        if classes == 1 {
-            t.data[i] = f64::from(l.min(1));
-        } else if (l as usize) < classes {
-            t.data[i * classes + l as usize] = 1.0;
-        }
+/// Targets as a matrix (the contract's label encoding).
+fn targets(labels: &[u32], model: &Model) -> Tensor {
+    let m = henn_contract::targets(labels, label_encoding(model));
+    Tensor {
+        rows: m.rows,
+        cols: m.cols,
+        data: m.data,
     }
-    t
 }
 
 /// The predicted class of one output row: argmax, or `a > 0.5` for a single output.
@@ -200,7 +134,7 @@ pub struct Trainer {
     labels: Vec<u32>,
     graphs: BTreeMap<usize, StepGraph>,
     state: BTreeMap<Slot, Tensor>,
-    batch_rng: ChaCha20Rng,
+    order: BatchOrder,
     steps: u64,
     epochs: u64,
     /// Nesterov's αₜ (only used with `Momentum::Nesterov`).
@@ -214,20 +148,11 @@ impl Trainer {
     /// builds the step graph and initialises the parameters.
     pub fn new(model: &Model, train: &Dataset) -> Result<Self, TrainError> {
         train.check_shape(model.data.features, model.data.classes)?;
-        let train = match model.data.samples {
-            Some(n) if n > train.len() => {
-                return Err(TrainError::NotEnoughSamples {
-                    wanted: n,
-                    available: train.len(),
-                });
-            }
-            Some(n) => train.subset(&(0..n).collect::<Vec<_>>()),
-            None => train.clone(),
-        };
-        let scaler = Scaler::fit(scaling_kind(model.data.scaling), &train);
+        let contract = owner_contract(model, 0);
+        let train = contract.training_rows(train)?;
+        let scaler = contract.scaler(&train);
         let x = scaler.transform(&train);
-        let mut batch_rng = ChaCha20Rng::seed_from_u64(model.schedule.seed);
-        batch_rng.set_stream(1);
+        let order = BatchOrder::new(contract.batches.seed, train.len());
         let mut t = Self {
             model: model.clone(),
             scaler,
@@ -235,7 +160,7 @@ impl Trainer {
             labels: train.labels().to_vec(),
             graphs: BTreeMap::new(),
             state: initial_state(model),
-            batch_rng,
+            order,
             steps: 0,
             epochs: 0,
             alpha: 1.0,
@@ -330,13 +255,7 @@ impl Trainer {
     /// Draws the next epoch's sample order from the model's seed (the order every run of this
     /// model uses, encrypted or not).
     pub fn shuffle_epoch(&mut self) -> Vec<usize> {
-        let n = self.labels.len();
-        let mut order: Vec<usize> = (0..n).collect();
-        for i in (1..n).rev() {
-            let j = below(&mut self.batch_rng, i as u64 + 1) as usize;
-            order.swap(i, j);
-        }
-        order
+        self.order.next_epoch()
     }
 
     /// The scaled features (row-major) and the target matrix of the samples `chunk`, exactly as a
@@ -348,7 +267,7 @@ impl Trainer {
             xb.extend_from_slice(&self.x[i * d..(i + 1) * d]);
         }
         let labels: Vec<u32> = chunk.iter().map(|&i| self.labels[i]).collect();
-        (xb, targets(&labels, self.model.data.classes))
+        (xb, targets(&labels, &self.model))
     }
 
     /// One training step on the samples `chunk`.
@@ -456,7 +375,13 @@ impl Trainer {
 
     /// The weights file of the current state.
     pub fn weights(&self) -> WeightsFile {
-        WeightsFile::from_state(&self.model, &self.state, self.scaler.clone(), self.steps)
+        WeightsFile::from_state(
+            &self.model.name,
+            &layer_shapes(&self.model),
+            &to_contract_state(&self.state),
+            self.scaler.clone(),
+            self.steps,
+        )
     }
 }
 
@@ -516,7 +441,7 @@ pub fn evaluate_with_ranges(
         .ok_or(TrainError::Ir(crate::error::TirError::Model(
             "no output".to_owned(),
         )))?;
-    let y = targets(data.labels(), model.data.classes);
+    let y = targets(data.labels(), model);
     let correct = (0..out.rows)
         .filter(|&r| predict(out.row(r)) == data.labels()[r])
         .count();

@@ -99,7 +99,7 @@ fn weights_roundtrip_and_evaluate_identically() {
         err.contains("line 3") && err.contains("outside 2x2"),
         "{err}"
     );
-    let state = back.to_state(&model, &path).unwrap();
+    let state = henn_tir::weights::model_state(&back, &model, &path).unwrap();
     assert_eq!(
         evaluate(&model, &state, &back.scaling, &test).unwrap(),
         t.evaluate(&test).unwrap()
@@ -108,7 +108,7 @@ fn weights_roundtrip_and_evaluate_identically() {
     let mut other = model.clone();
     other.layers[0].outputs = 32;
     other.layers[1].inputs = 32;
-    let err = back.to_state(&other, &path).unwrap_err();
+    let err = henn_tir::weights::model_state(&back, &other, &path).unwrap_err();
     assert!(
         matches!(err, TrainError::Weights { .. }) && err.to_string().contains("layer 1"),
         "{err}"

@@ -6,7 +6,7 @@
 //! |---|---|
 //! | 4 | magic `HENN` |
 //! | 2 | format version (little-endian) |
-//! | 2 | type tag ([`TypeTag`]; later issues add plan, key-bundle, ciphertext-bundle, weights) |
+//! | 2 | type tag ([`TypeTag`]: the one registry of every henn file kind's tag) |
 //! | 32 | parameter hash (BLAKE3 of [`Params::canonical_bytes`], zeros if none) |
 //! | 8 | payload length |
 //! | n | payload |
@@ -33,9 +33,12 @@ pub const FORMAT_VERSION: u16 = 1;
 pub const HEADER_LEN: usize = 4 + 2 + 2 + 32 + 8;
 pub const CHECKSUM_LEN: usize = 32;
 
-/// Object kinds. Values 1–31 belong to henn-ckks; later layers take 32 and up.
+/// Every kind of object or file henn writes in an envelope, each named once: values 1–31 are
+/// henn-ckks's own objects, 32 and up the files of the runtime and the plan. A new file kind takes
+/// the next free value here; nothing else in henn assigns tags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u16)]
+#[non_exhaustive]
 pub enum TypeTag {
     Params = 1,
     Plaintext = 2,
@@ -47,6 +50,69 @@ pub enum TypeTag {
     EvaluationKeys = 8,
     /// The two switching keys of bootstrapping's sparse-secret encapsulation.
     EncapsulationKeys = 9,
+    /// The owner's secret-key file (secret key + public key; `henn-owner`).
+    SecretKeyFile = 32,
+    /// The header of an evaluation-key stream (`henn-runtime::files`).
+    EvalKeyFile = 33,
+    /// The header of a ciphertext bundle (`henn-runtime::files`).
+    Bundle = 34,
+    /// One ciphertext record of a bundle.
+    BundleRecord = 35,
+    /// A public-key file.
+    PublicKeyFile = 36,
+    /// A compiled plan (`henn-plan::io`).
+    Plan = 37,
+    /// One key record of an evaluation-key stream.
+    KeyRecord = 38,
+}
+
+impl TypeTag {
+    /// Every tag, in value order.
+    pub const ALL: [TypeTag; 16] = [
+        TypeTag::Params,
+        TypeTag::Plaintext,
+        TypeTag::Ciphertext,
+        TypeTag::PublicKey,
+        TypeTag::SecretKey,
+        TypeTag::SwitchingKey,
+        TypeTag::GaloisKey,
+        TypeTag::EvaluationKeys,
+        TypeTag::EncapsulationKeys,
+        TypeTag::SecretKeyFile,
+        TypeTag::EvalKeyFile,
+        TypeTag::Bundle,
+        TypeTag::BundleRecord,
+        TypeTag::PublicKeyFile,
+        TypeTag::Plan,
+        TypeTag::KeyRecord,
+    ];
+
+    /// The tag with this value, if henn assigns it.
+    pub fn from_u16(value: u16) -> Option<TypeTag> {
+        Self::ALL.into_iter().find(|t| *t as u16 == value)
+    }
+
+    /// What a person calls an object of this kind (for error messages).
+    pub fn name(self) -> &'static str {
+        match self {
+            TypeTag::Params => "parameter set",
+            TypeTag::Plaintext => "plaintext",
+            TypeTag::Ciphertext => "ciphertext",
+            TypeTag::PublicKey => "public key",
+            TypeTag::SecretKey => "secret key",
+            TypeTag::SwitchingKey => "switching key",
+            TypeTag::GaloisKey => "Galois key",
+            TypeTag::EvaluationKeys => "evaluation-key set",
+            TypeTag::EncapsulationKeys => "encapsulation-key pair",
+            TypeTag::SecretKeyFile => "secret-key file",
+            TypeTag::EvalKeyFile => "evaluation-key file",
+            TypeTag::Bundle => "ciphertext bundle",
+            TypeTag::BundleRecord => "ciphertext record",
+            TypeTag::PublicKeyFile => "public-key file",
+            TypeTag::Plan => "plan",
+            TypeTag::KeyRecord => "key record",
+        }
+    }
 }
 
 /// Wraps a payload in the envelope.
@@ -262,6 +328,15 @@ pub fn max_payload(ctx: &Context, tag: TypeTag) -> u64 {
         // relin + every Galois element (N of them at most).
         TypeTag::EvaluationKeys => key.saturating_mul(n + 1),
         TypeTag::EncapsulationKeys => 2 * key + 64,
+        // Files of the later layers: their readers apply their own, tighter limits; this is the
+        // bound of the largest object they can hold.
+        TypeTag::SecretKeyFile
+        | TypeTag::EvalKeyFile
+        | TypeTag::Bundle
+        | TypeTag::BundleRecord
+        | TypeTag::PublicKeyFile
+        | TypeTag::Plan
+        | TypeTag::KeyRecord => key.saturating_mul(n + 1),
     }
 }
 
@@ -589,5 +664,25 @@ impl Serializable for SecretKey {
         let mut ntt = ctx.poly_from_signed(&coeffs, ctx.max_level(), ctx.num_special());
         ctx.to_ntt(&mut ntt);
         Ok(SecretKey { coeffs, ntt })
+    }
+}
+
+#[cfg(test)]
+mod tag_registry_tests {
+    use super::TypeTag;
+
+    #[test]
+    fn every_tag_is_named_once_and_round_trips() {
+        let mut values: Vec<u16> = TypeTag::ALL.iter().map(|t| *t as u16).collect();
+        let n = values.len();
+        values.sort_unstable();
+        values.dedup();
+        assert_eq!(values.len(), n, "two kinds share a tag");
+        for t in TypeTag::ALL {
+            assert_eq!(TypeTag::from_u16(t as u16), Some(t));
+        }
+        assert_eq!(TypeTag::from_u16(0), None);
+        assert_eq!(TypeTag::Plan as u16, 37);
+        assert_eq!(TypeTag::SecretKeyFile as u16, 32);
     }
 }

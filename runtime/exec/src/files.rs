@@ -4,9 +4,11 @@
 //! length, BLAKE3 checksum) and starts its payload with the plan's content hash, so a key bundle
 //! made for another plan, or for other parameters, is refused before anything is used.
 //!
+//! Tags come from the one registry, `henn_ckks::serial::TypeTag`.
+//!
 //! | file | tag | holds | who may read it |
 //! |---|---|---|---|
-//! | secret key | 32 | secret key + public key | the owner only (created with mode 0600) |
+//! | secret key | 32 | secret key + public key | the owner only (created with mode 0600; written and read by `henn-owner`) |
 //! | evaluation keys | 33 (header) + 38 (records) | relinearization, Galois and named switching keys of the manifest | the server |
 //! | public key | 36 | public key | anyone who encrypts |
 //! | ciphertext bundle | 34 (header) + 35 (records) | named ciphertexts per step | both |
@@ -22,18 +24,19 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use henn_ckks::serial::{
-    self, CHECKSUM_LEN, HEADER_LEN, Reader, Writer, open_envelope, seal_envelope,
+    self, CHECKSUM_LEN, HEADER_LEN, Reader, TypeTag, Writer, open_envelope, seal_envelope,
 };
-use henn_ckks::{Ciphertext, Context, PublicKey, SecretKey};
+use henn_ckks::{Ciphertext, Context, PublicKey};
 
 pub use crate::keys::{EvalKey, ServerKeys};
 
-const TAG_SECRET: u16 = 32;
-const TAG_EVAL_KEYS: u16 = 33;
-const TAG_BUNDLE: u16 = 34;
-const TAG_RECORD: u16 = 35;
-const TAG_PUBLIC: u16 = 36;
-const TAG_KEY_RECORD: u16 = 38;
+/// The owner's secret-key file: the server refuses it by this tag (written by `henn-owner`).
+pub const TAG_SECRET: u16 = TypeTag::SecretKeyFile as u16;
+const TAG_EVAL_KEYS: u16 = TypeTag::EvalKeyFile as u16;
+const TAG_BUNDLE: u16 = TypeTag::Bundle as u16;
+const TAG_RECORD: u16 = TypeTag::BundleRecord as u16;
+const TAG_PUBLIC: u16 = TypeTag::PublicKeyFile as u16;
+const TAG_KEY_RECORD: u16 = TypeTag::KeyRecord as u16;
 
 /// What a file error names: the file and the reason.
 #[derive(Debug, thiserror::Error)]
@@ -72,15 +75,7 @@ pub enum FileError {
 }
 
 fn kind_name(tag: u16) -> &'static str {
-    match tag {
-        TAG_SECRET => "secret-key file",
-        TAG_EVAL_KEYS => "evaluation-key file",
-        TAG_BUNDLE => "ciphertext bundle",
-        TAG_PUBLIC => "public-key file",
-        TAG_RECORD => "ciphertext record",
-        TAG_KEY_RECORD => "key record",
-        _ => "file of unknown type",
-    }
+    TypeTag::from_u16(tag).map_or("file of unknown type", TypeTag::name)
 }
 
 fn hex(h: &[u8; 32]) -> String {
@@ -101,7 +96,8 @@ pub fn peek_tag(path: &Path) -> Result<u16, FileError> {
     Ok(u16::from_le_bytes([head[6], head[7]]))
 }
 
-fn read_all(path: &Path, limit: u64) -> Result<Vec<u8>, FileError> {
+/// Read a whole file, at most `limit` payload bytes (more is refused when the envelope opens).
+pub fn read_all(path: &Path, limit: u64) -> Result<Vec<u8>, FileError> {
     let io = |source| FileError::Io {
         path: path.into(),
         source,
@@ -114,7 +110,8 @@ fn read_all(path: &Path, limit: u64) -> Result<Vec<u8>, FileError> {
     Ok(bytes)
 }
 
-fn nested<T: serial::Serializable>(
+/// Read one length-prefixed object of henn-ckks from a payload.
+pub fn nested<T: serial::Serializable>(
     ctx: &Arc<Context>,
     r: &mut Reader<'_>,
     path: &Path,
@@ -134,14 +131,15 @@ fn nested<T: serial::Serializable>(
     })
 }
 
-fn put_nested<T: serial::Serializable>(ctx: &Context, w: &mut Writer, obj: &T) {
+/// Write one length-prefixed object of henn-ckks into a payload.
+pub fn put_nested<T: serial::Serializable>(ctx: &Context, w: &mut Writer, obj: &T) {
     let bytes = serial::to_bytes(ctx, obj);
     w.u64(bytes.len() as u64);
     w.bytes(&bytes);
 }
 
 /// Open an envelope of `tag` bound to `ctx` and `plan_hash`; returns the payload after the hash.
-fn open_bound<'a>(
+pub fn open_bound<'a>(
     bytes: &'a [u8],
     tag: u16,
     ctx: &Context,
@@ -177,37 +175,6 @@ fn open_bound<'a>(
         });
     }
     Ok(r)
-}
-
-/// Write the owner's secret key (and public key) with owner-only permissions, atomically.
-pub fn save_secret_key(
-    ctx: &Context,
-    plan_hash: &[u8; 32],
-    sk: &SecretKey,
-    pk: &PublicKey,
-    path: &Path,
-) -> Result<(), FileError> {
-    let mut w = Writer::default();
-    w.bytes(plan_hash);
-    put_nested(ctx, &mut w, sk);
-    put_nested(ctx, &mut w, pk);
-    let bytes = seal_envelope(TAG_SECRET, ctx.hash(), &w.buf);
-    henn_data::write_file_atomic(path, &bytes, true).map_err(|source| FileError::Io {
-        path: path.into(),
-        source,
-    })
-}
-
-pub fn load_secret_key(
-    ctx: &Arc<Context>,
-    plan_hash: &[u8; 32],
-    path: &Path,
-) -> Result<(SecretKey, PublicKey), FileError> {
-    let bytes = read_all(path, 1 << 30)?;
-    let mut r = open_bound(&bytes, TAG_SECRET, ctx, plan_hash, 1 << 30, path)?;
-    let sk = nested(ctx, &mut r, path)?;
-    let pk = nested(ctx, &mut r, path)?;
-    Ok((sk, pk))
 }
 
 pub fn save_public_key(
@@ -358,7 +325,7 @@ impl StreamReader {
     }
 }
 
-/// Writes an evaluation-key file one key at a time (see [`crate::owner::keygen_streaming`]).
+/// Writes an evaluation-key file one key at a time (the owner's `henn_owner::keygen_streaming` feeds it).
 pub struct EvalKeyWriter {
     stream: StreamWriter,
     expected: u64,
@@ -517,6 +484,9 @@ fn read_name(r: &mut Reader<'_>) -> Result<String, henn_ckks::CkksError> {
     }
     Ok(String::from_utf8_lossy(r.take(len as usize)?).into_owned())
 }
+
+/// Bundle records with this step number hold the initial state (the owner's upload).
+pub const INITIAL_STATE_STEP: u64 = u64::MAX;
 
 /// What a ciphertext bundle holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

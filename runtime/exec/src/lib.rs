@@ -8,10 +8,11 @@
 
 pub mod backend;
 pub mod ckks;
+pub mod context;
 pub mod executor;
 pub mod files;
 pub mod keys;
-pub mod owner;
+pub mod server;
 pub mod sim;
 
 pub use backend::{Backend, ExecError};

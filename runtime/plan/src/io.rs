@@ -16,7 +16,7 @@ use henn_ckks::CkksError;
 use henn_ckks::serial::{open_envelope, seal_envelope};
 
 /// The envelope's type tag for plans (henn-ckks owns 1–31; the runtime's files use 32–36).
-pub const PLAN_TAG: u16 = 37;
+pub const PLAN_TAG: u16 = henn_ckks::serial::TypeTag::Plan as u16;
 const NO_PARAMS: [u8; 32] = [0; 32];
 /// Plans larger than this are refused before anything is allocated for them.
 pub const MAX_PLAN_BYTES: u64 = 512 << 20;
@@ -32,7 +32,7 @@ pub enum PlanIoError {
     #[error("{path}: not a henn plan (bad magic bytes)")]
     NotAPlan { path: String },
     #[error(
-        "{path}: plan format version {found} is not supported (this henn reads version {supported})"
+        "{path}: plan format version {found} is not supported (this henn reads version {supported}); recompile the model with this version of henn (`henn compile`)"
     )]
     UnsupportedVersion {
         path: String,

@@ -9,7 +9,8 @@ use crate::types::{Layout, ValueType};
 /// Format version written into every plan. Readers accept exactly the versions they know
 /// (`spec/plan-format.md` states the compatibility rule). Version 2: layouts carry `first_row` and
 /// outputs their layout, so a state tensor may span several ciphertexts (weight-row blocks).
-pub const FORMAT_VERSION: u32 = 2;
+/// Version 3: the typed owner contract replaces the source model the plan used to carry.
+pub const FORMAT_VERSION: u32 = 3;
 
 /// A compiled training job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -24,9 +25,9 @@ pub struct Plan {
     /// How the plan bootstraps; `None` for a leveled plan (the chain holds every step).
     #[serde(default)]
     pub bootstrap: Option<crate::bootstrap::BootstrapPlan>,
-    /// The checked model the plan was compiled from, as JSON: the owner's tools read its
-    /// initialisation rule, seed and scaling from it. The runtime never interprets it.
-    pub source_model: String,
+    /// What the data owner must do to take part: features, scaling, labels, initialisation,
+    /// batch order, test treatment. The owner's tools read it; the server never needs it.
+    pub owner: henn_contract::OwnerContract,
 }
 
 /// The CKKS parameters, with the primes written out so the runtime rebuilds exactly this chain.
@@ -83,8 +84,6 @@ pub struct DataContract {
     pub rows_per_ct: usize,
     /// Samples per ciphertext block of a batch.
     pub blocks: Vec<usize>,
-    /// `"none"`, `"standardize"` or `"minmax"`, fitted on the training split by the owner.
-    pub scaling: String,
     /// Ciphertext inputs of one step, in program order.
     pub inputs: Vec<InputBinding>,
     /// Ciphertext outputs of one step: the new training state.
@@ -162,34 +161,8 @@ impl DataContract {
     }
 }
 
-/// A piece of training state: layer index (0-based) and kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct StateSlot {
-    pub layer: usize,
-    pub kind: StateKind,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum StateKind {
-    Weight,
-    Bias,
-    /// NAG: the previous plain step of the weights.
-    WeightPrev,
-    /// NAG: the previous plain step of the bias.
-    BiasPrev,
-}
-
-impl std::fmt::Display for StateSlot {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let n = self.layer + 1;
-        match self.kind {
-            StateKind::Weight => write!(f, "W{n}"),
-            StateKind::Bias => write!(f, "b{n}"),
-            StateKind::WeightPrev => write!(f, "U{n}"),
-            StateKind::BiasPrev => write!(f, "u{n}"),
-        }
-    }
-}
+/// State slots are the owner contract's: the owner and the trainer name state the same way.
+pub use henn_contract::{StateKind, StateSlot};
 
 /// One state ciphertext: its slot, the rows × cols of the block it holds, and its layout.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -31,7 +31,7 @@ pub fn run(args: CompileArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let started = std::time::Instant::now();
-    let compiled = henn_compiler::pipeline::compile(&model)
+    let compiled = henn_compile::compile(&model)
         .with_context(|| format!("cannot compile {}", args.file.display()))?;
     let compile_s = started.elapsed().as_secs_f64();
     let out = args

@@ -9,7 +9,7 @@ use henn_tir::train::{evaluate_with_ranges, violations};
 use henn_tir::weights::WeightsFile;
 use serde_json::json;
 
-use super::train::{load_data, load_model};
+use crate::inputs::{load_data, load_model};
 
 #[derive(Debug, clap::Args)]
 pub struct EvaluateArgs {
@@ -29,7 +29,7 @@ pub struct EvaluateArgs {
 pub fn run(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
     let model = load_model(&args.file)?;
     let weights = WeightsFile::load(&args.weights)?;
-    let state = weights.to_state(&model, &args.weights)?;
+    let state = henn_tir::weights::model_state(&weights, &model, &args.weights)?;
     if weights.model != model.name {
         eprintln!(
             "warning: {} was trained for model `{}`, evaluating with `{}`",

@@ -12,22 +12,22 @@
 //! caps the encrypted run (and the twin) at that many steps.
 
 use std::collections::HashMap;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use henn_ckks::{Ciphertext, Decryptor, Encoder, Encryptor};
-use henn_compiler::pipeline::compile;
-use henn_he_ir::lower::state_slot;
+use henn_compile::compile;
+use henn_owner::{self as owner, Batch, Prepared};
 use henn_runtime::ckks::CkksBackend;
 use henn_runtime::executor::run_step;
-use henn_runtime::owner::{self, Batch, State};
 use henn_sema::TrainLength;
 use henn_tir::train::{Trainer, evaluate};
 use henn_tir::{Slot, interp::Tensor};
-use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::inputs::load_data;
+use crate::ui::{bar, peak_rss_bytes};
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -45,60 +45,6 @@ pub struct RunArgs {
     /// Print the summary as one JSON object.
     #[arg(long)]
     pub json: bool,
-}
-
-/// A progress bar on stderr when it is a terminal (hidden otherwise, so logs stay clean).
-pub fn bar(len: u64, what: &str) -> ProgressBar {
-    if !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let pb = ProgressBar::new(len);
-    if let Ok(style) = ProgressStyle::with_template("{prefix:>10} [{bar:30}] {pos}/{len} {elapsed}")
-    {
-        pb.set_style(style.progress_chars("=> "));
-    }
-    pb.set_prefix(what.to_owned());
-    pb
-}
-
-/// Peak resident memory of this process (VmHWM), in bytes, where the OS reports it.
-fn peak_rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
-}
-
-/// The plaintext twin, the batches every run uses (full batches in the twin's epoch order, drawn
-/// from the model's seed) and the initial state (from the model's initialisation rule and seed).
-pub fn batch_schedule(
-    model: &henn_sema::Model,
-    train: &henn_data::Dataset,
-    batch: usize,
-    steps: usize,
-) -> anyhow::Result<(Trainer, Vec<Vec<usize>>, State)> {
-    let mut twin = Trainer::new(model, train)?;
-    if batch > twin.samples() {
-        bail!(
-            "the batch ({batch}) is larger than the training set ({})",
-            twin.samples()
-        );
-    }
-    let mut chunks: Vec<Vec<usize>> = Vec::with_capacity(steps);
-    while chunks.len() < steps {
-        let order = twin.shuffle_epoch();
-        for c in order.chunks_exact(batch) {
-            if chunks.len() < steps {
-                chunks.push(c.to_vec());
-            }
-        }
-    }
-    let initial: State = twin
-        .state()
-        .iter()
-        .map(|(k, v)| (state_slot(*k), v.data.clone()))
-        .collect();
-    Ok((twin, chunks, initial))
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -123,9 +69,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             )
         })?;
     let test_path = args.test.clone().or_else(|| model.data.test.clone());
-    let train = super::train::load_data(&model, &train_path)?;
+    let train = load_data(&model, &train_path)?;
     let test = match &test_path {
-        Some(p) => Some(super::train::load_data(&model, p)?),
+        Some(p) => Some(load_data(&model, p)?),
         None => None,
     };
     let mut seconds: Vec<(&str, f64)> = Vec::new();
@@ -141,7 +87,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     seconds.push(("compile", t.elapsed().as_secs_f64()));
     let steps = plan.schedule.steps() as usize;
     let batch = plan.data.batch_size;
-    let (mut twin, chunks, initial) = batch_schedule(&model, &train, batch, steps)?;
+    // The owner knows the job only through the plan's owner contract; the twin through the
+    // model. Both apply the same rules (henn-contract), so their batches and start agree.
+    let prepared = Prepared::new(&plan.owner, &train)?;
+    let chunks = prepared.batches.clone();
+    let mut twin = Trainer::new(&model, &train)?;
 
     // Owner: keys.
     let t = Instant::now();
@@ -162,19 +112,19 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Ok(encryptor.encrypt(&encoder.encode_real(values, top, delta)?))
     };
     let mut state_cts: HashMap<String, Ciphertext> = HashMap::new();
-    for (name, v) in owner::pack_state(&plan, &initial)? {
+    for (name, v) in owner::pack_state(&plan, &prepared.initial)? {
         state_cts.insert(name, encrypt(&v)?);
     }
     let pb = bar(steps as u64, "encrypt");
     let mut batches: Vec<HashMap<String, Ciphertext>> = Vec::with_capacity(steps);
-    for chunk in &chunks {
-        let (x, y) = twin.batch(chunk);
+    for step in 0..chunks.len() {
+        let (x, y) = prepared.batch(&plan.owner, step);
         let mut cts = HashMap::new();
         for (name, v) in owner::pack_batch(
             &plan,
             &Batch {
                 features: &x,
-                labels: &y.data,
+                labels: &y,
             },
         )? {
             cts.insert(name, encrypt(&v)?);
@@ -235,7 +185,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut max_weight_error = 0.0f64;
     let mut enc_tensors = std::collections::BTreeMap::new();
     for (slot, t) in twin.state() {
-        let Some(e) = encrypted_state.get(&state_slot(*slot)) else {
+        let Some(e) = encrypted_state.get(&henn_plan::plan::StateSlot {
+            layer: slot.layer.0,
+            kind: slot.kind,
+        }) else {
             continue;
         };
         for (a, b) in e.iter().zip(&t.data) {

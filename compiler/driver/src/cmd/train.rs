@@ -8,13 +8,14 @@
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
-use henn_data::csv::Expect;
 use henn_sema::Model;
+
+use crate::inputs::{load_data, load_model};
 use henn_tir::train::{RangeViolation, Trainer};
 use serde_json::json;
 
@@ -32,8 +33,7 @@ pub struct TrainArgs {
     /// The backend to train on: `plain` runs the plaintext reference on a .henn model.
     #[arg(long, value_enum, required_unless_present = "eval_keys")]
     pub backend: Option<Backend>,
-    /// The server role: FILE is a plan, --data a ciphertext bundle from `henn encrypt`, and
-    /// training runs on ciphertexts with these evaluation keys (a secret-key file is refused).
+    /// Deprecated alias of `henn serve FILE --eval-keys K --data D -o OUT` (the server role).
     #[arg(long, conflicts_with_all = ["backend", "strict", "test"])]
     pub eval_keys: Option<PathBuf>,
     /// Training data (CSV `label,f1,…`, or `IMAGES,LABELS` IDX files); default: the model's.
@@ -51,20 +51,6 @@ pub struct TrainArgs {
     /// Write the trained weights here (JSON; CSV when the name ends in `.csv`).
     #[arg(short = 'o', long = "output")]
     pub output: Option<PathBuf>,
-}
-
-/// Loads the model; diagnostics render through the checker's renderer.
-pub fn load_model(path: &Path) -> anyhow::Result<Model> {
-    henn_sema::check_file(path).map_err(|e| anyhow::anyhow!("{e}"))
-}
-
-/// Loads a data file for `model`, with its expected width and label range.
-pub fn load_data(model: &Model, path: &Path) -> anyhow::Result<henn_data::Dataset> {
-    let expect = Expect {
-        features: Some(model.data.features),
-        classes: Some(model.data.classes),
-    };
-    Ok(henn_data::load_spec(path, expect)?)
 }
 
 fn layer_map(
@@ -87,16 +73,8 @@ fn violation_json(v: &RangeViolation) -> serde_json::Value {
 }
 
 pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
-    if let Some(keys) = &args.eval_keys {
-        let (Some(data), Some(out)) = (&args.data, &args.output) else {
-            anyhow::bail!(
-                "the server role needs --data (a ciphertext bundle) and -o (the trained state)"
-            );
-        };
-        return super::roles::serve(&args.file, keys, data, out, args.json);
-    }
     let Some(Backend::Plain) = args.backend else {
-        anyhow::bail!("pass --backend plain, or --eval-keys for training on ciphertexts");
+        anyhow::bail!("pass --backend plain (`henn serve` trains on ciphertexts)");
     };
     let model = load_model(&args.file)?;
     let train_path = args
@@ -274,6 +252,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     const MODEL: &str = r#"
 model tiny {

@@ -29,9 +29,7 @@ use henn_plan::plan::{
     DataContract, FORMAT_VERSION, InputSource, LoopSchedule, ParamsSpec, Plan, StateSpec,
 };
 use henn_plan::report::{CostModel, report};
-use henn_sema::{
-    Bootstrapping, Model, Momentum, Optimizer, RingDegree, Scaling, Security, TrainLength,
-};
+use henn_sema::{Bootstrapping, Model, Momentum, Optimizer, RingDegree, Security, TrainLength};
 use henn_tir::{StepGraph, build_train_step};
 use rayon::prelude::*;
 
@@ -684,12 +682,6 @@ fn make_plan(
             stride: lowered.stride,
             rows_per_ct: lowered.rows_per_ct,
             blocks: lowered.blocks.clone(),
-            scaling: match model.data.scaling {
-                Scaling::None => "none",
-                Scaling::Standardize => "standardize",
-                Scaling::MinMax => "minmax",
-            }
-            .to_owned(),
             inputs: lowered.inputs.clone(),
             outputs: lowered.outputs.clone(),
             state,
@@ -702,7 +694,7 @@ fn make_plan(
             momentum: momentum_schedule(model, steps),
         },
         bootstrap,
-        source_model: serde_json::to_string(model).unwrap_or_default(),
+        owner: henn_tir::contract::owner_contract(model, steps),
     };
     let errors = henn_plan::validate::validate_plan(&plan);
     if !errors.is_empty() {

@@ -6,12 +6,12 @@
 use std::collections::{BTreeMap, HashMap};
 
 use henn_ckks::{Decryptor, Encoder, Encryptor};
-use henn_compiler::pipeline::compile;
+use henn_compile::compile;
 use henn_he_ir::lower::state_slot;
+use henn_owner::{self as owner, Batch, State};
 use henn_plan::Plan;
 use henn_runtime::ckks::CkksBackend;
 use henn_runtime::executor::run_step;
-use henn_runtime::owner::{self, Batch, State};
 use henn_runtime::sim::SlotSim;
 use henn_tir::interp::{Env, Tensor, run};
 use henn_tir::{LayerIdx, Slot, SlotKind, build_train_step};

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use henn_ckks::{Context, Encoder, Encryptor, KeyGenerator, Params};
+use henn_owner::secret::{load_secret_key, save_secret_key};
 use henn_runtime::files::*;
 
 fn setup() -> (Arc<Context>, KeyGenerator) {

@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
-use henn_compiler::pipeline::{CompileError, compile};
+use henn_compile::{CompileError, compile};
 use henn_plan::io::{PlanIoError, from_bytes, to_bytes};
 use henn_plan::report::{CostModel, report};
 
@@ -96,6 +96,16 @@ fn corrupt_plans_are_rejected_with_a_reason() {
         from_bytes("p", &to_bytes(&newer).unwrap()),
         Err(PlanIoError::UnsupportedVersion { found: 99, .. })
     ));
+    // A plan of the format before the owner contract (version 2, which carried the source model)
+    // is refused before its body is read, with what to do about it.
+    let mut old = toy_plan();
+    old.format_version = 2;
+    let err = from_bytes("old.hplan", &to_bytes(&old).unwrap()).unwrap_err();
+    assert!(
+        matches!(err, PlanIoError::UnsupportedVersion { found: 2, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("recompile"), "{err}");
     let mut envelope = bytes.clone();
     envelope[4] = 9; // the envelope's own format version
     assert!(matches!(

@@ -1,0 +1,72 @@
+//! `henn encrypt PLAN --data train.csv (--public-key pk | --secret-key sk) -o data.hct`: the owner
+//! applies the plan's owner contract (rows, scaling, batch order, initial state) and encrypts the
+//! initial state and every step's batch into one bundle for the server.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::bail;
+use henn_owner::Prepared;
+use henn_runtime::files;
+use henn_runtime::server::LoadedPlan;
+
+use crate::ui::bar;
+
+#[derive(Debug, clap::Args)]
+pub struct EncryptArgs {
+    pub plan: PathBuf,
+    /// Training data (CSV, or IMAGES,LABELS for IDX).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Encrypt with the public key...
+    #[arg(long, conflicts_with = "secret_key")]
+    pub public_key: Option<PathBuf>,
+    /// ...or with the owner's key file (which also holds the public key).
+    #[arg(long)]
+    pub secret_key: Option<PathBuf>,
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Print the result as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: EncryptArgs) -> anyhow::Result<ExitCode> {
+    let LoadedPlan { plan, hash, ctx } = LoadedPlan::load(&args.plan)?;
+    henn_owner::job::check_contract(&plan)?;
+    let pk = match (&args.public_key, &args.secret_key) {
+        (Some(p), _) => files::load_public_key(&ctx, &hash, p)?,
+        (None, Some(s)) => henn_owner::secret::load_secret_key(&ctx, &hash, s)?.1,
+        (None, None) => bail!("pass --public-key or --secret-key"),
+    };
+    let train = henn_data::load_spec(&args.data, plan.owner.expect())?;
+    let prepared = Prepared::new(&plan.owner, &train)?;
+    let steps = prepared.batches.len();
+    let pb = bar(steps as u64, "encrypt");
+    let count = henn_owner::job::encrypt_training_data(
+        &ctx,
+        &hash,
+        &plan,
+        pk,
+        &prepared,
+        &args.output,
+        |_| pb.inc(1),
+    )?;
+    pb.finish_and_clear();
+    let bytes = std::fs::metadata(&args.output)
+        .map(|m| m.len())
+        .unwrap_or(0);
+    if args.json {
+        outln!(
+            "{}",
+            serde_json::json!({ "ciphertexts": count, "steps": steps, "bytes": bytes })
+        );
+    } else {
+        outln!(
+            "encrypted {count} ciphertexts ({steps} steps + initial state, {:.1} MiB) into {}",
+            bytes as f64 / 1048576.0,
+            args.output.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

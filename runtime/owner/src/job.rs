@@ -1,0 +1,242 @@
+//! The owner's part of a training job, from the plan's owner contract alone.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use henn_ckks::{Context, Decryptor, Encoder, Encryptor, PublicKey, SecretKey};
+use henn_contract::{BatchOrder, OwnerContract, Scaler, WeightsFile};
+use henn_data::Dataset;
+use henn_plan::Plan;
+use henn_runtime::files::{BundleKind, BundleReader, BundleWriter, FileError, INITIAL_STATE_STEP};
+
+use crate::pack::{Batch, State, pack_batch, pack_state, unpack_state};
+
+/// Why the owner's step failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OwnerError {
+    #[error(transparent)]
+    Data(#[from] henn_data::DataError),
+    #[error(transparent)]
+    Contract(#[from] henn_contract::ContractError),
+    #[error(transparent)]
+    Exec(#[from] henn_runtime::ExecError),
+    #[error(transparent)]
+    File(#[from] FileError),
+    #[error(transparent)]
+    Ckks(#[from] henn_ckks::CkksError),
+    #[error("the plan's owner contract does not match its data contract: {0}")]
+    Mismatch(String),
+    #[error("{path}: not a {expected} bundle", path = .path.display())]
+    WrongBundle {
+        path: std::path::PathBuf,
+        expected: &'static str,
+    },
+}
+
+/// Checks that a plan's owner contract and data contract say the same thing.
+pub fn check_contract(plan: &Plan) -> Result<(), OwnerError> {
+    let c = &plan.owner;
+    c.check()?;
+    let d = &plan.data;
+    let mismatch = |what: &str, a: usize, b: usize| {
+        Err(OwnerError::Mismatch(format!(
+            "{what}: {a} in the owner contract, {b} in the data contract"
+        )))
+    };
+    if c.features != d.features {
+        return mismatch("features", c.features, d.features);
+    }
+    if c.labels.columns() != d.classes {
+        return mismatch("label columns", c.labels.columns(), d.classes);
+    }
+    if c.batches.batch_size != d.batch_size {
+        return mismatch("batch size", c.batches.batch_size, d.batch_size);
+    }
+    if c.batches.steps != plan.schedule.steps() {
+        return Err(OwnerError::Mismatch(format!(
+            "steps: {} in the owner contract, {} in the schedule",
+            c.batches.steps,
+            plan.schedule.steps()
+        )));
+    }
+    for s in &d.state {
+        let Some(layer) = c.layers.get(s.slot.layer) else {
+            return Err(OwnerError::Mismatch(format!(
+                "state {} names a layer the contract does not have",
+                s.slot
+            )));
+        };
+        if s.cols != layer.inputs && s.cols != layer.outputs {
+            return mismatch("state columns", s.cols, layer.inputs);
+        }
+    }
+    Ok(())
+}
+
+/// The owner's view of a training set under a contract: the rows the job uses, scaled, and the
+/// batches every step takes.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub scaler: Scaler,
+    /// Scaled features of the rows the job uses, row-major.
+    pub x: Vec<f64>,
+    pub labels: Vec<u32>,
+    /// The sample indices of every step, in order.
+    pub batches: Vec<Vec<usize>>,
+    /// The initial state.
+    pub initial: State,
+}
+
+impl Prepared {
+    /// Applies the contract's rules to a training set (already checked against its width and
+    /// label range with [`OwnerContract::expect`]).
+    pub fn new(contract: &OwnerContract, train: &Dataset) -> Result<Self, OwnerError> {
+        train.check_shape(contract.features, contract.classes())?;
+        let rows = contract.training_rows(train)?;
+        let scaler = contract.scaler(&rows);
+        let x = scaler.transform(&rows);
+        let steps = usize::try_from(contract.batches.steps).unwrap_or(usize::MAX);
+        let batches = BatchOrder::new(contract.batches.seed, rows.len())
+            .full_batches(contract.batches.batch_size, steps)?;
+        let initial = henn_contract::initial_state(&contract.init, &contract.layers)
+            .into_iter()
+            .map(|(slot, m)| (slot, m.data))
+            .collect();
+        Ok(Self {
+            scaler,
+            x,
+            labels: rows.labels().to_vec(),
+            batches,
+            initial,
+        })
+    }
+
+    /// The scaled features and the targets of one step's samples.
+    pub fn batch(&self, contract: &OwnerContract, step: usize) -> (Vec<f64>, Vec<f64>) {
+        let d = contract.features;
+        let chunk = self.batches.get(step).map_or(&[][..], Vec::as_slice);
+        let mut xb = Vec::with_capacity(chunk.len() * d);
+        for &i in chunk {
+            xb.extend_from_slice(&self.x[i * d..(i + 1) * d]);
+        }
+        let labels: Vec<u32> = chunk.iter().map(|&i| self.labels[i]).collect();
+        (xb, henn_contract::targets(&labels, contract.labels).data)
+    }
+}
+
+/// Encrypts the initial state and every step's batch into a training-data bundle, calling
+/// `progress(step)` after each step's batch.
+pub fn encrypt_training_data(
+    ctx: &Arc<Context>,
+    plan_hash: &[u8; 32],
+    plan: &Plan,
+    pk: PublicKey,
+    prepared: &Prepared,
+    output: &Path,
+    mut progress: impl FnMut(usize),
+) -> Result<u64, OwnerError> {
+    let contract = &plan.owner;
+    let encoder = Encoder::new(ctx);
+    let mut encryptor = Encryptor::new(ctx, pk)?;
+    let delta = 2f64.powi(plan.params.scale_bits as i32);
+    let top = crate::input_level(ctx, plan);
+    let state = pack_state(plan, &prepared.initial)?;
+    let per_step = plan
+        .data
+        .inputs
+        .iter()
+        .filter(|i| i.state_slot().is_none())
+        .count();
+    let steps = prepared.batches.len();
+    let count = (state.len() + per_step * steps) as u64;
+    let mut out = BundleWriter::create(ctx, plan_hash, BundleKind::TrainingData, count, output)?;
+    let mut push = |step: u64, packed: HashMap<String, Vec<f64>>| -> Result<(), OwnerError> {
+        let mut names: Vec<_> = packed.keys().cloned().collect();
+        names.sort();
+        for name in names {
+            let pt = encoder.encode_real(&packed[&name], top, delta)?;
+            out.push(step, &name, &encryptor.encrypt(&pt))?;
+        }
+        Ok(())
+    };
+    push(INITIAL_STATE_STEP, state)?;
+    for step in 0..steps {
+        let (x, y) = prepared.batch(contract, step);
+        let packed = pack_batch(
+            plan,
+            &Batch {
+                features: &x,
+                labels: &y,
+            },
+        )?;
+        push(step as u64, packed)?;
+        progress(step);
+    }
+    out.finish()?;
+    Ok(count)
+}
+
+/// Decrypts a trained-state bundle into the state tensors.
+pub fn decrypt_state(
+    ctx: &Arc<Context>,
+    plan_hash: &[u8; 32],
+    plan: &Plan,
+    sk: SecretKey,
+    path: &Path,
+) -> Result<State, OwnerError> {
+    let mut bundle = BundleReader::open(ctx, plan_hash, path)?;
+    if bundle.kind != BundleKind::TrainedState {
+        return Err(OwnerError::WrongBundle {
+            path: path.into(),
+            expected: "trained-state",
+        });
+    }
+    let encoder = Encoder::new(ctx);
+    let decryptor = Decryptor::new(ctx, sk);
+    let carry = crate::next_state_inputs(plan);
+    let mut slots = HashMap::new();
+    while let Some((_, name, ct)) = bundle.next_record()? {
+        // The bundle names state inputs; unpack_state reads outputs by their output names.
+        if let Some((out_name, _)) = carry.iter().find(|(_, i)| *i == name) {
+            slots.insert(
+                out_name.clone(),
+                encoder.decode_real(&decryptor.decrypt(&ct)),
+            );
+        }
+    }
+    Ok(unpack_state(plan, &slots)?)
+}
+
+/// The weights file of a decrypted state.
+pub fn weights_file(plan: &Plan, state: &State, scaler: Scaler) -> WeightsFile {
+    let contract = &plan.owner;
+    let mut tensors = henn_contract::State::new();
+    for (slot, data) in state {
+        let Some(layer) = contract.layers.get(slot.layer) else {
+            continue;
+        };
+        let (rows, cols) = match slot.kind {
+            henn_contract::StateKind::Weight | henn_contract::StateKind::WeightPrev => {
+                (layer.outputs, layer.inputs)
+            }
+            _ => (1, layer.outputs),
+        };
+        tensors.insert(
+            *slot,
+            henn_contract::Matrix {
+                rows,
+                cols,
+                data: data.clone(),
+            },
+        );
+    }
+    WeightsFile::from_state(
+        &contract.model,
+        &contract.layers,
+        &tensors,
+        scaler,
+        plan.schedule.steps(),
+    )
+}
