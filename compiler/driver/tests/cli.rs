@@ -192,14 +192,29 @@ fn roles_as_separate_processes() {
     run_roles(dir, "tiny", csv);
 
     // The decrypted weights equal the plaintext twin's (`henn run` trains both on the same batches).
-    let run = henn(dir, &["run", "tiny.henn", "--json"]);
+    let run = henn(dir, &["run", "tiny.henn", "--json", "-o", "run.json"]);
     ok(&run);
+    // `-o` keeps both results; the encrypted one is the decrypted state, the twin's the twin's.
+    let read = |f: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join(f)).unwrap()).unwrap()
+    };
+    let (enc, twin) = (read("run.json"), read("run.twin.json"));
+    assert_eq!(enc["model"], "tiny");
+    let d = max_json_diff(&enc["layers"], &twin["layers"]);
+    assert!(d > 0.0 && d < 1e-4, "saved weights differ by {d}");
+    // A run over the time limit is refused before any key is made; --iterations past the plan too.
+    let out = henn(dir, &["run", "tiny.henn", "--max-minutes", "0"]);
+    fails_with(&out, "--yes");
+    let out = henn(dir, &["run", "tiny.henn", "--iterations", "3"]);
+    fails_with(&out, "has 2 steps");
     let summary: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
     let err = summary["max_weight_error"].as_f64().unwrap();
     assert!(err < 1e-4, "encrypted vs plaintext weights differ by {err}");
     for key in [
         "plaintext_accuracy",
         "encrypted_accuracy",
+        "accuracy_before",
+        "chance_accuracy",
         "seconds",
         "peak_rss_bytes",
     ] {
@@ -302,7 +317,32 @@ fn roles_as_separate_processes() {
     assert!(!dir.join("bad.hct").exists());
 }
 
-/// The main job at 128-bit security (minutes on 2 cores):
+/// The main job learns in plaintext: from chance to a useful accuracy in its three steps, with
+/// every pre-activation inside the activation's interval (`--strict`).
+#[test]
+fn the_main_job_learns_in_plaintext() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = henn(
+        &root,
+        &[
+            "train",
+            "examples/digits-encrypted.henn",
+            "--backend",
+            "plain",
+            "--strict",
+            "--json",
+        ],
+    );
+    ok(&out);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(last["steps"], 3);
+    let acc = last["test_accuracy"].as_f64().unwrap();
+    assert!(acc >= 0.85, "test accuracy {acc}");
+    assert_eq!(last["range_violations"], serde_json::json!([]));
+}
+
+/// The main job at 128-bit security (minutes on 2 cores): it learns under encryption.
 /// `cargo test --release -p henn-compiler --test cli -- --ignored digits_at_128_bit`
 #[test]
 #[ignore = "minutes: encrypted training at 128-bit parameters (N = 2^16)"]
@@ -319,6 +359,10 @@ fn digits_at_128_bit() {
         s["encrypted_accuracy"].as_f64().unwrap(),
     );
     assert!((p - e).abs() <= 0.01, "accuracy {p} vs {e}");
+    // It learned: from the chance level to far above it.
+    let before = s["accuracy_before"].as_f64().unwrap();
+    assert!(before <= 0.2, "accuracy before training {before}");
+    assert!(e >= 0.85, "the encrypted model did not learn: {e}");
 }
 
 /// The bootstrapped example is chosen to learn within its 32 steps: its plaintext run (the
@@ -361,7 +405,12 @@ fn digits_bootstrapped_at_128_bit() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let out = henn(
         &root,
-        &["run", "examples/digits-bootstrapped.henn", "--json"],
+        &[
+            "run",
+            "examples/digits-bootstrapped.henn",
+            "--json",
+            "--yes",
+        ],
     );
     ok(&out);
     let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -391,6 +440,7 @@ fn check_reports_files_lines_and_never_panics() {
             "examples/digits.henn",
             "examples/binary.henn",
             "examples/digits-encrypted.henn",
+            "examples/digits-one-step.henn",
             "examples/digits-bootstrapped.henn",
         ],
     ));

@@ -1,28 +1,32 @@
 //! `henn run FILE`: the whole job in one process, as a demonstration of the four roles.
 //!
-//! 1. compile the model into a plan;
+//! 1. compile the model into a plan, print its estimate, and refuse a run estimated over
+//!    `--max-minutes` unless `--yes`;
 //! 2. owner: generate exactly the keys of the plan's manifest, encrypt the initial state and every
-//!    step's batch;
+//!    step's batch (from the plan's owner contract alone);
 //! 3. server: run the plan's steps on the CKKS backend with the evaluation keys only;
 //! 4. owner: decrypt the trained state and evaluate it;
 //!
 //! and beside it the plaintext twin (same initialisation, same batches in the same order, same
-//! polynomial and update rule) so the summary can say how far encryption moved the weights.
-//! Without bootstrapping a plan holds only as many steps as its chain has levels for; `--iterations`
-//! caps the encrypted run (and the twin) at that many steps.
+//! polynomial and update rule) so the summary can say how far encryption moved the weights, and
+//! the test accuracy before training and the chance level, so it shows what was learned.
+//! `--iterations K` runs the first K steps of the schedule's own plan (the same ring, keys and
+//! program as the full run).
 
-use std::collections::HashMap;
-use std::path::PathBuf;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
 use henn_ckks::{Ciphertext, Decryptor, Encoder, Encryptor};
 use henn_compile::compile;
+use henn_data::Dataset;
 use henn_owner::{self as owner, Batch, Prepared};
+use henn_plan::Plan;
+use henn_plan::report::{CostModel, report};
 use henn_runtime::ckks::CkksBackend;
 use henn_runtime::executor::run_step;
-use henn_sema::TrainLength;
 use henn_tir::train::{Trainer, evaluate};
 use henn_tir::{Slot, interp::Tensor};
 
@@ -39,13 +43,34 @@ pub struct RunArgs {
     /// Test data.
     #[arg(long)]
     pub test: Option<PathBuf>,
-    /// Train for this many steps (one batch each) instead of the model's schedule.
-    #[arg(long)]
+    /// Run only the first K steps of the schedule's plan.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub iterations: Option<u64>,
+    /// Write the decrypted weights here (JSON; CSV when the name ends in `.csv`), and the
+    /// plaintext twin's beside them (`NAME.twin.json` / `.csv`).
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Refuse runs the plan's cost model estimates longer than this many minutes...
+    #[arg(long, default_value_t = 30.0)]
+    pub max_minutes: f64,
+    /// ...unless this is given.
+    #[arg(long)]
+    pub yes: bool,
     /// Print the summary as one JSON object.
     #[arg(long)]
     pub json: bool,
 }
+
+/// What the encrypted run produced, with its sizes.
+struct Encrypted {
+    /// The decrypted state by the tensor IR's slots.
+    state: BTreeMap<Slot, Vec<f64>>,
+    key_bytes: u64,
+    upload_bytes: u64,
+}
+
+/// Time per stage, in order.
+type Seconds = Vec<(&'static str, f64)>;
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut model = match henn_sema::check_file(&args.file) {
@@ -55,9 +80,6 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
-    if let Some(n) = args.iterations {
-        model.schedule.length = TrainLength::Iterations(n);
-    }
     let train_path = args
         .data
         .clone()
@@ -74,30 +96,169 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Some(p) => Some(load_data(&model, p)?),
         None => None,
     };
-    let mut seconds: Vec<(&str, f64)> = Vec::new();
+    let mut seconds: Seconds = Vec::new();
 
-    // Compile.
+    // Compile the schedule's plan.
     let t = Instant::now();
     if model.data.samples.is_none() {
         model.data.samples = Some(train.len());
     }
-    let compiled =
-        compile(&model).with_context(|| format!("cannot compile {}", args.file.display()))?;
-    let plan = compiled.plan;
+    let plan = compile(&model)
+        .with_context(|| format!("cannot compile {}", args.file.display()))?
+        .plan;
     seconds.push(("compile", t.elapsed().as_secs_f64()));
-    let steps = plan.schedule.steps() as usize;
-    let batch = plan.data.batch_size;
+    let planned = plan.schedule.steps();
+    let steps = match args.iterations {
+        Some(k) if k > planned => bail!(
+            "--iterations {k}: the plan of {} has {planned} steps",
+            args.file.display()
+        ),
+        Some(k) => k,
+        None => planned,
+    } as usize;
+    if !check_estimate(&plan, steps, &args)? {
+        return Ok(ExitCode::FAILURE);
+    }
+
     // The owner knows the job only through the plan's owner contract; the twin through the
     // model. Both apply the same rules (henn-contract), so their batches and start agree.
     let prepared = Prepared::new(&plan.owner, &train)?;
-    let chunks = prepared.batches.clone();
     let mut twin = Trainer::new(&model, &train)?;
+    let before = match &test {
+        Some(test) => Some(twin.evaluate(test)?.accuracy),
+        None => None,
+    };
+    let enc = encrypted_run(&plan, &prepared, steps, &mut seconds)?;
 
+    // The plaintext twin.
+    let t = Instant::now();
+    for chunk in prepared.batches.iter().take(steps) {
+        twin.train_step(chunk)?;
+    }
+    seconds.push(("plaintext", t.elapsed().as_secs_f64()));
+
+    let mut max_weight_error = 0.0f64;
+    let mut enc_tensors = BTreeMap::new();
+    for (slot, t) in twin.state() {
+        let Some(e) = enc.state.get(slot) else {
+            continue;
+        };
+        for (a, b) in e.iter().zip(&t.data) {
+            max_weight_error = max_weight_error.max((a - b).abs());
+        }
+        enc_tensors.insert(
+            *slot,
+            Tensor {
+                rows: t.rows,
+                cols: t.cols,
+                data: e.clone(),
+            },
+        );
+    }
+    let merged: BTreeMap<Slot, Tensor> = twin
+        .state()
+        .iter()
+        .map(|(k, v)| (*k, enc_tensors.get(k).cloned().unwrap_or_else(|| v.clone())))
+        .collect();
+    let (plain_acc, enc_acc) = match &test {
+        Some(test) => (
+            Some(twin.evaluate(test)?.accuracy),
+            Some(evaluate(&model, &merged, twin.scaler(), test)?.accuracy),
+        ),
+        None => (None, None),
+    };
+    if let Some(out) = &args.output {
+        save_weights(out, &model, &twin, &merged, steps as u64)?;
+    }
+    let bootstraps = plan
+        .bootstrap
+        .as_ref()
+        .map_or(0, |b| u64::from(b.per_step) * steps as u64);
+    let summary = serde_json::json!({
+        "model": model.name,
+        "log_n": plan.params.log_n,
+        "security": plan.params.security,
+        "steps": steps,
+        "planned_steps": planned,
+        "batch": plan.data.batch_size,
+        "chance_accuracy": test.as_ref().map(chance),
+        "accuracy_before": before,
+        "plaintext_accuracy": plain_acc,
+        "encrypted_accuracy": enc_acc,
+        "max_weight_error": max_weight_error,
+        "seconds": seconds.iter().map(|(k, v)| ((*k).to_owned(), (*v).into())).collect::<serde_json::Map<_, _>>(),
+        "peak_rss_bytes": peak_rss_bytes(),
+        "upload_bytes": enc.upload_bytes,
+        "key_bytes": enc.key_bytes,
+        "bootstraps": bootstraps,
+        "weights": args.output.as_ref().map(|p| p.display().to_string()),
+    });
+    if args.json {
+        outln!("{summary}");
+    } else {
+        print_summary(&args.file, &plan, &summary, &seconds);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the plan's estimate for `steps` steps and says whether the run may start.
+fn check_estimate(plan: &Plan, steps: usize, args: &RunArgs) -> anyhow::Result<bool> {
+    let rep = report(plan, &CostModel::default());
+    let est = rep.est_step_time_s * steps as f64;
+    if !args.json {
+        eprintln!(
+            "plan: N = 2^{}, security {}, {steps} steps of {} samples{}; estimated {} on this machine's cost model",
+            plan.params.log_n,
+            plan.params.security,
+            plan.data.batch_size,
+            plan.bootstrap.as_ref().map_or(String::new(), |b| format!(
+                ", {} bootstraps per step",
+                b.per_step
+            )),
+            minutes(est)
+        );
+    }
+    if est > args.max_minutes * 60.0 && !args.yes {
+        eprintln!(
+            "error: the run is estimated at {}, over --max-minutes {}: pass --yes to start it, or --iterations K for fewer steps",
+            minutes(est),
+            args.max_minutes
+        );
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+fn minutes(seconds: f64) -> String {
+    if seconds < 120.0 {
+        format!("{seconds:.0} s")
+    } else {
+        format!("{:.1} min", seconds / 60.0)
+    }
+}
+
+/// The accuracy of always answering the test set's most frequent class.
+fn chance(test: &Dataset) -> f64 {
+    let mut counts: HashMap<u32, usize> = HashMap::new();
+    for &l in test.labels() {
+        *counts.entry(l).or_default() += 1;
+    }
+    counts.values().copied().max().unwrap_or(0) as f64 / test.len().max(1) as f64
+}
+
+/// The owner's and the server's roles in one process: keys, encryption, `steps` steps on
+/// ciphertexts with evaluation keys only, decryption.
+fn encrypted_run(
+    plan: &Plan,
+    prepared: &Prepared,
+    steps: usize,
+    seconds: &mut Seconds,
+) -> anyhow::Result<Encrypted> {
     // Owner: keys.
     let t = Instant::now();
-    let ctx = owner::context_for(&plan)?;
-    let pb = bar(owner::eval_key_count(&ctx, &plan)? as u64, "keygen");
-    let keys = owner::keygen_with_progress(&ctx, &plan, |done, _| pb.set_position(done as u64))?;
+    let ctx = owner::context_for(plan)?;
+    let pb = bar(owner::eval_key_count(&ctx, plan)? as u64, "keygen");
+    let keys = owner::keygen_with_progress(&ctx, plan, |done, _| pb.set_position(done as u64))?;
     pb.finish_and_clear();
     let key_bytes = keys.server.byte_size() as u64;
     seconds.push(("keygen", t.elapsed().as_secs_f64()));
@@ -107,26 +268,24 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let encoder = Encoder::new(&ctx);
     let mut encryptor = Encryptor::new(&ctx, keys.public.clone())?;
     let delta = 2f64.powi(plan.params.scale_bits as i32);
-    let top = owner::input_level(&ctx, &plan);
+    let top = owner::input_level(&ctx, plan);
     let mut encrypt = |values: &[f64]| -> anyhow::Result<Ciphertext> {
         Ok(encryptor.encrypt(&encoder.encode_real(values, top, delta)?))
     };
     let mut state_cts: HashMap<String, Ciphertext> = HashMap::new();
-    for (name, v) in owner::pack_state(&plan, &prepared.initial)? {
+    for (name, v) in owner::pack_state(plan, &prepared.initial)? {
         state_cts.insert(name, encrypt(&v)?);
     }
     let pb = bar(steps as u64, "encrypt");
     let mut batches: Vec<HashMap<String, Ciphertext>> = Vec::with_capacity(steps);
-    for step in 0..chunks.len() {
+    for step in 0..steps {
         let (x, y) = prepared.batch(&plan.owner, step);
         let mut cts = HashMap::new();
-        for (name, v) in owner::pack_batch(
-            &plan,
-            &Batch {
-                features: &x,
-                labels: &y,
-            },
-        )? {
+        let batch = Batch {
+            features: &x,
+            labels: &y,
+        };
+        for (name, v) in owner::pack_batch(plan, &batch)? {
             cts.insert(name, encrypt(&v)?);
         }
         batches.push(cts);
@@ -143,15 +302,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
     // Server: evaluation keys only.
     let t = Instant::now();
-    let backend = CkksBackend::for_plan(&ctx, &keys.server, &plan)?;
-    let carry = owner::next_state_inputs(&plan);
+    let backend = CkksBackend::for_plan(&ctx, &keys.server, plan)?;
+    let carry = owner::next_state_inputs(plan);
     let instrs = plan.program.instrs.len() as u64;
     let pb = bar(steps as u64 * instrs, "train");
     for (step, batch_cts) in batches.into_iter().enumerate() {
+        pb.set_prefix(format!("step {}/{steps}", step + 1));
         let mut inputs = batch_cts;
         inputs.extend(state_cts.drain());
-        let base = pb.position();
-        let out = run_step(&plan, &backend, &inputs, step, |done, _| {
+        let base = step as u64 * instrs;
+        let out = run_step(plan, &backend, &inputs, step, |done, _| {
             pb.set_position(base + done as u64)
         })?;
         for (out_name, in_name) in &carry {
@@ -172,117 +332,114 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             slots.insert(out_name.clone(), encoder.decode_real(&decryptor.decrypt(c)));
         }
     }
-    let encrypted_state = owner::unpack_state(&plan, &slots)?;
+    let state = owner::unpack_state(plan, &slots)?
+        .into_iter()
+        .map(|(s, v)| {
+            let slot = Slot {
+                layer: henn_tir::LayerIdx(s.layer),
+                kind: s.kind,
+            };
+            (slot, v)
+        })
+        .collect();
     seconds.push(("decrypt", t.elapsed().as_secs_f64()));
+    Ok(Encrypted {
+        state,
+        key_bytes,
+        upload_bytes,
+    })
+}
 
-    // The plaintext twin.
-    let t = Instant::now();
-    for chunk in &chunks {
-        twin.train_step(chunk)?;
-    }
-    seconds.push(("plaintext", t.elapsed().as_secs_f64()));
+/// Writes the decrypted weights to `out` and the twin's beside them.
+fn save_weights(
+    out: &Path,
+    model: &henn_sema::Model,
+    twin: &Trainer,
+    encrypted: &BTreeMap<Slot, Tensor>,
+    steps: u64,
+) -> anyhow::Result<()> {
+    let shapes = henn_tir::contract::layer_shapes(model);
+    let file = henn_contract::WeightsFile::from_state(
+        &model.name,
+        &shapes,
+        &henn_tir::contract::to_contract_state(encrypted),
+        twin.scaler().clone(),
+        steps,
+    );
+    file.save(out)?;
+    twin.weights().save(&twin_path(out))?;
+    Ok(())
+}
 
-    let mut max_weight_error = 0.0f64;
-    let mut enc_tensors = std::collections::BTreeMap::new();
-    for (slot, t) in twin.state() {
-        let Some(e) = encrypted_state.get(&henn_plan::plan::StateSlot {
-            layer: slot.layer.0,
-            kind: slot.kind,
-        }) else {
-            continue;
-        };
-        for (a, b) in e.iter().zip(&t.data) {
-            max_weight_error = max_weight_error.max((a - b).abs());
-        }
-        enc_tensors.insert(
-            *slot,
-            Tensor {
-                rows: t.rows,
-                cols: t.cols,
-                data: e.clone(),
-            },
-        );
-    }
-    let (plain_acc, enc_acc) = match &test {
-        Some(test) => {
-            let plain = twin.evaluate(test)?.accuracy;
-            let merged: std::collections::BTreeMap<Slot, Tensor> = twin
-                .state()
-                .iter()
-                .map(|(k, v)| (*k, enc_tensors.get(k).cloned().unwrap_or_else(|| v.clone())))
-                .collect();
-            let enc = evaluate(&model, &merged, twin.scaler(), test)?.accuracy;
-            (Some(plain), Some(enc))
-        }
-        None => (None, None),
+/// `w.json` → `w.twin.json`.
+fn twin_path(out: &Path) -> PathBuf {
+    let stem = out
+        .file_stem()
+        .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+    let name = match out.extension() {
+        Some(ext) => format!("{stem}.twin.{}", ext.to_string_lossy()),
+        None => format!("{stem}.twin"),
     };
-    let peak = peak_rss_bytes();
-    let bootstraps = plan
-        .bootstrap
-        .as_ref()
-        .map_or(0, |b| u64::from(b.per_step) * steps as u64);
-    if args.json {
-        let secs: serde_json::Map<String, serde_json::Value> = seconds
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).into()))
-            .collect();
-        let summary = serde_json::json!({
-            "model": model.name,
-            "log_n": plan.params.log_n,
-            "security": plan.params.security,
-            "steps": steps,
-            "batch": batch,
-            "plaintext_accuracy": plain_acc,
-            "encrypted_accuracy": enc_acc,
-            "max_weight_error": max_weight_error,
-            "seconds": secs,
-            "peak_rss_bytes": peak,
-            "upload_bytes": upload_bytes,
-            "key_bytes": key_bytes,
-            "bootstraps": bootstraps,
-        });
-        outln!("{summary}");
-    } else {
-        let pct = |a: Option<f64>| {
-            a.map_or("n/a (no test data)".to_owned(), |a| {
-                format!("{:.2} %", 100.0 * a)
-            })
-        };
+    out.with_file_name(name)
+}
+
+fn print_summary(file: &Path, plan: &Plan, s: &serde_json::Value, seconds: &Seconds) {
+    let pct = |v: &serde_json::Value| {
+        v.as_f64().map_or("n/a (no test data)".to_owned(), |a| {
+            format!("{:.2} %", 100.0 * a)
+        })
+    };
+    outln!(
+        "henn run {}: {} encrypted steps of {} samples, N = 2^{}, security {}",
+        file.display(),
+        s["steps"],
+        s["batch"],
+        plan.params.log_n,
+        plan.params.security
+    );
+    if let Some(b) = &plan.bootstrap {
         outln!(
-            "henn run {}: {} encrypted steps of {} samples, N = 2^{}, security {}",
-            args.file.display(),
-            steps,
-            batch,
-            plan.params.log_n,
-            plan.params.security
-        );
-        if let Some(b) = &plan.bootstrap {
-            outln!(
-                "  bootstrapping             {bootstraps} bootstraps ({} per step, {} levels between them)",
-                b.per_step,
-                b.usable_levels
-            );
-        }
-        outln!("  plaintext twin accuracy   {}", pct(plain_acc));
-        outln!("  encrypted accuracy        {}", pct(enc_acc));
-        outln!("  largest weight difference {max_weight_error:.3e}");
-        outln!(
-            "  time                      {}",
-            seconds
-                .iter()
-                .map(|(k, v)| format!("{k} {v:.1} s"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        outln!(
-            "  memory                    peak RSS {}; uploaded {:.1} MiB (evaluation keys {:.1} MiB)",
-            peak.map_or("n/a".to_owned(), |b| format!(
-                "{:.0} MiB",
-                b as f64 / 1048576.0
-            )),
-            upload_bytes as f64 / 1048576.0,
-            key_bytes as f64 / 1048576.0
+            "  bootstrapping             {} bootstraps ({} per step, {} levels between them)",
+            s["bootstraps"],
+            b.per_step,
+            b.usable_levels
         );
     }
-    Ok(ExitCode::SUCCESS)
+    outln!(
+        "  test accuracy before      {} (chance: {}, always the most frequent class)",
+        pct(&s["accuracy_before"]),
+        pct(&s["chance_accuracy"])
+    );
+    outln!(
+        "  encrypted accuracy        {}",
+        pct(&s["encrypted_accuracy"])
+    );
+    outln!(
+        "  plaintext twin accuracy   {}",
+        pct(&s["plaintext_accuracy"])
+    );
+    outln!(
+        "  largest weight difference {:.3e} (encrypted vs twin)",
+        s["max_weight_error"].as_f64().unwrap_or(f64::NAN)
+    );
+    outln!(
+        "  time                      {}",
+        seconds
+            .iter()
+            .map(|(k, v)| format!("{k} {v:.1} s"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let mib = |v: &serde_json::Value| v.as_f64().unwrap_or(0.0) / 1048576.0;
+    outln!(
+        "  memory                    peak RSS {}; uploaded {:.1} MiB (evaluation keys {:.1} MiB)",
+        s["peak_rss_bytes"]
+            .as_f64()
+            .map_or("n/a".to_owned(), |b| format!("{:.0} MiB", b / 1048576.0)),
+        mib(&s["upload_bytes"]),
+        mib(&s["key_bytes"])
+    );
+    if let Some(w) = s["weights"].as_str() {
+        outln!("  weights                   {w} (and the twin's beside it)");
+    }
 }
