@@ -19,3 +19,32 @@ pub(crate) fn load_data(model: &Model, path: &Path) -> anyhow::Result<henn_data:
     };
     Ok(henn_data::load_spec(path, expect)?)
 }
+
+/// One rule for `check`, `compile` and `run`: a model that does not state its sample count takes
+/// it from its training data (the bundled file, or `data` when given), and a data file with more
+/// rows than the model's `samples` is named. Returns the notes to print.
+pub(crate) fn fill_samples(model: &mut Model, data: Option<&Path>) -> anyhow::Result<Vec<String>> {
+    let Some(path) = data
+        .map(Path::to_path_buf)
+        .or_else(|| model.data.train.clone())
+    else {
+        return Ok(Vec::new());
+    };
+    let rows = load_data(model, &path)?.len();
+    let mut notes = Vec::new();
+    match model.data.samples {
+        None => {
+            model.data.samples = Some(rows);
+            notes.push(format!(
+                "note: `samples` is not stated: {rows}, the rows of {}",
+                path.display()
+            ));
+        }
+        Some(n) if n < rows => notes.push(format!(
+            "note: {} has {rows} rows; the model trains on the first {n} (`samples = {n}`)",
+            path.display()
+        )),
+        Some(_) => {}
+    }
+    Ok(notes)
+}

@@ -444,6 +444,37 @@ fn check_reports_files_lines_and_never_panics() {
             "examples/digits-bootstrapped.henn",
         ],
     ));
+    // One truth about a model: a file that checks compiles. A model trained for epochs with no
+    // sample count and no data fails `check` as it fails `compile`, and `compile --json` says so
+    // in JSON.
+    let epochs = tmp.path().join("epochs.henn");
+    std::fs::write(
+        &epochs,
+        MODEL
+            .replace("  train = \"TRAIN\"", "")
+            .replace("iterations = 2", "epochs = 2"),
+    )
+    .unwrap();
+    let out = henn(&root, &["check", epochs.to_str().unwrap()]);
+    fails_with(&out, "samples");
+    let out = henn(&root, &["compile", epochs.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ok"], false);
+    assert!(v["error"].as_str().unwrap().contains("samples"), "{v}");
+    // With its data named, the sample count comes from the data, for check and compile alike.
+    let with_data = tmp.path().join("with-data.henn");
+    std::fs::write(
+        &with_data,
+        MODEL
+            .replace("TRAIN", train_csv().to_str().unwrap())
+            .replace("iterations = 2", "epochs = 1"),
+    )
+    .unwrap();
+    let out = henn(&root, &["check", "--json", with_data.to_str().unwrap()]);
+    ok(&out);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["plan"]["steps"], 57, "{v}"); // 456 rows in batches of 8
     // A broken file: exit 1, the diagnostic names file:line:column.
     let out = henn(
         &root,

@@ -1,4 +1,5 @@
-//! `henn check FILE...`: parse and check `.henn` files.
+//! `henn check FILE...`: parse and check `.henn` files, and compile each valid one (a file that
+//! checks compiles: sample count, schedule, ring and levels are checked as `compile` does).
 //!
 //! Exit 0 with one summary line per file when every file is valid (warnings are printed but do
 //! not fail); exit 1 with diagnostics when any file has an error or cannot be read. Diagnostics go
@@ -9,8 +10,11 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use henn_plan::report::CostModel;
 use henn_sema::{Analysis, CheckError};
 use henn_syntax::Format;
+
+use crate::inputs::fill_samples;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum MessageFormat {
@@ -81,6 +85,23 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
             Err(other) => return Err(other.into()),
         };
         all_ok &= !analysis.has_errors();
+        // Everything `compile` would check (sample count, schedule, ring, levels): a file that
+        // checks compiles.
+        let compiled = analysis.model.clone().map(compile_check);
+        if let Some(Err(e)) = &compiled {
+            all_ok = false;
+            let file = path.display().to_string();
+            if args.message_format == MessageFormat::Json {
+                let v = serde_json::json!({
+                    "file": file, "line": null, "column": null, "end_line": null,
+                    "end_column": null, "severity": "error", "code": "compile",
+                    "message": e, "labels": [], "help": null, "notes": [],
+                });
+                writeln!(stdout, "{v}")?;
+            } else {
+                writeln!(stderr, "error: {file}: {e}")?;
+            }
+        }
         match args.message_format {
             MessageFormat::Json => stdout.write_all(analysis.render(Format::Json).as_bytes())?,
             MessageFormat::Human => {
@@ -88,10 +109,11 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
             }
         }
         // Keep stdout pure JSON when tools asked for JSON diagnostics.
+        let plan = compiled.as_ref().and_then(|c| c.as_ref().ok());
         if args.message_format == MessageFormat::Json && !args.json {
-            report(&mut stderr, &analysis, false)?;
+            report(&mut stderr, &analysis, plan, false)?;
         } else {
-            report(&mut stdout, &analysis, args.json)?;
+            report(&mut stdout, &analysis, plan, args.json)?;
         }
     }
     Ok(if all_ok {
@@ -101,21 +123,71 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn report(out: &mut impl Write, a: &Analysis, json: bool) -> anyhow::Result<()> {
+/// What compiling a checked model says: the plan's shape and estimate, or why it does not compile.
+#[derive(Debug)]
+struct PlanSummary {
+    log_n: u32,
+    steps: u64,
+    bootstraps_per_step: u32,
+    est_time_s: f64,
+}
+
+fn compile_check(mut model: henn_sema::Model) -> Result<PlanSummary, String> {
+    fill_samples(&mut model, None).map_err(|e| format!("{e:#}"))?;
+    let plan = henn_compile::compile(&model)
+        .map_err(|e| format!("does not compile: {e}"))?
+        .plan;
+    let rep = henn_plan::report::report(&plan, &CostModel::default());
+    Ok(PlanSummary {
+        log_n: plan.params.log_n,
+        steps: plan.schedule.steps(),
+        bootstraps_per_step: plan.bootstrap.as_ref().map_or(0, |b| b.per_step),
+        est_time_s: rep.est_time_s,
+    })
+}
+
+fn report(
+    out: &mut impl Write,
+    a: &Analysis,
+    plan: Option<&PlanSummary>,
+    json: bool,
+) -> anyhow::Result<()> {
     let errors = a.diagnostics.iter().filter(|d| d.is_error()).count();
     let warnings = a.diagnostics.len() - errors;
+    let ok = a.model.is_some() && plan.is_some();
     if json {
         let v = serde_json::json!({
             "file": a.name,
-            "ok": a.model.is_some(),
-            "errors": errors,
+            "ok": ok,
+            "errors": errors + usize::from(a.model.is_some() && plan.is_none()),
             "warnings": warnings,
             "summary": a.model.as_ref().map(henn_sema::summary),
+            "plan": plan.map(|p| serde_json::json!({
+                "log_n": p.log_n,
+                "steps": p.steps,
+                "bootstraps_per_step": p.bootstraps_per_step,
+                "est_time_s": p.est_time_s,
+            })),
             "model": a.model,
         });
         writeln!(out, "{v}")?;
-    } else if let Some(model) = &a.model {
-        writeln!(out, "{}: ok — {}", a.name, henn_sema::summary(model))?;
+    } else if let (Some(model), Some(p)) = (&a.model, plan) {
+        writeln!(
+            out,
+            "{}: ok — {}; compiles to N = 2^{}, {} steps{}, estimated {}",
+            a.name,
+            henn_sema::summary(model),
+            p.log_n,
+            p.steps,
+            if p.bootstraps_per_step > 0 {
+                format!(", {} bootstraps per step", p.bootstraps_per_step)
+            } else {
+                String::new()
+            },
+            crate::ui::duration(p.est_time_s)
+        )?;
+    } else if a.model.is_some() {
+        writeln!(out, "{}: 1 error (does not compile)", a.name)?;
     } else {
         let plural = if errors == 1 { "" } else { "s" };
         writeln!(out, "{}: {errors} error{plural}", a.name)?;

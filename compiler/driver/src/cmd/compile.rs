@@ -7,6 +7,8 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use henn_plan::report::{CostModel, report};
 
+use crate::inputs::fill_samples;
+
 #[derive(Debug, clap::Args)]
 pub struct CompileArgs {
     /// The .henn model.
@@ -23,7 +25,7 @@ pub struct CompileArgs {
 }
 
 pub fn run(args: CompileArgs) -> anyhow::Result<ExitCode> {
-    let model = match henn_sema::check_file(&args.file) {
+    let mut model = match henn_sema::check_file(&args.file) {
         Ok(m) => m,
         Err(e) => {
             eprintln!("{e}");
@@ -31,8 +33,29 @@ pub fn run(args: CompileArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let started = std::time::Instant::now();
-    let compiled = henn_compile::compile(&model)
-        .with_context(|| format!("cannot compile {}", args.file.display()))?;
+    let compiled = match fill_samples(&mut model, None)
+        .and_then(|notes| {
+            for n in notes {
+                eprintln!("{n}");
+            }
+            Ok(henn_compile::compile(&model)?)
+        })
+        .with_context(|| format!("cannot compile {}", args.file.display()))
+    {
+        Ok(c) => c,
+        Err(e) if args.json => {
+            // Scripts asked for JSON: the error is a JSON object on stdout too.
+            let v = serde_json::json!({
+                "file": args.file.display().to_string(),
+                "ok": false,
+                "error": format!("{e:#}"),
+            });
+            outln!("{v}");
+            eprintln!("error: {e:#}");
+            return Ok(ExitCode::FAILURE);
+        }
+        Err(e) => return Err(e),
+    };
     let compile_s = started.elapsed().as_secs_f64();
     let out = args
         .output

@@ -30,8 +30,8 @@ use henn_runtime::executor::run_step;
 use henn_tir::train::{Trainer, evaluate};
 use henn_tir::{Slot, interp::Tensor};
 
-use crate::inputs::load_data;
-use crate::ui::{bar, peak_rss_bytes};
+use crate::inputs::{fill_samples, load_data};
+use crate::ui::{bar, duration, peak_rss_bytes};
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -100,8 +100,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
     // Compile the schedule's plan.
     let t = Instant::now();
-    if model.data.samples.is_none() {
-        model.data.samples = Some(train.len());
+    for note in fill_samples(&mut model, Some(&train_path))? {
+        eprintln!("{note}");
     }
     let plan = compile(&model)
         .with_context(|| format!("cannot compile {}", args.file.display()))?
@@ -215,26 +215,18 @@ fn check_estimate(plan: &Plan, steps: usize, args: &RunArgs) -> anyhow::Result<b
                 ", {} bootstraps per step",
                 b.per_step
             )),
-            minutes(est)
+            duration(est)
         );
     }
     if est > args.max_minutes * 60.0 && !args.yes {
         eprintln!(
             "error: the run is estimated at {}, over --max-minutes {}: pass --yes to start it, or --iterations K for fewer steps",
-            minutes(est),
+            duration(est),
             args.max_minutes
         );
         return Ok(false);
     }
     Ok(true)
-}
-
-fn minutes(seconds: f64) -> String {
-    if seconds < 120.0 {
-        format!("{seconds:.0} s")
-    } else {
-        format!("{:.1} min", seconds / 60.0)
-    }
 }
 
 /// The accuracy of always answering the test set's most frequent class.
