@@ -38,8 +38,9 @@ pub(crate) fn bar(len: u64, what: &str) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let pb = ProgressBar::new(len);
-    if let Ok(style) = ProgressStyle::with_template("{prefix:>10} [{bar:30}] {pos}/{len} {elapsed}")
-    {
+    if let Ok(style) = ProgressStyle::with_template(
+        "{prefix:>12} [{bar:30}] {pos}/{len} {elapsed_precise} elapsed, ~{eta} left",
+    ) {
         pb.set_style(style.progress_chars("=> "));
     }
     pb.set_prefix(what.to_owned());

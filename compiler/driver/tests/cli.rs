@@ -202,6 +202,33 @@ fn roles_as_separate_processes() {
     assert_eq!(enc["model"], "tiny");
     let d = max_json_diff(&enc["layers"], &twin["layers"]);
     assert!(d > 0.0 && d < 1e-4, "saved weights differ by {d}");
+    // The simulator predicts the encrypted run: its weights lie within the measured CKKS error
+    // of the encrypted run's (both are the twin's plus noise of the same size).
+    let sim = henn(
+        dir,
+        &[
+            "run",
+            "tiny.henn",
+            "--json",
+            "--backend",
+            "sim",
+            "-o",
+            "sim.json",
+        ],
+    );
+    ok(&sim);
+    let sim_summary: serde_json::Value = serde_json::from_slice(&sim.stdout).unwrap();
+    let sim_err = sim_summary["max_weight_error"].as_f64().unwrap();
+    let ckks_err =
+        serde_json::from_slice::<serde_json::Value>(&run.stdout).unwrap()["max_weight_error"]
+            .as_f64()
+            .unwrap();
+    let between = max_json_diff(&read("sim.json")["layers"], &enc["layers"]);
+    assert!(sim_err > 0.0 && sim_err < 1e-4, "simulated error {sim_err}");
+    assert!(
+        between <= 4.0 * ckks_err.max(sim_err),
+        "simulated vs encrypted weights differ by {between}, errors {sim_err} / {ckks_err}"
+    );
     // A run over the time limit is refused before any key is made; --iterations past the plan too.
     let out = henn(dir, &["run", "tiny.henn", "--max-minutes", "0"]);
     fails_with(&out, "--yes");

@@ -25,8 +25,10 @@ use henn_data::Dataset;
 use henn_owner::{self as owner, Batch, Prepared};
 use henn_plan::Plan;
 use henn_plan::report::{CostModel, report};
+use henn_runtime::Backend;
 use henn_runtime::ckks::CkksBackend;
 use henn_runtime::executor::run_step;
+use henn_runtime::sim::{NoiseModel, SimCt, SlotSim};
 use henn_tir::train::{Trainer, evaluate};
 use henn_tir::{Slot, interp::Tensor};
 
@@ -56,9 +58,21 @@ pub struct RunArgs {
     /// ...unless this is given.
     #[arg(long)]
     pub yes: bool,
+    /// Where the steps run: `ckks` (keys, encryption, the real thing) or `sim` (the slot
+    /// simulator with the plan's CKKS noise model: seconds, and a prediction of the encrypted
+    /// run's weights and accuracy).
+    #[arg(long, value_enum, default_value_t = RunBackend::Ckks)]
+    pub backend: RunBackend,
     /// Print the summary as one JSON object.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Where `henn run` runs the plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RunBackend {
+    Ckks,
+    Sim,
 }
 
 /// What the encrypted run produced, with its sizes.
@@ -116,7 +130,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Some(k) => k,
         None => planned,
     } as usize;
-    if !check_estimate(&plan, steps, &args)? {
+    if args.backend == RunBackend::Ckks && !check_estimate(&plan, steps, &args)? {
         return Ok(ExitCode::FAILURE);
     }
 
@@ -128,7 +142,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Some(test) => Some(twin.evaluate(test)?.accuracy),
         None => None,
     };
-    let enc = encrypted_run(&plan, &prepared, steps, &mut seconds)?;
+    let enc = match args.backend {
+        RunBackend::Ckks => encrypted_run(&plan, &prepared, steps, &mut seconds)?,
+        RunBackend::Sim => simulated_run(&plan, &prepared, steps, &mut seconds)?,
+    };
 
     // The plaintext twin.
     let t = Instant::now();
@@ -176,6 +193,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .map_or(0, |b| u64::from(b.per_step) * steps as u64);
     let summary = serde_json::json!({
         "model": model.name,
+        "backend": match args.backend { RunBackend::Ckks => "ckks", RunBackend::Sim => "sim" },
         "log_n": plan.params.log_n,
         "security": plan.params.security,
         "steps": steps,
@@ -238,8 +256,7 @@ fn chance(test: &Dataset) -> f64 {
     counts.values().copied().max().unwrap_or(0) as f64 / test.len().max(1) as f64
 }
 
-/// The owner's and the server's roles in one process: keys, encryption, `steps` steps on
-/// ciphertexts with evaluation keys only, decryption.
+/// The owner's and the server's roles in one process on CKKS: keys, then [`run_on`].
 fn encrypted_run(
     plan: &Plan,
     prepared: &Prepared,
@@ -255,21 +272,86 @@ fn encrypted_run(
     let key_bytes = keys.server.byte_size() as u64;
     seconds.push(("keygen", t.elapsed().as_secs_f64()));
 
-    // Owner: encrypt the initial state and every step's batch.
-    let t = Instant::now();
     let encoder = Encoder::new(&ctx);
     let mut encryptor = Encryptor::new(&ctx, keys.public.clone())?;
+    let decryptor = Decryptor::new(&ctx, keys.secret);
     let delta = 2f64.powi(plan.params.scale_bits as i32);
     let top = owner::input_level(&ctx, plan);
-    let mut encrypt = |values: &[f64]| -> anyhow::Result<Ciphertext> {
-        Ok(encryptor.encrypt(&encoder.encode_real(values, top, delta)?))
-    };
-    let mut state_cts: HashMap<String, Ciphertext> = HashMap::new();
+    // Server: evaluation keys only.
+    let backend = CkksBackend::for_plan(&ctx, &keys.server, plan)?;
+    let (state, ct_bytes) = run_on(
+        plan,
+        prepared,
+        steps,
+        &backend,
+        |values| Ok(encryptor.encrypt(&encoder.encode_real(values, top, delta)?)),
+        |c: &Ciphertext| encoder.decode_real(&decryptor.decrypt(c)),
+        |c: &Ciphertext| c.byte_size() as u64,
+        seconds,
+    )?;
+    Ok(Encrypted {
+        state,
+        key_bytes,
+        upload_bytes: key_bytes + ct_bytes,
+    })
+}
+
+/// The same run on the slot simulator with the CKKS noise model of the plan's chain: no keys, no
+/// ciphertexts, seconds instead of minutes; its weights and accuracy predict the encrypted run's.
+fn simulated_run(
+    plan: &Plan,
+    prepared: &Prepared,
+    steps: usize,
+    seconds: &mut Seconds,
+) -> anyhow::Result<Encrypted> {
+    let noise = NoiseModel::for_plan(plan);
+    let mut sim = SlotSim::with_noise(plan.params.slots(), noise, plan.owner.init.seed);
+    if let Some(b) = &plan.bootstrap {
+        sim = sim.with_plan_bootstrap(b)?;
+    }
+    let top = plan
+        .bootstrap
+        .as_ref()
+        .map_or(plan.params.levels() as usize, |b| b.input_level as usize);
+    let (state, _) = run_on(
+        plan,
+        prepared,
+        steps,
+        &sim,
+        |values| Ok(sim.encrypt(values, top)),
+        |c: &SimCt| c.values.clone(),
+        |_| 0,
+        seconds,
+    )?;
+    let rep = report(plan, &CostModel::default());
+    Ok(Encrypted {
+        state,
+        key_bytes: rep.key_bytes,
+        upload_bytes: rep.upload_bytes,
+    })
+}
+
+/// Encrypts the initial state and `steps` batches, runs the steps on `backend` carrying the state
+/// from step to step, and decrypts the result. Returns the state and the ciphertext bytes sent.
+#[allow(clippy::too_many_arguments)] // the roles' closures, one each
+fn run_on<B: Backend>(
+    plan: &Plan,
+    prepared: &Prepared,
+    steps: usize,
+    backend: &B,
+    mut encrypt: impl FnMut(&[f64]) -> anyhow::Result<B::Ct>,
+    decrypt: impl Fn(&B::Ct) -> Vec<f64>,
+    size: impl Fn(&B::Ct) -> u64,
+    seconds: &mut Seconds,
+) -> anyhow::Result<(BTreeMap<Slot, Vec<f64>>, u64)> {
+    // Owner: encrypt the initial state and every step's batch.
+    let t = Instant::now();
+    let mut state_cts: HashMap<String, B::Ct> = HashMap::new();
     for (name, v) in owner::pack_state(plan, &prepared.initial)? {
         state_cts.insert(name, encrypt(&v)?);
     }
     let pb = bar(steps as u64, "encrypt");
-    let mut batches: Vec<HashMap<String, Ciphertext>> = Vec::with_capacity(steps);
+    let mut batches: Vec<HashMap<String, B::Ct>> = Vec::with_capacity(steps);
     for step in 0..steps {
         let (x, y) = prepared.batch(&plan.owner, step);
         let mut cts = HashMap::new();
@@ -284,17 +366,15 @@ fn encrypted_run(
         pb.inc(1);
     }
     pb.finish_and_clear();
-    let upload_bytes = key_bytes
-        + state_cts
-            .values()
-            .chain(batches.iter().flat_map(|b| b.values()))
-            .map(|c| c.byte_size() as u64)
-            .sum::<u64>();
+    let ct_bytes = state_cts
+        .values()
+        .chain(batches.iter().flat_map(|b| b.values()))
+        .map(&size)
+        .sum::<u64>();
     seconds.push(("encrypt", t.elapsed().as_secs_f64()));
 
-    // Server: evaluation keys only.
+    // Server: the steps.
     let t = Instant::now();
-    let backend = CkksBackend::for_plan(&ctx, &keys.server, plan)?;
     let carry = owner::next_state_inputs(plan);
     let instrs = plan.program.instrs.len() as u64;
     let pb = bar(steps as u64 * instrs, "train");
@@ -303,7 +383,7 @@ fn encrypted_run(
         let mut inputs = batch_cts;
         inputs.extend(state_cts.drain());
         let base = step as u64 * instrs;
-        let out = run_step(plan, &backend, &inputs, step, |done, _| {
+        let out = run_step(plan, backend, &inputs, step, |done, _| {
             pb.set_position(base + done as u64)
         })?;
         for (out_name, in_name) in &carry {
@@ -317,11 +397,10 @@ fn encrypted_run(
 
     // Owner: decrypt.
     let t = Instant::now();
-    let decryptor = Decryptor::new(&ctx, keys.secret);
     let mut slots: HashMap<String, Vec<f64>> = HashMap::new();
     for (out_name, in_name) in &carry {
         if let Some(c) = state_cts.get(in_name) {
-            slots.insert(out_name.clone(), encoder.decode_real(&decryptor.decrypt(c)));
+            slots.insert(out_name.clone(), decrypt(c));
         }
     }
     let state = owner::unpack_state(plan, &slots)?
@@ -335,11 +414,7 @@ fn encrypted_run(
         })
         .collect();
     seconds.push(("decrypt", t.elapsed().as_secs_f64()));
-    Ok(Encrypted {
-        state,
-        key_bytes,
-        upload_bytes,
-    })
+    Ok((state, ct_bytes))
 }
 
 /// Writes the decrypted weights to `out` and the twin's beside them.
@@ -382,9 +457,14 @@ fn print_summary(file: &Path, plan: &Plan, s: &serde_json::Value, seconds: &Seco
         })
     };
     outln!(
-        "henn run {}: {} encrypted steps of {} samples, N = 2^{}, security {}",
+        "henn run {}: {} {} steps of {} samples, N = 2^{}, security {}",
         file.display(),
         s["steps"],
+        if s["backend"] == "sim" {
+            "simulated (slot simulator with the plan's CKKS noise model)"
+        } else {
+            "encrypted"
+        },
         s["batch"],
         plan.params.log_n,
         plan.params.security
