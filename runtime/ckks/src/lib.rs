@@ -1,5 +1,5 @@
 //! henn-ckks: a pure-Rust RNS-CKKS library: leveled arithmetic, and bootstrapping (`bootstrap`:
-//! first working pipeline on toy rings; see its module guide for what is left).
+//! full-slot and sparse-slot circuits at 128-bit parameters; see its module guide).
 //!
 //! # Central data structure
 //!
@@ -15,8 +15,8 @@
 //!   around Δ so scale drift stays tiny), special primes P, `dnum`; every set is checked against
 //!   the HE Standard table on log2(QP). Weaker sets only via [`Params::insecure_toy_for_tests`]
 //!   / [`Params::insecure_unchecked`].
-//! * [`Context`] (`Arc`): params + NTT plans per prime (`tfhe-ntt`, the successor of
-//!   `concrete-ntt`; see `ring::ntt` for why), basis converters for
+//! * [`Context`] (`Arc`): params + NTT plans per prime (`concrete-ntt`, the project's choice;
+//!   the `avx512-ntt` feature swaps in its successor `tfhe-ntt`, see `ring::ntt`), basis converters for
 //!   ModUp/ModDown at every level, rescale/CRT constants, the encoder's FFT tables.
 //! * [`Encoder`]: canonical embedding (special FFT), N/2 complex slots, any level and scale;
 //!   decoding reconstructs coefficients exactly (balanced Garner) before converting to f64.
