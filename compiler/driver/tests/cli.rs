@@ -202,6 +202,21 @@ fn roles_as_separate_processes() {
     assert_eq!(enc["model"], "tiny");
     let d = max_json_diff(&enc["layers"], &twin["layers"]);
     assert!(d > 0.0 && d < 1e-4, "saved weights differ by {d}");
+    // The graph: DOT grouped by stage and layer with key switches coloured, or JSON lines.
+    let dot = henn(dir, &["graph", "tiny.hplan"]);
+    ok(&dot);
+    let dot = String::from_utf8_lossy(&dot.stdout);
+    assert!(
+        dot.contains("subgraph cluster_") && dot.contains("Backward"),
+        "{dot}"
+    );
+    assert!(dot.contains("fillcolor"), "key switches are not coloured");
+    let lines = henn(dir, &["graph", "tiny.hplan", "--json"]);
+    ok(&lines);
+    let text = String::from_utf8_lossy(&lines.stdout);
+    let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(first["index"], 0);
+    assert!(text.lines().count() > 10);
     // The simulator predicts the encrypted run: its weights lie within the measured CKKS error
     // of the encrypted run's (both are the twin's plus noise of the same size).
     let sim = henn(

@@ -72,6 +72,9 @@ pub struct OpsArgs {
     /// the other in this run with their own keys. Default: N/2.
     #[arg(long, value_delimiter = ',')]
     pub boot_slots: Vec<usize>,
+    /// Accepted for uniformity: the output is always JSON lines (the anchor format).
+    #[arg(long)]
+    pub json: bool,
 }
 
 const ALL_OPS: [&str; 10] = [

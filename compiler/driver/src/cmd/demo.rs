@@ -84,19 +84,32 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
-    // Largest level count ≤ the request that passes the 128-bit check.
-    let mut levels = args.levels.max(3);
-    let params = loop {
-        let b = ParamsBuilder::new(args.logn)
-            .scale_bits(args.scale_bits)
-            .levels(levels)
-            .dnum(3);
-        match b.build() {
-            Ok(p) => break p,
-            Err(henn_ckks::CkksError::InsecureParams { .. }) if levels > 3 => levels -= 1,
-            Err(e) => return Err(e).context("no 128-bit parameter set for these sizes"),
+    // Largest level count ≤ the request that passes the 128-bit check; at each count the smallest
+    // `dnum` from 3 up whose special primes fit (small rings need more digits, fewer special primes).
+    let mut found = None;
+    'levels: for levels in (2..=args.levels.max(2)).rev() {
+        for dnum in 3..=levels + 1 {
+            let b = ParamsBuilder::new(args.logn)
+                .scale_bits(args.scale_bits)
+                .levels(levels)
+                .dnum(dnum);
+            match b.build() {
+                Ok(p) => {
+                    found = Some(p);
+                    break 'levels;
+                }
+                Err(henn_ckks::CkksError::InsecureParams { .. }) => continue,
+                Err(e) => return Err(e).context("no 128-bit parameter set for these sizes"),
+            }
         }
-    };
+    }
+    let params = found.with_context(|| {
+        format!(
+            "no 128-bit parameter set at N = 2^{} with {}-bit scale primes holds 2 levels",
+            args.logn, args.scale_bits
+        )
+    })?;
+    let dnum = params.dnum();
     let t = Instant::now();
     let log2_q = params.log2_q();
     let log2_qp = params.log2_qp();
@@ -120,7 +133,7 @@ fn demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
 
     if !args.json {
         outln!(
-            "henn demo: CKKS at N = 2^{} ({slots} slots), {} levels, Δ = 2^{}, log2 Q = {log2_q:.0}, log2 QP = {log2_qp:.0} ≤ {} (128-bit), dnum 3",
+            "henn demo: CKKS at N = 2^{} ({slots} slots), {} levels, Δ = 2^{}, log2 Q = {log2_q:.0}, log2 QP = {log2_qp:.0} ≤ {} (128-bit), dnum {dnum}",
             args.logn,
             top,
             args.scale_bits,
