@@ -712,6 +712,26 @@ impl ModelChecker<'_> {
             .and_then(|e| value::interval(self.sink, e, "interval"));
         let derivative = self.derivative(&a);
         let (degree, interval, derivative) = (degree?, interval?, derivative?);
+        if degree % 2 == 0 && interval.lo == -interval.hi {
+            // σ − ½ is odd: on a symmetric interval the even coefficients vanish, so the fit of
+            // degree 2k is the fit of degree 2k − 1 and costs the depth of 2k for nothing.
+            self.sink.push(
+                Diagnostic::warning(
+                    Code::EvenDegreeFit,
+                    format!(
+                        "a degree-{degree} fit on a symmetric interval is the degree-{} fit",
+                        degree - 1
+                    ),
+                )
+                .at(args.span, "its highest coefficient is 0")
+                .with_help(format!(
+                    "σ(x) − ½ is odd, so its even coefficients vanish: write degree = {} (same \
+                     polynomial) or {} (a closer fit)",
+                    degree - 1,
+                    degree + 1
+                )),
+            );
+        }
         // Identical fits are computed once (a file may declare many).
         let key = (degree, interval.lo.to_bits(), interval.hi.to_bits());
         let fitted = self

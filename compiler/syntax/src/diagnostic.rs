@@ -89,6 +89,7 @@ codes! {
     DerivativeNegative = "W0001", "σ̃′ changes sign inside the activation's trusted interval";
     InsecureParameters = "W0002", "the file asks for parameters below 128-bit security";
     UnusedActivation = "W0003", "an activation that no layer uses";
+    EvenDegreeFit = "W0004", "an even-degree `sigmoid_fit` on a symmetric interval: σ − ½ is odd, so it equals the odd degree below";
 }
 
 impl std::fmt::Display for Code {
