@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use henn_ckks::{Decryptor, Encoder, Encryptor};
 use henn_compiler::pipeline::compile;
-use henn_he_ir::lower::state_slot;
+use henn_lower::lower::state_slot;
 use henn_plan::Plan;
 use henn_plan::io::{from_bytes, to_bytes};
 use henn_plan::plan::{StateKind, StateSlot};

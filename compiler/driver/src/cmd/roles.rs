@@ -351,7 +351,7 @@ pub fn decrypt(args: DecryptArgs) -> anyhow::Result<ExitCode> {
     let twin = henn_tir::train::Trainer::new(&model, &train)?;
     let mut tensors = twin.state().clone();
     for (slot, t) in tensors.iter_mut() {
-        if let Some(v) = state.get(&henn_he_ir::lower::state_slot(*slot)) {
+        if let Some(v) = state.get(&henn_lower::lower::state_slot(*slot)) {
             t.data.clone_from(v);
         }
     }

@@ -20,7 +20,7 @@ use std::time::Instant;
 use anyhow::{Context as _, bail};
 use henn_ckks::{Ciphertext, Decryptor, Encoder, Encryptor};
 use henn_compiler::pipeline::compile;
-use henn_he_ir::lower::state_slot;
+use henn_lower::lower::state_slot;
 use henn_runtime::ckks::CkksBackend;
 use henn_runtime::executor::run_step;
 use henn_runtime::owner::{self, Batch, State};

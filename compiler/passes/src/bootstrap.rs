@@ -34,10 +34,10 @@ use petgraph::algo::toposort;
 use petgraph::stable_graph::NodeIndex;
 use petgraph::visit::NodeIndexable;
 
-use crate::error::IrError;
-use crate::graph::{HeGraph, ValueId};
-use crate::op::HeOp;
-use crate::types::{Kind, ValueType};
+use henn_he_ir::error::IrError;
+use henn_he_ir::graph::{HeGraph, ValueId};
+use henn_he_ir::op::HeOp;
+use henn_he_ir::types::{Kind, ValueType};
 
 /// The placed graph and what the pass did.
 #[derive(Debug, Clone)]
@@ -487,7 +487,7 @@ pub enum SlotNeed {
 /// Weights alone take a periodic circuit; samples alone, or both, a zeroed one (the weights
 /// are then re-replicated by [`replicate_sparse_weights`]: rotations and additions, no level).
 pub fn slot_need(g: &HeGraph) -> SlotNeed {
-    use crate::types::Packing;
+    use henn_he_ir::types::Packing;
     let (mut span, mut samples, mut any) = (0usize, false, false);
     let mut slots = 0usize;
     for n in g.graph.node_weights() {
@@ -530,7 +530,7 @@ pub fn slot_need(g: &HeGraph) -> SlotNeed {
 /// whole ciphertext (no level, no scale change), and every consumer reads the copy. Other nodes
 /// are copied as they are. Returns the new graph and the rotations it added per step.
 pub fn replicate_sparse_weights(g: &HeGraph, slots: usize) -> Result<(HeGraph, usize), IrError> {
-    use crate::types::Packing;
+    use henn_he_ir::types::Packing;
     let order = program_order(g)?;
     let mut out = HeGraph::with_constants_of(g);
     let mut map: NodeMap<ValueId> = NodeMap::with_capacity(g.graph.node_bound());

@@ -26,9 +26,9 @@
 
 pub mod registry;
 
-use crate::error::IrError;
-use crate::graph::{HeGraph, ValueId};
-use crate::types::{Layout, Packing, Padding};
+use henn_he_ir::error::IrError;
+use henn_he_ir::graph::{HeGraph, ValueId};
+use henn_he_ir::types::{Layout, Packing, Padding};
 
 /// Operation counts of one kernel invocation (before sharing across invocations).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]

@@ -27,13 +27,13 @@ use henn_tir::{
     Factor, Graph as Tir, InputKind, MatMulForm, Op, Slot, SlotKind, StepGraph, ValueId as TirValue,
 };
 
-use crate::error::IrError;
-use crate::graph::{HeGraph, ValueId};
 use crate::kernels::registry::KernelRegistry;
 use crate::kernels::{self, KernelCost};
-use crate::op::HeOp;
 use crate::poly;
-use crate::types::{Layout, Origin, Padding, Stage};
+use henn_he_ir::error::IrError;
+use henn_he_ir::graph::{HeGraph, ValueId};
+use henn_he_ir::op::HeOp;
+use henn_he_ir::types::{Layout, Origin, Padding, Stage};
 
 /// Choices the lowering needs that the tensor IR does not carry.
 #[derive(Debug, Clone)]
@@ -411,7 +411,7 @@ pub fn lower_step_with(
                 for (&e, &rows) in e.iter().zip(&blocks) {
                     let layout = g.ty(e)?.layout.clone();
                     let mut l = layout.clone();
-                    l.packing = crate::types::Packing::Flat;
+                    l.packing = henn_he_ir::types::Packing::Flat;
                     let entries = (0..rows)
                         .flat_map(|r| (0..cols).map(move |c| ((r * stride + c) as u32, k)))
                         .collect();
