@@ -704,7 +704,10 @@ fn make_plan(
         bootstrap,
         source_model: serde_json::to_string(model).unwrap_or_default(),
     };
-    let errors = henn_plan::validate::validate_plan(&plan);
+    let errors: Vec<String> = henn_plan::validate::validate_plan(&plan)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     if !errors.is_empty() {
         return Err(CompileError::Invalid(errors));
     }

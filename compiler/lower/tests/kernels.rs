@@ -285,15 +285,6 @@ fn validator_reports_missing_keys_and_depth() {
 }
 
 #[test]
-fn builder_rejects_product_of_unrelinearized_ciphertexts() {
-    let mut g = HeGraph::new();
-    let a = g.input("A", Layout::samples(4, 4, 4, 16));
-    let sq = g.mul_lazy(a, a).unwrap();
-    let err = g.mul_lazy(sq, a).unwrap_err();
-    assert!(err.to_string().contains("relinearized"), "{err}");
-}
-
-#[test]
 fn polynomials_are_exact_and_depth_optimal() {
     use henn_lower::poly::{poly_depth, poly_eval};
     let mut rng = ChaCha8Rng::seed_from_u64(99);
