@@ -18,12 +18,12 @@
 use henn_ckks::bootstrap::{BootstrapSpec, BootstrapVariant, SparseOutput, bootstrappable_params};
 use henn_ckks::{Context, Params, ParamsBuilder, SecurityLevel, max_log2_qp};
 use henn_he_ir::HeGraph;
-use henn_he_ir::bootstrap::{
+use henn_he_ir::{Limits, validate};
+use henn_lower::lower::{LowerConfig, Lowered, lower_step};
+use henn_passes::bootstrap::{
     SlotNeed, SparseFill, place_bootstraps, replicate_sparse_weights, slot_need,
 };
-use henn_he_ir::lower::{LowerConfig, Lowered, lower_step};
-use henn_he_ir::schedule::{key_manifest, to_program};
-use henn_he_ir::{Limits, validate};
+use henn_passes::schedule::{key_manifest, to_program};
 use henn_plan::bootstrap::BootstrapPlan;
 use henn_plan::plan::{
     DataContract, FORMAT_VERSION, InputSource, LoopSchedule, ParamsSpec, Plan, StateSpec,
@@ -423,7 +423,7 @@ fn bootstrapped_plan(
 /// fewer slots than the ring has (same levels and scale, so the placement stands; fewer
 /// rotations, less key and DFT memory, a little faster), else `spec` as it is. With a zeroed
 /// circuit the refreshed weights are re-replicated by rotations (see
-/// [`henn_he_ir::bootstrap::slot_need`]). Only the StC-first real circuit has a sparse variant.
+/// [`henn_passes::bootstrap::slot_need`]). Only the StC-first real circuit has a sparse variant.
 fn sparse_circuit(
     graph: HeGraph,
     spec: &BootstrapSpec,
@@ -696,7 +696,10 @@ fn make_plan(
         bootstrap,
         owner: henn_tir::contract::owner_contract(model, steps),
     };
-    let errors = henn_plan::validate::validate_plan(&plan);
+    let errors: Vec<String> = henn_plan::validate::validate_plan(&plan)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     if !errors.is_empty() {
         return Err(CompileError::Invalid(errors));
     }

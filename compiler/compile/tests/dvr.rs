@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use henn_ckks::{Decryptor, Encoder, Encryptor};
 use henn_compile::compile;
-use henn_he_ir::lower::state_slot;
+use henn_lower::lower::state_slot;
 use henn_owner::{self as owner, Batch, State};
 use henn_plan::Plan;
 use henn_plan::io::{from_bytes, to_bytes};
@@ -237,13 +237,15 @@ fn a_contract_with_a_missing_block_is_rejected() {
         .retain(|i| !(i.state_slot() == Some(W1) && i.layout.first_row == 16));
     let errors = henn_plan::validate::validate_plan(&plan);
     assert!(
-        errors
-            .iter()
-            .any(|e| e.contains("state W1: a block starts at row 24 where row 16 was expected")),
+        errors.iter().any(|e| e
+            .to_string()
+            .contains("state W1: a block starts at row 24 where row 16 was expected")),
         "{errors:?}"
     );
     assert!(
-        errors.iter().any(|e| e.contains("replaces no state input")),
+        errors
+            .iter()
+            .any(|e| e.to_string().contains("replaces no state input")),
         "{errors:?}"
     );
 }

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use henn_ckks::{Decryptor, Encoder, Encryptor};
 use henn_compile::compile;
-use henn_he_ir::lower::state_slot;
+use henn_lower::lower::state_slot;
 use henn_owner::{self as owner, Batch, State};
 use henn_plan::Plan;
 use henn_runtime::ckks::CkksBackend;

@@ -137,9 +137,20 @@ fn invalid_plans_are_rejected_on_load() {
     match from_bytes("p", &bytes) {
         Err(PlanIoError::Invalid { errors, .. }) => {
             assert!(
+                errors.iter().any(|e| matches!(
+                    e,
+                    henn_plan::validate::PlanError::Instr {
+                        op: "rotate",
+                        problem: henn_plan::validate::InstrError::MissingRotationKey { .. },
+                        ..
+                    }
+                )),
+                "{errors:?}"
+            );
+            assert!(
                 errors
                     .iter()
-                    .any(|e| e.contains("has no key in the manifest")),
+                    .any(|e| e.to_string().contains("has no key in the manifest")),
                 "{errors:?}"
             )
         }

@@ -20,9 +20,11 @@ pub(crate) fn load_data(model: &Model, path: &Path) -> anyhow::Result<henn_data:
     Ok(henn_data::load_spec(path, expect)?)
 }
 
-/// One rule for `check`, `compile` and `run`: a model that does not state its sample count takes
-/// it from its training data (the bundled file, or `data` when given), and a data file with more
-/// rows than the model's `samples` is named. Returns the notes to print.
+/// One rule for `check`, `compile` and `run`: a model trained for epochs that does not state its
+/// sample count takes it from its training data (the bundled file, or `data` when given); a data
+/// file with more rows than the model's `samples` is named. A model trained for a number of
+/// iterations needs no count (it trains on all rows) and no readable data to compile. Returns the
+/// notes to print.
 pub(crate) fn fill_samples(model: &mut Model, data: Option<&Path>) -> anyhow::Result<Vec<String>> {
     let Some(path) = data
         .map(Path::to_path_buf)
@@ -30,10 +32,16 @@ pub(crate) fn fill_samples(model: &mut Model, data: Option<&Path>) -> anyhow::Re
     else {
         return Ok(Vec::new());
     };
-    let rows = load_data(model, &path)?.len();
+    let needed = model.data.samples.is_none()
+        && matches!(model.schedule.length, henn_sema::TrainLength::Epochs(_));
+    let rows = match load_data(model, &path) {
+        Ok(d) => d.len(),
+        Err(e) if needed => return Err(e),
+        Err(_) => return Ok(Vec::new()),
+    };
     let mut notes = Vec::new();
     match model.data.samples {
-        None => {
+        None if needed => {
             model.data.samples = Some(rows);
             notes.push(format!(
                 "note: `samples` is not stated: {rows}, the rows of {}",
@@ -44,7 +52,7 @@ pub(crate) fn fill_samples(model: &mut Model, data: Option<&Path>) -> anyhow::Re
             "note: {} has {rows} rows; the model trains on the first {n} (`samples = {n}`)",
             path.display()
         )),
-        Some(_) => {}
+        _ => {}
     }
     Ok(notes)
 }

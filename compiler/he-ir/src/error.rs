@@ -1,5 +1,7 @@
 //! Errors of the HE IR: illegal operations found while building, and everything the validator finds.
 
+use henn_plan::op::InferError;
+
 /// One problem in an HE IR graph. Node numbers are petgraph node indices, as the printer shows them.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
@@ -7,7 +9,16 @@ pub enum IrError {
     #[error("%{node} does not exist")]
     UnknownValue { node: usize },
     #[error("illegal `{op}`: {reason}")]
-    IllegalOp { op: &'static str, reason: String },
+    IllegalOp {
+        op: &'static str,
+        reason: InferError,
+    },
+    #[error("%{node} (`{op}`): {reason}")]
+    IllTyped {
+        node: usize,
+        op: &'static str,
+        reason: InferError,
+    },
     #[error("%{node} (`{op}`): {reason}")]
     Invalid {
         node: usize,

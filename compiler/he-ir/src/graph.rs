@@ -1,10 +1,12 @@
 //! The HE IR graph: a `petgraph::StableGraph` of [`Node`]s (operation + inferred type) with operand
 //! edges, a pool of plaintext constants, and a builder API that infers every type as it goes.
 //!
-//! Type inference lives in one function, [`infer`], used both by the builder (so an illegal node is
-//! never added) and by the validator (so a graph edited by a later rewrite stage is re-checked the
-//! same way). The builder hash-conses nodes: asking twice for the same operation on the same operands
-//! returns the first node, so a rotation shared by two kernels is computed once.
+//! Type inference lives in one rule, [`infer`] (with [`infer_stated`] for a result whose layout its
+//! kernel states), used both by the builder (so an illegal node is never added) and by the validator
+//! (so a graph edited by a later rewrite stage is re-checked the same way). A node's type, layout
+//! included, is fixed when it is created: there is no way to change it afterwards. The builder
+//! hash-conses nodes: asking twice for the same operation on the same operands returns the first
+//! node, so a rotation shared by two kernels is computed once.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -18,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::IrError;
 use crate::op::{ConstId, HeOp, Operand};
 use crate::types::{Depth, Kind, Layout, Origin, Rotation, ValueType};
-pub use henn_plan::op::infer;
+pub use henn_plan::op::{infer, infer_stated};
 
 /// Handle of a value (a node) in an [`HeGraph`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -283,17 +285,39 @@ impl HeGraph {
 
     /// Add an operation after inferring (and so checking) its type. Identical requests are shared.
     pub fn op(&mut self, op: HeOp, operands: &[ValueId]) -> Result<ValueId, IrError> {
-        let key = CseKey::of(&op, operands);
-        if let Some(key) = &key
-            && let Some(&v) = self.cse.get(key)
+        self.op_as(op, operands, None)
+    }
+
+    /// Add an operation whose result has the layout `stated` (when given) rather than the inferred
+    /// one: for a kernel that knows better than the inference what its result holds (a masked sum
+    /// is zero-padded, a column sum is a weight row; the kernel's tests prove the claim on the slot
+    /// simulator). The stated layout is checked against the inferred one ([`infer_stated`]: same
+    /// slot count and row stride). Identical requests are shared when their layouts agree; a
+    /// request that states another layout than the existing node gets a node of its own.
+    pub fn op_as(
+        &mut self,
+        op: HeOp,
+        operands: &[ValueId],
+        stated: Option<Layout>,
+    ) -> Result<ValueId, IrError> {
+        let mut key = CseKey::of(&op, operands);
+        if let Some(k) = &key
+            && let Some(&v) = self.cse.get(k)
         {
-            return Ok(v);
+            match &stated {
+                Some(layout) if self.ty(v)?.layout != *layout => key = None,
+                _ => return Ok(v),
+            }
         }
         let tys: Vec<&ValueType> = operands
             .iter()
             .map(|&v| self.ty(v))
             .collect::<Result<_, _>>()?;
-        let ty = infer(&op, &tys).map_err(|reason| IrError::IllegalOp {
+        let ty = match &stated {
+            None => infer(&op, &tys),
+            Some(layout) => infer_stated(&op, &tys, layout),
+        }
+        .map_err(|reason| IrError::IllegalOp {
             op: op.mnemonic(),
             reason,
         })?;
@@ -312,17 +336,6 @@ impl HeGraph {
         Ok(v)
     }
 
-    /// Replace the layout a kernel declares for its result (the kernel's tests prove the claim on
-    /// the slot simulator). Only the layout changes; depth, scale and degree stay as inferred.
-    pub fn declare_layout(&mut self, v: ValueId, layout: Layout) -> Result<(), IrError> {
-        let node = self
-            .graph
-            .node_weight_mut(v.0)
-            .ok_or(IrError::UnknownValue { node: v.0.index() })?;
-        node.ty.layout = layout;
-        Ok(())
-    }
-
     // ----- convenience builders (the baseline policy: eager rescale, relinearize before rescale) ---
 
     /// Bring two ciphertexts to the same depth by dropping levels on the shallower one.
@@ -337,8 +350,18 @@ impl HeGraph {
 
     /// a + b, aligning depths first.
     pub fn add(&mut self, a: ValueId, b: ValueId) -> Result<ValueId, IrError> {
+        self.add_as(a, b, None)
+    }
+
+    /// a + b with the stated layout (see [`HeGraph::op_as`]), aligning depths first.
+    pub fn add_as(
+        &mut self,
+        a: ValueId,
+        b: ValueId,
+        stated: Option<Layout>,
+    ) -> Result<ValueId, IrError> {
         let (a, b) = self.align(a, b)?;
-        self.op(HeOp::AddCC, &[a, b])
+        self.op_as(HeOp::AddCC, &[a, b], stated)
     }
 
     /// a − b, aligning depths first.
@@ -355,8 +378,18 @@ impl HeGraph {
 
     /// Relinearize and rescale a product.
     pub fn relin_rescale(&mut self, v: ValueId) -> Result<ValueId, IrError> {
+        self.relin_rescale_as(v, None)
+    }
+
+    /// Relinearize and rescale a product; the result has the stated layout (see
+    /// [`HeGraph::op_as`]).
+    pub fn relin_rescale_as(
+        &mut self,
+        v: ValueId,
+        stated: Option<Layout>,
+    ) -> Result<ValueId, IrError> {
         let r = self.op(HeOp::Relin, &[v])?;
-        self.op(HeOp::Rescale, &[r])
+        self.op_as(HeOp::Rescale, &[r], stated)
     }
 
     /// a ⊙ b, relinearized and rescaled (one level).
@@ -367,8 +400,18 @@ impl HeGraph {
 
     /// ct ⊙ pt, rescaled (one level).
     pub fn mul_plain(&mut self, a: ValueId, pt: ValueId) -> Result<ValueId, IrError> {
+        self.mul_plain_as(a, pt, None)
+    }
+
+    /// ct ⊙ pt, rescaled (one level); the result has the stated layout (see [`HeGraph::op_as`]).
+    pub fn mul_plain_as(
+        &mut self,
+        a: ValueId,
+        pt: ValueId,
+        stated: Option<Layout>,
+    ) -> Result<ValueId, IrError> {
         let p = self.op(HeOp::MulCP, &[a, pt])?;
-        self.op(HeOp::Rescale, &[p])
+        self.op_as(HeOp::Rescale, &[p], stated)
     }
 
     /// ct · c for a real constant, rescaled (one level). Integers should use [`HeOp::MulInt`].
@@ -397,12 +440,36 @@ impl HeGraph {
         step: i64,
         count: usize,
     ) -> Result<ValueId, IrError> {
+        self.rotate_and_sum_as(a, step, count, None)
+    }
+
+    /// [`HeGraph::rotate_and_sum`] whose last addition has the stated layout (see
+    /// [`HeGraph::op_as`]). With fewer than two terms nothing is added, so `a` must already have
+    /// that layout.
+    pub fn rotate_and_sum_as(
+        &mut self,
+        a: ValueId,
+        step: i64,
+        count: usize,
+        stated: Option<Layout>,
+    ) -> Result<ValueId, IrError> {
         let mut acc = a;
         let mut shift = 1usize;
         while shift < count {
             let r = self.rotate(acc, step * shift as i64)?;
-            acc = self.add(acc, r)?;
+            let last = shift * 2 >= count;
+            acc = self.add_as(acc, r, if last { stated.clone() } else { None })?;
             shift *= 2;
+        }
+        if count < 2
+            && let Some(layout) = &stated
+            && self.ty(a)?.layout != *layout
+        {
+            return Err(IrError::Invalid {
+                node: a.0.index(),
+                op: "rotate_and_sum",
+                reason: "a single term cannot take another layout".into(),
+            });
         }
         Ok(acc)
     }

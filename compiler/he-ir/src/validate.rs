@@ -8,7 +8,7 @@ use petgraph::algo::toposort;
 
 use crate::error::IrError;
 use crate::graph::{HeGraph, ValueId, infer};
-use crate::op::HeOp;
+use crate::op::{HeOp, check_stated};
 
 /// What the graph is checked against. `None` skips that check (e.g. before parameters are chosen).
 #[derive(Debug, Clone, Default)]
@@ -36,7 +36,7 @@ pub fn validate(graph: &HeGraph, limits: &Limits) -> Vec<IrError> {
             match tys {
                 Err(e) => errors.push(e),
                 Ok(tys) => match infer(&node.op, &tys) {
-                    Err(reason) => errors.push(IrError::Invalid {
+                    Err(reason) => errors.push(IrError::IllTyped {
                         node: node_no,
                         op: node.op.mnemonic(),
                         reason,
@@ -55,6 +55,13 @@ pub fn validate(graph: &HeGraph, limits: &Limits) -> Vec<IrError> {
                                     "recorded type (depth {}, Δ^{}, degree {}) disagrees with its operands (depth {}, Δ^{}, degree {})",
                                     stored.depth.0, stored.scale_pow, stored.degree, ty.depth.0, ty.scale_pow, ty.degree
                                 ),
+                            });
+                        }
+                        if let Err(reason) = check_stated(&ty.layout, &stored.layout) {
+                            errors.push(IrError::IllTyped {
+                                node: node_no,
+                                op: node.op.mnemonic(),
+                                reason,
                             });
                         }
                     }

@@ -10,7 +10,7 @@ use std::io::Read;
 use std::path::Path;
 
 use crate::plan::{FORMAT_VERSION, Plan};
-use crate::validate::validate_plan;
+use crate::validate::{PlanError, validate_plan};
 
 use henn_ckks::CkksError;
 use henn_ckks::serial::{open_envelope, seal_envelope};
@@ -53,10 +53,22 @@ pub enum PlanIoError {
     Corrupt { path: String },
     #[error("{path}: the payload does not decode as a plan: {reason}")]
     Malformed { path: String, reason: String },
-    #[error("{path}: the plan is invalid:\n  {}", .errors.join("\n  "))]
-    Invalid { path: String, errors: Vec<String> },
+    #[error("{path}: the plan is invalid:\n  {}", join_errors(.errors))]
+    Invalid {
+        path: String,
+        errors: Vec<PlanError>,
+    },
     #[error("cannot encode the plan: {0}")]
     Encode(String),
+}
+
+/// The validator's findings, one per line.
+fn join_errors(errors: &[PlanError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n  ")
 }
 
 /// The encoded payload and its BLAKE3 hash (the plan's content hash).

@@ -12,6 +12,6 @@ pub mod report;
 pub mod types;
 pub mod validate;
 
-pub use op::{ConstId, HeOp, Operand};
+pub use op::{ConstId, HeOp, InferError, Operand};
 pub use plan::Plan;
 pub use types::{Bound, Depth, Kind, Layout, Origin, Packing, Padding, Rotation, Stage, ValueType};

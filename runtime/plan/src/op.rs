@@ -113,57 +113,151 @@ impl HeOp {
     }
 }
 
-/// The type an operation produces from its operands' types, or why the operation is illegal.
-pub fn infer(op: &HeOp, operands: &[&ValueType]) -> Result<ValueType, String> {
-    if operands.len() != op.arity() {
-        return Err(format!(
-            "expects {} operands, got {}",
-            op.arity(),
-            operands.len()
-        ));
+/// Which operand of an operation a type error is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OperandPos {
+    /// The only operand of a unary operation.
+    Sole,
+    /// The first operand of a binary operation.
+    Left,
+    /// The second operand of a binary operation.
+    Right,
+}
+
+impl std::fmt::Display for OperandPos {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            OperandPos::Sole => "operand",
+            OperandPos::Left => "left operand",
+            OperandPos::Right => "right operand",
+        })
     }
-    let cipher = |t: &ValueType, what: &str| -> Result<(), String> {
-        if t.kind == Kind::Cipher {
-            Ok(())
-        } else {
-            Err(format!("{what} must be a ciphertext"))
-        }
-    };
-    let same_shape = |a: &ValueType, b: &ValueType| -> Result<(), String> {
-        if a.layout.slots != b.layout.slots {
-            return Err(format!(
-                "slot counts differ ({} vs {})",
-                a.layout.slots, b.layout.slots
-            ));
-        }
+}
+
+/// Why an operation cannot be applied to operands of these types: the one type rule's verdict,
+/// shared by the compiler's builder and validator and by the plan loader.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InferError {
+    #[error("expects {expected} operands, got {got}")]
+    Arity { expected: usize, got: usize },
+    #[error("inputs and constants are created with HeGraph::input/constant")]
+    Source,
+    #[error("{operand} must be a ciphertext")]
+    NotCiphertext { operand: OperandPos },
+    #[error("{operand} must be a plaintext")]
+    NotPlaintext { operand: OperandPos },
+    #[error("slot counts differ ({left} vs {right})")]
+    ShapeMismatch { left: usize, right: usize },
+    #[error("depths differ ({left} vs {right})")]
+    DepthMismatch { left: u32, right: u32 },
+    #[error("scales differ (Δ^{left} vs Δ^{right})")]
+    ScaleMismatch { left: u32, right: u32 },
+    #[error("plaintext addend is encoded at Δ, ciphertext is at Δ^{scale_pow}")]
+    PlainAddendScale { scale_pow: u32 },
+    #[error("operands must be relinearized before the next product (degrees {left} and {right})")]
+    ProductNotRelinearized { left: u8, right: u8 },
+    #[error("only a degree-2 ciphertext can be relinearized (this one has degree {degree})")]
+    RelinDegree { degree: u8 },
+    #[error("rescaling a ciphertext at scale Δ^{scale_pow} would leave scale ≈ 1")]
+    RescaleAtBaseScale { scale_pow: u32 },
+    #[error("cannot drop from depth {from} up to depth {to}")]
+    LevelDropUpward { from: u32, to: u32 },
+    #[error("rotate a relinearized ciphertext (this one has degree {degree})")]
+    RotateNotRelinearized { degree: u8 },
+    #[error(
+        "bootstrap needs a relinearized ciphertext at scale Δ (this one has degree {degree}, scale Δ^{scale_pow})"
+    )]
+    BootstrapInput { degree: u8, scale_pow: u32 },
+    #[error("outputs must be relinearized (this one has degree {degree})")]
+    OutputNotRelinearized { degree: u8 },
+    #[error("the stated layout has {stated} slots, the value has {inferred}")]
+    LayoutSlots { stated: usize, inferred: usize },
+    #[error("the stated layout has row stride {stated}, the value has {inferred}")]
+    LayoutStride { stated: usize, inferred: usize },
+}
+
+/// The type an operation produces from its operands' types, or why the operation is illegal.
+pub fn infer(op: &HeOp, operands: &[&ValueType]) -> Result<ValueType, InferError> {
+    if operands.len() != op.arity() {
+        return Err(InferError::Arity {
+            expected: op.arity(),
+            got: operands.len(),
+        });
+    }
+    match (op, operands) {
+        (HeOp::Input { .. } | HeOp::Const(_), _) => Err(InferError::Source),
+        (_, [a, b]) => infer_binary(op, a, b),
+        (_, [a]) => infer_unary(op, a),
+        _ => Err(InferError::Arity {
+            expected: op.arity(),
+            got: operands.len(),
+        }),
+    }
+}
+
+fn cipher(t: &ValueType, operand: OperandPos) -> Result<(), InferError> {
+    if t.kind == Kind::Cipher {
         Ok(())
-    };
-    let merged = |a: &ValueType, b: &ValueType| -> Layout {
-        let mut l = a.layout.clone();
-        l.rows = l.rows.max(b.layout.rows);
-        l.cols = l.cols.max(b.layout.cols);
-        if b.layout.padding == Padding::Garbage {
-            l.padding = Padding::Garbage;
-        }
-        l
-    };
+    } else {
+        Err(InferError::NotCiphertext { operand })
+    }
+}
+
+fn plain(t: &ValueType) -> Result<(), InferError> {
+    if t.kind == Kind::Plain {
+        Ok(())
+    } else {
+        Err(InferError::NotPlaintext {
+            operand: OperandPos::Right,
+        })
+    }
+}
+
+fn same_shape(a: &ValueType, b: &ValueType) -> Result<(), InferError> {
+    if a.layout.slots != b.layout.slots {
+        return Err(InferError::ShapeMismatch {
+            left: a.layout.slots,
+            right: b.layout.slots,
+        });
+    }
+    Ok(())
+}
+
+fn same_depth(a: &ValueType, b: &ValueType) -> Result<(), InferError> {
+    if a.depth != b.depth {
+        return Err(InferError::DepthMismatch {
+            left: a.depth.0,
+            right: b.depth.0,
+        });
+    }
+    Ok(())
+}
+
+/// The layout of an elementwise combination: the larger logical block, garbage if either is.
+fn merged(a: &ValueType, b: &ValueType) -> Layout {
+    let mut l = a.layout.clone();
+    l.rows = l.rows.max(b.layout.rows);
+    l.cols = l.cols.max(b.layout.cols);
+    if b.layout.padding == Padding::Garbage {
+        l.padding = Padding::Garbage;
+    }
+    l
+}
+
+/// [`infer`] for the two-operand operations.
+fn infer_binary(op: &HeOp, a: &ValueType, b: &ValueType) -> Result<ValueType, InferError> {
+    cipher(a, OperandPos::Left)?;
     match op {
-        HeOp::Input { .. } | HeOp::Const(_) => {
-            Err("inputs and constants are created with HeGraph::input/constant".into())
-        }
         HeOp::AddCC | HeOp::SubCC => {
-            let (a, b) = (operands[0], operands[1]);
-            cipher(a, "left operand")?;
-            cipher(b, "right operand")?;
+            cipher(b, OperandPos::Right)?;
             same_shape(a, b)?;
-            if a.depth != b.depth {
-                return Err(format!("depths differ ({} vs {})", a.depth.0, b.depth.0));
-            }
+            same_depth(a, b)?;
             if a.scale_pow != b.scale_pow {
-                return Err(format!(
-                    "scales differ (Δ^{} vs Δ^{})",
-                    a.scale_pow, b.scale_pow
-                ));
+                return Err(InferError::ScaleMismatch {
+                    left: a.scale_pow,
+                    right: b.scale_pow,
+                });
             }
             Ok(ValueType {
                 degree: a.degree.max(b.degree),
@@ -172,45 +266,28 @@ pub fn infer(op: &HeOp, operands: &[&ValueType]) -> Result<ValueType, String> {
             })
         }
         HeOp::AddCP | HeOp::SubCP => {
-            let (a, b) = (operands[0], operands[1]);
-            cipher(a, "left operand")?;
-            if b.kind != Kind::Plain {
-                return Err("right operand must be a plaintext".into());
-            }
+            plain(b)?;
             same_shape(a, b)?;
             if a.scale_pow != 1 {
-                return Err(format!(
-                    "plaintext addend is encoded at Δ, ciphertext is at Δ^{}",
-                    a.scale_pow
-                ));
+                return Err(InferError::PlainAddendScale {
+                    scale_pow: a.scale_pow,
+                });
             }
             Ok(ValueType {
                 layout: merged(a, b),
                 ..a.clone()
             })
         }
-        HeOp::Neg | HeOp::MulInt(_) => {
-            cipher(operands[0], "operand")?;
-            Ok(operands[0].clone())
-        }
-        HeOp::AddScalar(_) => {
-            cipher(operands[0], "operand")?;
-            Ok(ValueType {
-                layout: operands[0].layout.clone().with_padding(Padding::Garbage),
-                ..operands[0].clone()
-            })
-        }
         HeOp::MulCC => {
-            let (a, b) = (operands[0], operands[1]);
-            cipher(a, "left operand")?;
-            cipher(b, "right operand")?;
+            cipher(b, OperandPos::Right)?;
             same_shape(a, b)?;
             if a.degree != 1 || b.degree != 1 {
-                return Err("operands must be relinearized before the next product".into());
+                return Err(InferError::ProductNotRelinearized {
+                    left: a.degree,
+                    right: b.degree,
+                });
             }
-            if a.depth != b.depth {
-                return Err(format!("depths differ ({} vs {})", a.depth.0, b.depth.0));
-            }
+            same_depth(a, b)?;
             Ok(ValueType {
                 degree: 2,
                 scale_pow: a.scale_pow + b.scale_pow,
@@ -219,29 +296,37 @@ pub fn infer(op: &HeOp, operands: &[&ValueType]) -> Result<ValueType, String> {
             })
         }
         HeOp::MulCP => {
-            let (a, b) = (operands[0], operands[1]);
-            cipher(a, "left operand")?;
-            if b.kind != Kind::Plain {
-                return Err("right operand must be a plaintext".into());
-            }
+            plain(b)?;
             same_shape(a, b)?;
             Ok(ValueType {
                 scale_pow: a.scale_pow + 1,
                 ..a.clone()
             })
         }
-        HeOp::MulScalar(_) | HeOp::MulMomentum => {
-            cipher(operands[0], "operand")?;
-            Ok(ValueType {
-                scale_pow: operands[0].scale_pow + 1,
-                ..operands[0].clone()
-            })
-        }
+        _ => Err(InferError::Arity {
+            expected: op.arity(),
+            got: 2,
+        }),
+    }
+}
+
+/// [`infer`] for the one-operand operations.
+fn infer_unary(op: &HeOp, a: &ValueType) -> Result<ValueType, InferError> {
+    cipher(a, OperandPos::Sole)?;
+    let garbage = || ValueType {
+        layout: a.layout.clone().with_padding(Padding::Garbage),
+        ..a.clone()
+    };
+    match op {
+        HeOp::Neg | HeOp::MulInt(_) => Ok(a.clone()),
+        HeOp::AddScalar(_) => Ok(garbage()),
+        HeOp::MulScalar(_) | HeOp::MulMomentum => Ok(ValueType {
+            scale_pow: a.scale_pow + 1,
+            ..a.clone()
+        }),
         HeOp::Relin => {
-            let a = operands[0];
-            cipher(a, "operand")?;
             if a.degree != 2 {
-                return Err("only a degree-2 ciphertext can be relinearized".into());
+                return Err(InferError::RelinDegree { degree: a.degree });
             }
             Ok(ValueType {
                 degree: 1,
@@ -249,10 +334,10 @@ pub fn infer(op: &HeOp, operands: &[&ValueType]) -> Result<ValueType, String> {
             })
         }
         HeOp::Rescale => {
-            let a = operands[0];
-            cipher(a, "operand")?;
             if a.scale_pow < 2 {
-                return Err("rescaling a ciphertext at scale Δ would leave scale ≈ 1".into());
+                return Err(InferError::RescaleAtBaseScale {
+                    scale_pow: a.scale_pow,
+                });
             }
             Ok(ValueType {
                 depth: Depth(a.depth.0 + 1),
@@ -261,13 +346,11 @@ pub fn infer(op: &HeOp, operands: &[&ValueType]) -> Result<ValueType, String> {
             })
         }
         HeOp::LevelDrop { to } => {
-            let a = operands[0];
-            cipher(a, "operand")?;
             if *to < a.depth.0 {
-                return Err(format!(
-                    "cannot drop from depth {} up to depth {to}",
-                    a.depth.0
-                ));
+                return Err(InferError::LevelDropUpward {
+                    from: a.depth.0,
+                    to: *to,
+                });
             }
             Ok(ValueType {
                 depth: Depth(*to),
@@ -275,21 +358,17 @@ pub fn infer(op: &HeOp, operands: &[&ValueType]) -> Result<ValueType, String> {
             })
         }
         HeOp::Rotate(_) | HeOp::Conjugate => {
-            let a = operands[0];
-            cipher(a, "operand")?;
             if a.degree != 1 {
-                return Err("rotate a relinearized ciphertext".into());
+                return Err(InferError::RotateNotRelinearized { degree: a.degree });
             }
-            Ok(ValueType {
-                layout: a.layout.clone().with_padding(Padding::Garbage),
-                ..a.clone()
-            })
+            Ok(garbage())
         }
         HeOp::Bootstrap => {
-            let a = operands[0];
-            cipher(a, "operand")?;
             if a.degree != 1 || a.scale_pow != 1 {
-                return Err("bootstrap needs a relinearized ciphertext at scale Δ".into());
+                return Err(InferError::BootstrapInput {
+                    degree: a.degree,
+                    scale_pow: a.scale_pow,
+                });
             }
             Ok(ValueType {
                 depth: Depth(0),
@@ -297,12 +376,50 @@ pub fn infer(op: &HeOp, operands: &[&ValueType]) -> Result<ValueType, String> {
             })
         }
         HeOp::Output { .. } => {
-            let a = operands[0];
-            cipher(a, "operand")?;
             if a.degree != 1 {
-                return Err("outputs must be relinearized".into());
+                return Err(InferError::OutputNotRelinearized { degree: a.degree });
             }
             Ok(a.clone())
         }
+        _ => Err(InferError::Arity {
+            expected: op.arity(),
+            got: 1,
+        }),
     }
+}
+
+/// Whether `stated` may stand for a value whose inferred layout is `inferred`: a kernel may
+/// re-describe what the slots hold (packing, rows, columns, first row, padding: what its masks and
+/// sums make true, which its tests prove on the slot simulator), but the ciphertext's slot count
+/// and row stride are the operation's. The builder applies this when a kernel states a result's
+/// layout; the validators apply it to every recorded layout.
+pub fn check_stated(inferred: &Layout, stated: &Layout) -> Result<(), InferError> {
+    if stated.slots != inferred.slots {
+        return Err(InferError::LayoutSlots {
+            stated: stated.slots,
+            inferred: inferred.slots,
+        });
+    }
+    if stated.stride != inferred.stride {
+        return Err(InferError::LayoutStride {
+            stated: stated.stride,
+            inferred: inferred.stride,
+        });
+    }
+    Ok(())
+}
+
+/// The type of `op` on `operands` with the layout its builder states ([`infer`], then
+/// [`check_stated`]): depth, scale, degree and kind are always inferred.
+pub fn infer_stated(
+    op: &HeOp,
+    operands: &[&ValueType],
+    stated: &Layout,
+) -> Result<ValueType, InferError> {
+    let ty = infer(op, operands)?;
+    check_stated(&ty.layout, stated)?;
+    Ok(ValueType {
+        layout: stated.clone(),
+        ..ty
+    })
 }

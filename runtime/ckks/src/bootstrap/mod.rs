@@ -93,7 +93,7 @@
 //!   dimension `2n` modulo `q_0·p_0`: not secure for small `n`, so not done. The trace's
 //!   rotations are sequential (rotate-and-add); a hoisted radix-4/8 trace might save a third
 //!   of them. The compiler picks the sparse circuit from the refreshed values' layouts
-//!   (`henn_he_ir::bootstrap::slot_need`): weights alone take [`SparseOutput::Periodic`];
+//!   (`henn_passes::bootstrap::slot_need`): weights alone take [`SparseOutput::Periodic`];
 //!   sample rows take [`SparseOutput::Zeroed`], and weights refreshed by it are replicated
 //!   again with `log2(N/2n)` rotations (one circuit per plan, no extra keys).
 //! * The Evaluator does not expose its keys, so [`BootstrapCircuit::bootstrap`] (from an

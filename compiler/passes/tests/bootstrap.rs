@@ -5,13 +5,13 @@
 
 use std::collections::HashMap;
 
-use henn_he_ir::bootstrap::{
-    SlotNeed, SparseFill, place_bootstraps, replicate_sparse_weights, slot_need,
-};
-use henn_he_ir::lower::{LowerConfig, lower_step};
 use henn_he_ir::sim::simulate;
 use henn_he_ir::sim::simulate_step;
 use henn_he_ir::{HeGraph, HeOp, Layout, Limits, validate};
+use henn_lower::lower::{LowerConfig, lower_step};
+use henn_passes::bootstrap::{
+    SlotNeed, SparseFill, place_bootstraps, replicate_sparse_weights, slot_need,
+};
 use henn_tir::build_train_step;
 
 const MODEL: &str = r#"

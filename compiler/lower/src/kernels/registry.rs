@@ -28,9 +28,9 @@ use super::{
     dvr_forward, dvr_forward_cost, dvr_weight_gradient, dvr_weight_gradient_cost, layout_err,
     same_grid, samples, weight_blocking, weight_blocks,
 };
-use crate::error::IrError;
-use crate::graph::{HeGraph, ValueId};
-use crate::types::{Layout, Packing, Padding};
+use henn_he_ir::error::IrError;
+use henn_he_ir::graph::{HeGraph, ValueId};
+use henn_he_ir::types::{Layout, Packing, Padding};
 
 /// The layout family of a kernel operand or result. Sizes, strides and periods are checked by the
 /// kernel's [`ProductKernel::cost`]; the family says which orientation a value has.

@@ -5,10 +5,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use henn_he_ir::kernels::registry::KernelRegistry;
-use henn_he_ir::lower::{LowerConfig, lower_step, lower_step_with, state_slot};
 use henn_he_ir::sim::simulate_step;
 use henn_he_ir::{Limits, validate};
+use henn_lower::kernels::registry::KernelRegistry;
+use henn_lower::lower::{LowerConfig, lower_step, lower_step_with, state_slot};
 use henn_plan::plan::InputSource;
 use henn_sema::*;
 use henn_tir::interp::{Env, Tensor, run};
@@ -85,7 +85,7 @@ fn check_step(m: &Model, batch: usize, slots: usize) -> u32 {
 
 /// Lower one step, run it on the slot simulator and compare every stored state tensor (block by
 /// block) with the tensor-IR interpreter.
-fn check_lowered(m: &Model, batch: usize, slots: usize) -> henn_he_ir::lower::Lowered {
+fn check_lowered(m: &Model, batch: usize, slots: usize) -> henn_lower::lower::Lowered {
     check_lowered_with(m, batch, slots, &KernelRegistry::standard())
 }
 
@@ -94,7 +94,7 @@ fn check_lowered_with(
     batch: usize,
     slots: usize,
     kernels: &KernelRegistry,
-) -> henn_he_ir::lower::Lowered {
+) -> henn_lower::lower::Lowered {
     let step = build_train_step(m, batch).unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(5);
     let x = random(&mut rng, batch, m.data.features, 1.0);
@@ -249,7 +249,7 @@ fn no_bias_single_ciphertext_depth() {
 }
 
 /// Names of the ciphertexts that carry state `W{layer}` (1-based).
-fn weight_inputs(l: &henn_he_ir::lower::Lowered, layer: usize) -> Vec<String> {
+fn weight_inputs(l: &henn_lower::lower::Lowered, layer: usize) -> Vec<String> {
     l.inputs
         .iter()
         .filter(|b| {
@@ -261,7 +261,7 @@ fn weight_inputs(l: &henn_he_ir::lower::Lowered, layer: usize) -> Vec<String> {
 }
 
 /// The product kernels the lowering chose, by name.
-fn chosen(l: &henn_he_ir::lower::Lowered) -> Vec<&'static str> {
+fn chosen(l: &henn_lower::lower::Lowered) -> Vec<&'static str> {
     l.products.iter().map(|p| p.kernel).collect()
 }
 
@@ -336,8 +336,8 @@ fn kernel_costs_add_up_to_the_lowered_graph() {
         slots: 128,
         stride: None,
     };
-    let rotations = |l: &henn_he_ir::lower::Lowered| l.graph.op_counts()["rotate"];
-    let predicted = |l: &henn_he_ir::lower::Lowered| -> usize {
+    let rotations = |l: &henn_lower::lower::Lowered| l.graph.op_counts()["rotate"];
+    let predicted = |l: &henn_lower::lower::Lowered| -> usize {
         l.products.iter().map(|p| p.cost.rotations).sum()
     };
     // Volley Revolver only, no biases: every rotation of the step belongs to exactly one product,

@@ -26,9 +26,9 @@
 
 pub mod registry;
 
-use crate::error::IrError;
-use crate::graph::{HeGraph, ValueId};
-use crate::types::{Layout, Packing, Padding};
+use henn_he_ir::error::IrError;
+use henn_he_ir::graph::{HeGraph, ValueId};
+use henn_he_ir::types::{Layout, Packing, Padding};
 
 /// Operation counts of one kernel invocation (before sharing across invocations).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -276,6 +276,7 @@ pub fn dvr_forward(
     let col0 = mask(g, format!("rows<{m}&col=0/w{w}"), &la, |r, c| {
         r < m && c == 0
     });
+    let c_layout = Layout::samples(m, p, w, la.slots).at_row(la.first_row);
     let mut acc: Option<ValueId> = None;
     // The row shifter is a chain of one-row rotations: one Galois key (step w) instead of p′ − 1.
     let mut shifted = blocks.to_vec();
@@ -306,15 +307,17 @@ pub fn dvr_forward(
         let keep = mask_valued(g, name, &la, scale, |r, c| {
             r < m && c < p && c % period == (r + idx) % period
         });
-        let part = g.mul_plain(spread, keep)?;
+        // The last term's node is the product: it is created with the layout C has.
+        let stated = (idx + 1 == period).then(|| c_layout.clone());
         acc = Some(match acc {
-            None => part,
-            Some(acc) => g.add(acc, part)?,
+            None => g.mul_plain_as(spread, keep, stated)?,
+            Some(acc) => {
+                let part = g.mul_plain(spread, keep)?;
+                g.add_as(acc, part, stated)?
+            }
         });
     }
-    let c = acc.ok_or_else(|| layout_err(K, "B has no rows".into()))?;
-    g.declare_layout(c, Layout::samples(m, p, w, la.slots).at_row(la.first_row))?;
-    Ok(c)
+    acc.ok_or_else(|| layout_err(K, "B has no rows".into()))
 }
 
 /// Cost of [`vr_weight_gradient`]: [`dvr_weight_gradient_cost`] with one output block.
@@ -461,14 +464,17 @@ pub fn dvr_weight_gradient(
             let keep = mask_valued(g, name, &ld0, scale, |r, col| {
                 col < n && r % period < cj && (col + k) % period == r % period
             });
-            let part = g.mul_plain(col_sums, keep)?;
+            // The last term's node is the gradient block: created with block j's layout.
+            let stated = (k + 1 == period).then(|| Layout::weight_block(c, j, period, n, w, slots));
             acc = Some(match acc {
-                None => part,
-                Some(acc) => g.add(acc, part)?,
+                None => g.mul_plain_as(col_sums, keep, stated)?,
+                Some(acc) => {
+                    let part = g.mul_plain(col_sums, keep)?;
+                    g.add_as(acc, part, stated)?
+                }
             });
         }
         let grad = acc.ok_or_else(|| layout_err(K, "D has no columns".into()))?;
-        g.declare_layout(grad, Layout::weight_block(c, j, period, n, w, slots))?;
         out.push(grad);
     }
     Ok(out)
@@ -610,9 +616,10 @@ pub fn dvr_backprop(
         });
     }
     let acc = acc.ok_or_else(|| layout_err(K, "E has no columns".into()))?;
-    let out = g.relin_rescale(acc)?;
-    g.declare_layout(out, Layout::samples(m, h, w, le.slots).at_row(le.first_row))?;
-    Ok(out)
+    g.relin_rescale_as(
+        acc,
+        Some(Layout::samples(m, h, w, le.slots).at_row(le.first_row)),
+    )
 }
 
 /// Cost of [`diagonal_backprop`] for `e_cts` E-ciphertexts and W with `blocks` weight-row blocks of
@@ -746,10 +753,9 @@ pub fn diagonal_backprop_blocks(
     let mut out = Vec::with_capacity(es.len());
     for (a, le) in acc.into_iter().zip(layouts) {
         let a = a.ok_or_else(|| layout_err(K, "E has no columns".into()))?;
-        let p = g.relin_rescale(a)?;
-        g.declare_layout(
-            p,
-            Layout::samples(le.rows, h, w, le.slots).at_row(le.first_row),
+        let p = g.relin_rescale_as(
+            a,
+            Some(Layout::samples(le.rows, h, w, le.slots).at_row(le.first_row)),
         )?;
         out.push(p);
     }

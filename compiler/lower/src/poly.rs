@@ -8,9 +8,9 @@
 //! products is not minimal (Paterson–Stockmeyer would use fewer for large d); activations here have
 //! degree ≤ 15, where depth is what matters.
 
-use crate::error::IrError;
-use crate::graph::{HeGraph, ValueId};
-use crate::op::HeOp;
+use henn_he_ir::error::IrError;
+use henn_he_ir::graph::{HeGraph, ValueId};
+use henn_he_ir::op::HeOp;
 
 /// Coefficients below this magnitude are treated as zero (they would only add noise).
 const NEGLIGIBLE: f64 = 1e-300;

@@ -10,9 +10,9 @@ use std::collections::{BTreeMap, HashMap};
 use henn_plan::plan::{Instr, KeyManifest, PlanConst, Program, Reg, RotationKey};
 use petgraph::algo::toposort;
 
-use crate::error::IrError;
-use crate::graph::{HeGraph, ValueId};
-use crate::op::HeOp;
+use henn_he_ir::error::IrError;
+use henn_he_ir::graph::{HeGraph, ValueId};
+use henn_he_ir::op::HeOp;
 
 /// Linearize the graph into a program.
 pub fn to_program(graph: &HeGraph) -> Result<Program, IrError> {
@@ -154,5 +154,5 @@ pub fn key_manifest(graph: &HeGraph) -> KeyManifest {
 fn is_ciphertext(graph: &HeGraph, v: ValueId) -> bool {
     graph
         .node(v)
-        .is_some_and(|n| n.ty.kind == crate::types::Kind::Cipher)
+        .is_some_and(|n| n.ty.kind == henn_he_ir::types::Kind::Cipher)
 }

@@ -27,13 +27,13 @@ use henn_tir::{
     Factor, Graph as Tir, InputKind, MatMulForm, Op, Slot, SlotKind, StepGraph, ValueId as TirValue,
 };
 
-use crate::error::IrError;
-use crate::graph::{HeGraph, ValueId};
 use crate::kernels::registry::KernelRegistry;
 use crate::kernels::{self, KernelCost};
-use crate::op::HeOp;
 use crate::poly;
-use crate::types::{Layout, Origin, Padding, Stage};
+use henn_he_ir::error::IrError;
+use henn_he_ir::graph::{HeGraph, ValueId};
+use henn_he_ir::op::HeOp;
+use henn_he_ir::types::{Layout, Origin, Padding, Stage};
 
 /// Choices the lowering needs that the tensor IR does not carry.
 #[derive(Debug, Clone)]
@@ -356,15 +356,11 @@ pub fn lower_step_with(
                     let mut out = Vec::new();
                     for (&z, &rows) in z.iter().zip(&blocks) {
                         let first_row = g.ty(z)?.layout.first_row;
-                        let s = g.add(z, *b)?;
                         // The bias fills every ciphertext row, including those past the block.
-                        g.declare_layout(
-                            s,
-                            Layout::samples(rows, shape.cols, stride, slots)
-                                .at_row(first_row)
-                                .with_padding(Padding::Garbage),
-                        )?;
-                        out.push(s);
+                        let layout = Layout::samples(rows, shape.cols, stride, slots)
+                            .at_row(first_row)
+                            .with_padding(Padding::Garbage);
+                        out.push(g.add_as(z, *b, Some(layout))?);
                     }
                     HeVal::Batch(out)
                 }
@@ -407,11 +403,17 @@ pub fn lower_step_with(
                 out_factor = 1.0 / fold;
                 let k = f0 * fold;
                 let cols = shape.cols;
+                // The column sums are one weight row, repeated in every ciphertext row. The node
+                // that computes them is created with that layout: the last rotate-and-sum
+                // doubling, or the last term of the sum when a ciphertext has a single row.
+                let sums_layout = Layout::weights(1, cols, stride, slots);
+                let terms = e.len().min(blocks.len());
                 let mut acc: Option<ValueId> = None;
-                for (&e, &rows) in e.iter().zip(&blocks) {
+                for (i, (&e, &rows)) in e.iter().zip(&blocks).enumerate() {
+                    let stated = (rows_per_ct < 2 && i + 1 == terms).then(|| sums_layout.clone());
                     let layout = g.ty(e)?.layout.clone();
                     let mut l = layout.clone();
-                    l.packing = crate::types::Packing::Flat;
+                    l.packing = henn_he_ir::types::Packing::Flat;
                     let entries = (0..rows)
                         .flat_map(|r| (0..cols).map(move |c| ((r * stride + c) as u32, k)))
                         .collect();
@@ -420,15 +422,17 @@ pub fn lower_step_with(
                         l,
                         entries,
                     );
-                    let clean = g.mul_plain(e, keep)?;
                     acc = Some(match acc {
-                        None => clean,
-                        Some(a) => g.add(a, clean)?,
+                        None => g.mul_plain_as(e, keep, stated)?,
+                        Some(a) => {
+                            let clean = g.mul_plain(e, keep)?;
+                            g.add_as(a, clean, stated)?
+                        }
                     });
                 }
                 let acc = acc.ok_or_else(|| err("column sum of an empty batch".into()))?;
-                let sums = g.rotate_and_sum(acc, stride as i64, rows_per_ct)?;
-                g.declare_layout(sums, Layout::weights(1, cols, stride, slots))?;
+                let sums =
+                    g.rotate_and_sum_as(acc, stride as i64, rows_per_ct, Some(sums_layout))?;
                 HeVal::Param(vec![sums])
             }
             Op::Loss(_) => HeVal::Skipped,

@@ -34,10 +34,10 @@ use petgraph::algo::toposort;
 use petgraph::stable_graph::NodeIndex;
 use petgraph::visit::NodeIndexable;
 
-use crate::error::IrError;
-use crate::graph::{HeGraph, ValueId};
-use crate::op::HeOp;
-use crate::types::{Kind, ValueType};
+use henn_he_ir::error::IrError;
+use henn_he_ir::graph::{HeGraph, ValueId};
+use henn_he_ir::op::HeOp;
+use henn_he_ir::types::{Kind, ValueType};
 
 /// The placed graph and what the pass did.
 #[derive(Debug, Clone)]
@@ -189,20 +189,19 @@ fn replay(
                     .ok_or(IrError::UnknownValue { node: o.0.index() })?,
             );
         }
+        // Every node keeps the layout the source recorded (a kernel may have stated it).
+        let stated = Some(node.ty.layout.clone());
         let new = match &node.op {
             HeOp::Input { name } => g.input(name, node.ty.layout.clone()),
             HeOp::Const(id) => g.pool_constant(*id)?,
             HeOp::LevelDrop { .. } => operands[0],
             HeOp::AddCC | HeOp::SubCC | HeOp::MulCC => {
                 let (a, b) = g.align(operands[0], operands[1])?;
-                g.op(node.op.clone(), &[a, b])?
+                g.op_as(node.op.clone(), &[a, b], stated)?
             }
-            op => g.op(op.clone(), &operands)?,
+            op => g.op_as(op.clone(), &operands, stated)?,
         };
         if !matches!(node.op, HeOp::LevelDrop { .. }) {
-            if g.ty(new)?.layout != node.ty.layout {
-                g.declare_layout(new, node.ty.layout.clone())?;
-            }
             back.insert_first(new.0, idx);
         }
         let depth = g.ty(new)?.depth.0;
@@ -487,7 +486,7 @@ pub enum SlotNeed {
 /// Weights alone take a periodic circuit; samples alone, or both, a zeroed one (the weights
 /// are then re-replicated by [`replicate_sparse_weights`]: rotations and additions, no level).
 pub fn slot_need(g: &HeGraph) -> SlotNeed {
-    use crate::types::Packing;
+    use henn_he_ir::types::Packing;
     let (mut span, mut samples, mut any) = (0usize, false, false);
     let mut slots = 0usize;
     for n in g.graph.node_weights() {
@@ -530,7 +529,7 @@ pub fn slot_need(g: &HeGraph) -> SlotNeed {
 /// whole ciphertext (no level, no scale change), and every consumer reads the copy. Other nodes
 /// are copied as they are. Returns the new graph and the rotations it added per step.
 pub fn replicate_sparse_weights(g: &HeGraph, slots: usize) -> Result<(HeGraph, usize), IrError> {
-    use crate::types::Packing;
+    use henn_he_ir::types::Packing;
     let order = program_order(g)?;
     let mut out = HeGraph::with_constants_of(g);
     let mut map: NodeMap<ValueId> = NodeMap::with_capacity(g.graph.node_bound());
@@ -550,22 +549,18 @@ pub fn replicate_sparse_weights(g: &HeGraph, slots: usize) -> Result<(HeGraph, u
         let mut new = match &node.op {
             HeOp::Input { name } => out.input(name, node.ty.layout.clone()),
             HeOp::Const(id) => out.pool_constant(*id)?,
-            op => out.op(op.clone(), &operands)?,
+            op => out.op_as(op.clone(), &operands, Some(node.ty.layout.clone()))?,
         };
-        if out.ty(new)?.layout != node.ty.layout {
-            out.declare_layout(new, node.ty.layout.clone())?;
-        }
         let layout = &node.ty.layout;
         if matches!(node.op, HeOp::Bootstrap)
             && matches!(layout.packing, Packing::Weights { .. })
             && slots < layout.slots
         {
             let copies = layout.slots / slots;
-            new = out.rotate_and_sum(new, slots as i64, copies)?;
-            rotations += copies.trailing_zeros() as usize;
             // The sum is the weights again, whole (rotation marks its padding garbage; the
             // copies land exactly on the period, so the padding is the bootstrap's).
-            out.declare_layout(new, layout.clone())?;
+            new = out.rotate_and_sum_as(new, slots as i64, copies, Some(layout.clone()))?;
+            rotations += copies.trailing_zeros() as usize;
         }
         map.insert(idx, new);
     }
