@@ -32,6 +32,7 @@ pub mod check;
 pub mod compile;
 pub mod demo;
 pub mod evaluate;
+pub mod features;
 pub mod graph;
 pub mod report;
 pub mod roles;
