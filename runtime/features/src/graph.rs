@@ -138,84 +138,11 @@ pub fn build(
                 (y, c)
             }
             ("Conv2D" | "DepthwiseConv2D", Some((x, c))) => {
-                let depthwise = layer.class == "DepthwiseConv2D";
-                let kernel = model.weight(
-                    name,
-                    if depthwise {
-                        "depthwise_kernel"
-                    } else {
-                        "kernel"
-                    },
-                )?;
-                let [kh, kw] = cfg_usize2(layer, "kernel_size")?;
-                let strides = cfg_usize2(layer, "strides")?;
-                let out_c = if depthwise {
-                    c
-                } else {
-                    kernel.shape.last().copied().unwrap_or(0)
-                };
-                if kernel.values.len() != kh * kw * c * if depthwise { 1 } else { out_c } {
-                    return Err(FeatureError::Model(format!(
-                        "layer {name}: kernel shape {:?} does not fit {c} input channels",
-                        kernel.shape
-                    )));
-                }
                 // Every convolution of the trunk is followed by its batch normalization.
                 let bn = layers
                     .get(i + 1)
                     .filter(|l| l.class == "BatchNormalization" && l.inputs == [name]);
-                let (scale, shift) = match bn {
-                    Some(bn) => bn_fold(model, bn, out_c)?,
-                    None => (vec![1.0; out_c], vec![0.0; out_c]),
-                };
-                // HWIO, output channel innermost: Keras' layout. For a grouped convolution tract
-                // reads HWIO as [h, w, all input channels, outputs per group], which is Keras'
-                // depthwise layout [h, w, C, 1] as it is.
-                let folded: Vec<f32> = kernel
-                    .values
-                    .iter()
-                    .enumerate()
-                    .map(|(k, &v)| (f64::from(v) * scale[k % out_c]) as f32)
-                    .collect();
-                let k_shape = if depthwise {
-                    [kh, kw, c, 1]
-                } else {
-                    [kh, kw, c, out_c]
-                };
-                let k_t = Tensor::from_shape(&k_shape, &folded).map_err(tract_err(name))?;
-                let b_t = Tensor::from_shape(&[out_c], &shift).map_err(tract_err(name))?;
-                let k_o = g
-                    .add_const(format!("{name}.kernel"), k_t)
-                    .map_err(tract_err(name))?;
-                let b_o = g
-                    .add_const(format!("{name}.bias"), b_t)
-                    .map_err(tract_err(name))?;
-                let padding = match cfg_str(layer, "padding")? {
-                    "valid" => PaddingSpec::Valid,
-                    "same" => PaddingSpec::SameUpper,
-                    other => {
-                        return Err(FeatureError::Model(format!(
-                            "layer {name}: padding `{other}` is not supported"
-                        )));
-                    }
-                };
-                let conv = Conv {
-                    pool_spec: PoolSpec {
-                        data_format: DataFormat::NHWC,
-                        kernel_shape: tvec![kh, kw],
-                        padding,
-                        dilations: None,
-                        strides: Some(tvec![strides[0], strides[1]]),
-                        input_channels: c,
-                        output_channels: out_c,
-                    },
-                    kernel_fmt: KernelFormat::HWIO,
-                    group: if depthwise { c } else { 1 },
-                    q_params: None,
-                };
-                let y = g
-                    .wire_node(name, conv, &[x, k_o, b_o])
-                    .map_err(tract_err(name))?[0];
+                let (y, out_c) = wire_conv(&mut g, model, layer, bn, (x, c))?;
                 if let Some(bn) = bn {
                     if name == tap {
                         return Err(FeatureError::Model(format!(
@@ -271,6 +198,92 @@ pub fn build(
         i += 1;
     }
     Err(FeatureError::Model(format!("no layer named {tap}")))
+}
+
+/// Wires convolution `layer` on `x` (`c` channels) with batch normalization `bn` folded in.
+fn wire_conv(
+    g: &mut TypedModel,
+    model: &KerasModel,
+    layer: &Layer,
+    bn: Option<&Layer>,
+    (x, c): (OutletId, usize),
+) -> Result<(OutletId, usize), FeatureError> {
+    let name = layer.name.as_str();
+    let depthwise = layer.class == "DepthwiseConv2D";
+    let kernel = model.weight(
+        name,
+        if depthwise {
+            "depthwise_kernel"
+        } else {
+            "kernel"
+        },
+    )?;
+    let [kh, kw] = cfg_usize2(layer, "kernel_size")?;
+    let strides = cfg_usize2(layer, "strides")?;
+    let out_c = if depthwise {
+        c
+    } else {
+        kernel.shape.last().copied().unwrap_or(0)
+    };
+    if kernel.values.len() != kh * kw * c * if depthwise { 1 } else { out_c } {
+        return Err(FeatureError::Model(format!(
+            "layer {name}: kernel shape {:?} does not fit {c} input channels",
+            kernel.shape
+        )));
+    }
+    let (scale, shift) = match bn {
+        Some(bn) => bn_fold(model, bn, out_c)?,
+        None => (vec![1.0; out_c], vec![0.0; out_c]),
+    };
+    // HWIO, output channel innermost: Keras' layout. For a grouped convolution tract
+    // reads HWIO as [h, w, all input channels, outputs per group], which is Keras'
+    // depthwise layout [h, w, C, 1] as it is.
+    let folded: Vec<f32> = kernel
+        .values
+        .iter()
+        .enumerate()
+        .map(|(k, &v)| (f64::from(v) * scale[k % out_c]) as f32)
+        .collect();
+    let k_shape = if depthwise {
+        [kh, kw, c, 1]
+    } else {
+        [kh, kw, c, out_c]
+    };
+    let k_t = Tensor::from_shape(&k_shape, &folded).map_err(tract_err(name))?;
+    let b_t = Tensor::from_shape(&[out_c], &shift).map_err(tract_err(name))?;
+    let k_o = g
+        .add_const(format!("{name}.kernel"), k_t)
+        .map_err(tract_err(name))?;
+    let b_o = g
+        .add_const(format!("{name}.bias"), b_t)
+        .map_err(tract_err(name))?;
+    let padding = match cfg_str(layer, "padding")? {
+        "valid" => PaddingSpec::Valid,
+        "same" => PaddingSpec::SameUpper,
+        other => {
+            return Err(FeatureError::Model(format!(
+                "layer {name}: padding `{other}` is not supported"
+            )));
+        }
+    };
+    let conv = Conv {
+        pool_spec: PoolSpec {
+            data_format: DataFormat::NHWC,
+            kernel_shape: tvec![kh, kw],
+            padding,
+            dilations: None,
+            strides: Some(tvec![strides[0], strides[1]]),
+            input_channels: c,
+            output_channels: out_c,
+        },
+        kernel_fmt: KernelFormat::HWIO,
+        group: if depthwise { c } else { 1 },
+        q_params: None,
+    };
+    let y = g
+        .wire_node(name, conv, &[x, k_o, b_o])
+        .map_err(tract_err(name))?[0];
+    Ok((y, out_c))
 }
 
 /// Adds the global average pool after `tap` and makes it the output.

@@ -151,7 +151,7 @@ impl Extractor {
         cols: usize,
     ) -> Result<Vec<f32>, FeatureError> {
         let per = rows * cols;
-        if per == 0 || images.len() % per != 0 {
+        if per == 0 || !images.len().is_multiple_of(per) {
             return Err(FeatureError::Config(format!(
                 "{} bytes are not whole {rows}×{cols} images",
                 images.len()
