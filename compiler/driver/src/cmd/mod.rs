@@ -9,6 +9,7 @@ pub mod decrypt;
 pub mod demo;
 pub mod encrypt;
 pub mod evaluate;
+pub mod features;
 pub mod graph;
 pub mod keygen;
 pub mod report;
