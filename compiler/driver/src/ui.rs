@@ -53,3 +53,14 @@ pub(crate) fn peak_rss_bytes() -> Option<u64> {
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
 }
+
+/// Every command that reads or writes a plan says so on stderr when the plan's parameters are
+/// the explicitly insecure toy setting.
+pub(crate) fn warn_insecure(plan: &henn_plan::Plan) {
+    if plan.params.security == "insecure" {
+        eprintln!(
+            "warning: plan `{}` uses INSECURE parameters (security = insecure, N = 2^{}): for tests and demos only, never for real data",
+            plan.model_name, plan.params.log_n
+        );
+    }
+}

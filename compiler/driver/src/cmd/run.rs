@@ -40,7 +40,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub test: Option<PathBuf>,
     /// Train for this many steps (one batch each) instead of the model's schedule.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=henn_contract::MAX_STEPS))]
     pub iterations: Option<u64>,
     /// Print the summary as one JSON object.
     #[arg(long)]
@@ -84,6 +84,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let compiled =
         compile(&model).with_context(|| format!("cannot compile {}", args.file.display()))?;
     let plan = compiled.plan;
+    crate::ui::warn_insecure(&plan);
     seconds.push(("compile", t.elapsed().as_secs_f64()));
     let steps = plan.schedule.steps() as usize;
     let batch = plan.data.batch_size;
@@ -283,6 +284,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             upload_bytes as f64 / 1048576.0,
             key_bytes as f64 / 1048576.0
         );
+    }
+    if !(max_weight_error <= henn_owner::job::TWIN_AGREEMENT) {
+        eprintln!(
+            "error: the encrypted weights differ from the plaintext twin's by {max_weight_error:.3e}, more than the {:.0e} CKKS noise accounts for: the encrypted run is wrong",
+            henn_owner::job::TWIN_AGREEMENT
+        );
+        return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
 }
