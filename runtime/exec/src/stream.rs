@@ -154,6 +154,9 @@ pub(crate) struct StreamReader {
     pub(crate) total: u64,
     pub(crate) next: u64,
     ended: bool,
+    /// The largest record payload accepted so far (an extra record after the last one is read
+    /// whole, to say "extra record" rather than "too large").
+    record_limit: u64,
 }
 
 impl StreamReader {
@@ -196,6 +199,7 @@ impl StreamReader {
             total,
             next: 0,
             ended: false,
+            record_limit: 1024,
         };
         Ok((reader, rest[..split].to_vec()))
     }
@@ -217,6 +221,7 @@ impl StreamReader {
     /// The next record of `tag` (at most `limit` payload bytes), or `None` after the last one
     /// (once the end marker and the end of the file are checked).
     pub(crate) fn next(&mut self, tag: u16, limit: u64) -> Result<Option<Vec<u8>>, FileError> {
+        self.record_limit = self.record_limit.max(limit);
         if self.next == self.total {
             self.end()?;
             return Ok(None);
@@ -256,7 +261,7 @@ impl StreamReader {
             expected: self.total,
             found: self.total + 1,
         };
-        let Some(bytes) = read_envelope(&mut self.input, 1024, &self.path)? else {
+        let Some(bytes) = read_envelope(&mut self.input, self.record_limit, &self.path)? else {
             return Err(FileError::NoEndMarker {
                 path: self.path.clone(),
             });
