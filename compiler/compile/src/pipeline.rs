@@ -206,8 +206,9 @@ const BOOTSTRAP_PRECISION_BITS: f64 = 20.0;
 /// paper is useless if its keys do not fit the server (this project's machine has 24 GiB).
 const DEFAULT_BOOTSTRAP_KEY_BUDGET: u64 = 16 << 30;
 
-/// The ring whose 128-bit chain limit a toy (insecure) ring's chain is held to.
-const TOY_CHAIN_LOG_N: u32 = 16;
+/// The ring whose 128-bit chain limit a toy (insecure) ring's chain is held to: the largest ring
+/// henn compiles for, so no toy chain is longer than a real parameter set could be.
+const TOY_CHAIN_LOG_N: u32 = 17;
 
 /// Most levels between bootstraps a toy (insecure) ring gets: like the 128-bit set at N = 2^16.
 const TOY_USABLE_LEVELS: u32 = 9;
@@ -628,7 +629,7 @@ fn compile_leveled(
             lowered,
         });
     }
-    if let (Some((available, log_n)), Some(_)) = (deepest, security(model)) {
+    if let Some((available, log_n)) = deepest {
         let per_step = lowerings
             .at(step, log_n)
             .map(|l| l.graph.max_depth())
