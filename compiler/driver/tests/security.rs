@@ -72,7 +72,14 @@ fn setup(dir: &Path) -> String {
 }
 
 fn keygen(dir: &Path, sk: &str, keys: &str, extra: &[&str]) {
-    let mut args = vec!["keygen", "tiny.hplan", "--secret-key", sk, "--eval-keys", keys];
+    let mut args = vec![
+        "keygen",
+        "tiny.hplan",
+        "--secret-key",
+        sk,
+        "--eval-keys",
+        keys,
+    ];
     args.extend(extra);
     ok(&henn(dir, &args));
 }
@@ -98,7 +105,14 @@ fn serve(dir: &Path, plan: &str, keys: &str, data: &str, out: &str) -> Output {
     henn(
         dir,
         &[
-            "serve", plan, "--eval-keys", keys, "--data", data, "-o", out,
+            "serve",
+            plan,
+            "--eval-keys",
+            keys,
+            "--data",
+            data,
+            "-o",
+            out,
         ],
     )
 }
@@ -129,7 +143,12 @@ fn key_generations_never_mix() {
     setup(dir);
     // A second keygen for the same plan (other files): mixing its files with the first's used to
     // train and decrypt to weights of 1e9..1e27 with exit 0.
-    keygen(dir, "sk2.hkey", "keys2.hkeys", &["--public-key", "pk2.hpub"]);
+    keygen(
+        dir,
+        "sk2.hkey",
+        "keys2.hkeys",
+        &["--public-key", "pk2.hpub"],
+    );
     fails_with(
         &serve(dir, "tiny.hplan", "keys2.hkeys", "data.hct", "s.hct"),
         "different key generations",
@@ -139,7 +158,10 @@ fn key_generations_never_mix() {
     let out = decrypt(dir, "state.hct", "sk2.hkey", "w.json");
     fails_with(&out, "different key generations");
     let err = stderr(&out);
-    assert!(err.contains("sk2.hkey") && err.contains("state.hct"), "{err}");
+    assert!(
+        err.contains("sk2.hkey") && err.contains("state.hct"),
+        "{err}"
+    );
     ok(&decrypt(dir, "state.hct", "sk.hkey", "w.json"));
 }
 
@@ -153,7 +175,12 @@ fn outputs_never_replace_inputs_or_secret_keys() {
     let out = henn(
         dir,
         &[
-            "keygen", "tiny.hplan", "--secret-key", "sk.hkey", "--eval-keys", "k.hkeys",
+            "keygen",
+            "tiny.hplan",
+            "--secret-key",
+            "sk.hkey",
+            "--eval-keys",
+            "k.hkeys",
         ],
     );
     fails_with(&out, "--force");
@@ -161,15 +188,30 @@ fn outputs_never_replace_inputs_or_secret_keys() {
     let out = henn(
         dir,
         &[
-            "keygen", "tiny.hplan", "--secret-key", "x.hkey", "--eval-keys", "k.hkeys",
-            "--public-key", "x.hkey",
+            "keygen",
+            "tiny.hplan",
+            "--secret-key",
+            "x.hkey",
+            "--eval-keys",
+            "k.hkeys",
+            "--public-key",
+            "x.hkey",
         ],
     );
     fails_with(&out, "same file");
     assert!(!dir.join("x.hkey").exists());
     // decrypt -o onto the secret key it reads.
-    ok(&serve(dir, "tiny.hplan", "keys.hkeys", "data.hct", "state.hct"));
-    fails_with(&decrypt(dir, "state.hct", "sk.hkey", "sk.hkey"), "is also the input");
+    ok(&serve(
+        dir,
+        "tiny.hplan",
+        "keys.hkeys",
+        "data.hct",
+        "state.hct",
+    ));
+    fails_with(
+        &decrypt(dir, "state.hct", "sk.hkey", "sk.hkey"),
+        "is also the input",
+    );
     // ... or onto another secret key.
     std::fs::copy(dir.join("sk.hkey"), dir.join("other.hkey")).unwrap();
     fails_with(
@@ -239,7 +281,9 @@ fn craft(dir: &Path, src: &str, dst: &str, index: usize, edit: Craft) {
     // prefix (plan, key set, stream id: 80 bytes) ‖ index ‖ step ‖ name length ‖ name ‖ ct
     let step = &payload[88..96];
     let name_len = u64::from_le_bytes(payload[96..104].try_into().unwrap()) as usize;
-    let name = std::str::from_utf8(&payload[104..104 + name_len]).unwrap().to_owned();
+    let name = std::str::from_utf8(&payload[104..104 + name_len])
+        .unwrap()
+        .to_owned();
     let mut w = henn_ckks::serial::Writer::default();
     w.bytes(&payload[..88]);
     w.bytes(step);
@@ -249,7 +293,9 @@ fn craft(dir: &Path, src: &str, dst: &str, index: usize, edit: Craft) {
                 .unwrap()
                 .0;
             let mut enc = Encryptor::new(ctx, pk).unwrap();
-            let pt = Encoder::new(ctx).encode_real(&[0.5; 8], level, scale).unwrap();
+            let pt = Encoder::new(ctx)
+                .encode_real(&[0.5; 8], level, scale)
+                .unwrap();
             w.u64(name.len() as u64);
             w.bytes(name.as_bytes());
             put_nested(ctx, &mut w, &enc.encrypt(&pt));
@@ -287,19 +333,46 @@ fn crafted_ciphertexts_of_the_wrong_scale_level_or_name_are_refused() {
     // The last record is a batch input of the last step.
     let last = names.len() - 1;
     // A fresh ciphertext at scale 1.0 instead of Δ.
-    craft(dir, "data.hct", "scale.hct", last, Craft::Ciphertext { level: top, scale: 1.0 });
+    craft(
+        dir,
+        "data.hct",
+        "scale.hct",
+        last,
+        Craft::Ciphertext {
+            level: top,
+            scale: 1.0,
+        },
+    );
     fails_with(
         &serve(dir, "tiny.hplan", "keys.hkeys", "scale.hct", "s.hct"),
         "has scale 2^0.00, the plan expects 2^40.00",
     );
     // The right scale at the wrong level.
-    craft(dir, "data.hct", "level.hct", last, Craft::Ciphertext { level: top - 1, scale: delta });
+    craft(
+        dir,
+        "data.hct",
+        "level.hct",
+        last,
+        Craft::Ciphertext {
+            level: top - 1,
+            scale: delta,
+        },
+    );
     fails_with(
         &serve(dir, "tiny.hplan", "keys.hkeys", "level.hct", "s.hct"),
         "the plan expects fresh ciphertexts at level",
     );
     // The control: a well-formed crafted ciphertext is accepted.
-    craft(dir, "data.hct", "fine.hct", last, Craft::Ciphertext { level: top, scale: delta });
+    craft(
+        dir,
+        "data.hct",
+        "fine.hct",
+        last,
+        Craft::Ciphertext {
+            level: top,
+            scale: delta,
+        },
+    );
     ok(&serve(dir, "tiny.hplan", "keys.hkeys", "fine.hct", "s.hct"));
     // A duplicated name (the record before it renamed to it) and an unknown name.
     let prev = &names[last - 1];
@@ -332,7 +405,12 @@ fn absurd_numbers_are_refused_at_once() {
     setup(dir);
     for n in ["18446744073709551615", "4294967296", "0"] {
         let out = henn(dir, &["run", "tiny.henn", "--iterations", n]);
-        assert_eq!(out.status.code(), Some(2), "--iterations {n}: {}", stderr(&out));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "--iterations {n}: {}",
+            stderr(&out)
+        );
         assert!(stderr(&out).contains("--iterations"), "{}", stderr(&out));
     }
     for args in [
@@ -355,7 +433,9 @@ fn out_of_range_data_is_refused_before_encryption() {
     // (and `run` to print a weight difference of 3.8e68 and exit 0).
     let mut csv = String::new();
     for i in 0..40 {
-        let row: Vec<String> = (0..30).map(|j| format!("{}", 1e6 + (i * j) as f64)).collect();
+        let row: Vec<String> = (0..30)
+            .map(|j| format!("{}", 1e6 + (i * j) as f64))
+            .collect();
         csv.push_str(&format!("{},{}\n", i % 2, row.join(",")));
     }
     std::fs::write(dir.join("big.csv"), csv).unwrap();
@@ -366,7 +446,13 @@ fn out_of_range_data_is_refused_before_encryption() {
     let out = henn(
         dir,
         &[
-            "encrypt", "tiny.hplan", "--data", "big.csv", "--public-key", "pk.hpub", "-o",
+            "encrypt",
+            "tiny.hplan",
+            "--data",
+            "big.csv",
+            "--public-key",
+            "pk.hpub",
+            "-o",
             "d.hct",
         ],
     );
@@ -391,22 +477,44 @@ fn insecure_plans_say_so_on_every_command() {
     warned(&henn(
         dir,
         &[
-            "keygen", "tiny.hplan", "--secret-key", "sk.hkey", "--eval-keys", "keys.hkeys",
-            "--public-key", "pk.hpub",
+            "keygen",
+            "tiny.hplan",
+            "--secret-key",
+            "sk.hkey",
+            "--eval-keys",
+            "keys.hkeys",
+            "--public-key",
+            "pk.hpub",
         ],
     ));
     warned(&henn(
         dir,
         &[
-            "encrypt", "tiny.hplan", "--data", csv, "--public-key", "pk.hpub", "-o", "data.hct",
+            "encrypt",
+            "tiny.hplan",
+            "--data",
+            csv,
+            "--public-key",
+            "pk.hpub",
+            "-o",
+            "data.hct",
         ],
     ));
-    warned(&serve(dir, "tiny.hplan", "keys.hkeys", "data.hct", "state.hct"));
+    warned(&serve(
+        dir,
+        "tiny.hplan",
+        "keys.hkeys",
+        "data.hct",
+        "state.hct",
+    ));
     warned(&decrypt(dir, "state.hct", "sk.hkey", "w.json"));
     // `insecure` keeps a real parameter set's chain limits: 100 leveled steps do not fit.
     let deep = model
         .replace("iterations = 2", "iterations = 100")
         .replace("scale_bits = 40", "scale_bits = 40  bootstrapping = off");
     std::fs::write(dir.join("deep.henn"), deep).unwrap();
-    fails_with(&henn(dir, &["compile", "deep.henn", "-o", "deep.hplan"]), "levels");
+    fails_with(
+        &henn(dir, &["compile", "deep.henn", "-o", "deep.hplan"]),
+        "levels",
+    );
 }

@@ -297,8 +297,8 @@ mod tests {
         assert_eq!(std::fs::read(&sk).unwrap(), head);
         write_file_atomic_with(&sk, b"new", true, Overwrite::Secret).unwrap();
         {
-            let mut f = AtomicFile::create(&dir.path().join("x"), false, Overwrite::NotSecret)
-                .unwrap();
+            let mut f =
+                AtomicFile::create(&dir.path().join("x"), false, Overwrite::NotSecret).unwrap();
             f.write_all(b"partial").unwrap();
         }
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();

@@ -51,7 +51,8 @@ const TAG_KEY_RECORD: u16 = TypeTag::KeyRecord as u16;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum FileError {
-    #[error("{path}", path = .path.display())] // the reason is the source: `{:#}` prints "path: reason"
+    #[error("{path}", path = .path.display())]
+    // the reason is the source: `{:#}` prints "path: reason"
     Io {
         path: PathBuf,
         source: std::io::Error,
@@ -374,7 +375,9 @@ pub fn save_public_key(
     pk: &PublicKey,
     path: &Path,
 ) -> Result<(), FileError> {
-    prepare_public_key(ctx, binding, pk, path)?.commit().map(|_| ())
+    prepare_public_key(ctx, binding, pk, path)?
+        .commit()
+        .map(|_| ())
 }
 
 /// A public key and the key generation it belongs to.

@@ -13,7 +13,7 @@ pub mod executor;
 pub mod files;
 pub mod keys;
 pub mod server;
-pub mod stream;
 pub mod sim;
+pub mod stream;
 
 pub use backend::{Backend, ExecError};

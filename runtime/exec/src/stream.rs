@@ -80,7 +80,11 @@ impl StreamWriter {
     }
 
     /// Append record number `count` of `tag` whose body is what `fill` writes.
-    pub(crate) fn record(&mut self, tag: u16, fill: impl FnOnce(&mut Writer)) -> Result<(), FileError> {
+    pub(crate) fn record(
+        &mut self,
+        tag: u16,
+        fill: impl FnOnce(&mut Writer),
+    ) -> Result<(), FileError> {
         if self.count >= self.expected {
             return Err(FileError::Count {
                 path: self.path.clone(),
@@ -301,13 +305,16 @@ impl StreamReader {
 }
 
 fn envelope_tag(bytes: &[u8]) -> u16 {
-    bytes.get(6..8).map_or(0, |b| u16::from_le_bytes([b[0], b[1]]))
+    bytes
+        .get(6..8)
+        .map_or(0, |b| u16::from_le_bytes([b[0], b[1]]))
 }
 
 /// `N` bytes from the operating system's CSPRNG.
 pub(crate) fn random_bytes<const N: usize>(path: &Path) -> Result<[u8; N], FileError> {
     let mut out = [0u8; N];
-    getrandom::fill(&mut out).map_err(|e| FileError::io(path, std::io::Error::other(e.to_string())))?;
+    getrandom::fill(&mut out)
+        .map_err(|e| FileError::io(path, std::io::Error::other(e.to_string())))?;
     Ok(out)
 }
 

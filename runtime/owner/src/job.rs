@@ -12,8 +12,8 @@ use henn_runtime::files::{
     Binding, BundleKind, BundleReader, BundleWriter, FileError, INITIAL_STATE_STEP, same_key_set,
 };
 
-use crate::secret::OwnerSecret;
 use crate::pack::{Batch, State, pack_batch, pack_state, unpack_state};
+use crate::secret::OwnerSecret;
 
 /// Why the owner's step failed.
 #[derive(Debug, thiserror::Error)]
@@ -148,12 +148,17 @@ impl Prepared {
     }
 }
 
+/// `|v| ≤ bound`, false for NaN.
+pub fn within(v: f64, bound: f64) -> bool {
+    v.abs() <= bound
+}
+
 /// Refuses scaled features beyond the bound the plan's ranges assume (`OwnerContract::feature_bound`).
 pub fn check_feature_range(x: &[f64], contract: &OwnerContract) -> Result<(), OwnerError> {
     let bound = contract.feature_bound;
     let d = contract.features.max(1);
     let slack = bound * 1e-9;
-    match x.iter().position(|v| !(v.abs() <= bound + slack)) {
+    match x.iter().position(|v| !within(*v, bound + slack)) {
         Some(i) => Err(OwnerError::OutOfRange {
             row: i / d + 1,
             feature: i % d + 1,
@@ -263,7 +268,7 @@ pub fn decrypt_state(
     }
     let state = unpack_state(plan, &slots)?;
     for (slot, values) in &state {
-        if let Some(v) = values.iter().find(|v| !(v.abs() <= PLAUSIBLE_WEIGHT)) {
+        if let Some(v) = values.iter().find(|v| !within(**v, PLAUSIBLE_WEIGHT)) {
             return Err(OwnerError::Implausible {
                 path: path.into(),
                 what: format!("{slot}"),

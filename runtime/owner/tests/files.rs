@@ -203,7 +203,10 @@ fn files_of_two_key_generations_never_mix() {
     // A record of key set B spliced into A's bundle (same plan, same position): refused.
     let data_b = dir.path().join("b.hct");
     bundle(&ctx, &b, 3, &data_b);
-    let (ba, bb) = (std::fs::read(&data_a).unwrap(), std::fs::read(&data_b).unwrap());
+    let (ba, bb) = (
+        std::fs::read(&data_a).unwrap(),
+        std::fs::read(&data_b).unwrap(),
+    );
     let (ca, cb) = (boundaries(&ba), boundaries(&bb));
     for rec in 1..=3 {
         let mut mixed = ba[..ca[rec]].to_vec();
@@ -222,7 +225,10 @@ fn files_of_two_key_generations_never_mix() {
     let mut mixed = ba[..ca[2]].to_vec();
     mixed.extend_from_slice(&b2[ca[2]..]);
     let p = write(dir.path(), "mixed2.hct", &mixed);
-    assert!(matches!(read_bundle(&ctx, &p), Err(FileError::Spliced { .. })));
+    assert!(matches!(
+        read_bundle(&ctx, &p),
+        Err(FileError::Spliced { .. })
+    ));
 }
 
 #[test]
@@ -278,13 +284,21 @@ fn bit_flips_and_trailing_bytes_are_refused() {
             let mut flipped = bytes.clone();
             flipped[at] ^= 1 << (at % 8);
             let p = write(dir.path(), "flip", &flipped);
-            assert!(load(&p).is_err(), "{}: flip at {at} accepted", path.display());
+            assert!(
+                load(&p).is_err(),
+                "{}: flip at {at} accepted",
+                path.display()
+            );
         }
         for extra in [&b"\0"[..], b"HENN", &bytes[..64]] {
             let mut longer = bytes.clone();
             longer.extend_from_slice(extra);
             let p = write(dir.path(), "long", &longer);
-            assert!(load(&p).is_err(), "{}: trailing bytes accepted", path.display());
+            assert!(
+                load(&p).is_err(),
+                "{}: trailing bytes accepted",
+                path.display()
+            );
         }
     }
 }
@@ -327,16 +341,28 @@ fn crafted_records_with_wrong_index_count_or_end_are_refused() {
     let e = refused("trailing", cat(&[&header, &r0, &r1, &r2, &end, &end]));
     assert!(e.contains("trailing bytes"), "{e}");
     // A crafted record 3 (correct prefix and index, valid checksum) beyond the count.
-    let r3 = reseal(&r2, &ctx, |p| p[80..88].copy_from_slice(&3u64.to_le_bytes()));
+    let r3 = reseal(&r2, &ctx, |p| {
+        p[80..88].copy_from_slice(&3u64.to_le_bytes())
+    });
     let e = refused("extra", cat(&[&header, &r0, &r1, &r2, &r3, &end]));
     assert!(e.contains("promises 3 records"), "{e}");
     // A crafted duplicate: record 1's content under index 2.
-    let dup = reseal(&r1, &ctx, |p| p[80..88].copy_from_slice(&2u64.to_le_bytes()));
-    assert!(read_bundle(&ctx, &write(dir.path(), "d", &cat(&[&header, &r0, &r1, &dup, &end]))).is_ok());
+    let dup = reseal(&r1, &ctx, |p| {
+        p[80..88].copy_from_slice(&2u64.to_le_bytes())
+    });
+    assert!(
+        read_bundle(
+            &ctx,
+            &write(dir.path(), "d", &cat(&[&header, &r0, &r1, &dup, &end]))
+        )
+        .is_ok()
+    );
     // ...which the bundle format accepts (it is well formed); the server refuses the repeated
     // name (henn-compiler's tests/security.rs) — here the names are X.0, X.1, X.1.
     // A crafted end marker with another count.
-    let end4 = reseal(&end, &ctx, |p| p[80..88].copy_from_slice(&4u64.to_le_bytes()));
+    let end4 = reseal(&end, &ctx, |p| {
+        p[80..88].copy_from_slice(&4u64.to_le_bytes())
+    });
     let e = refused("end4", cat(&[&header, &r0, &r1, &r2, &end4]));
     assert!(e.contains("promises 3 records, it holds 4"), "{e}");
     // A crafted header promising 2: the third record is refused as extra.

@@ -285,7 +285,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             key_bytes as f64 / 1048576.0
         );
     }
-    if !(max_weight_error <= henn_owner::job::TWIN_AGREEMENT) {
+    if !henn_owner::job::within(max_weight_error, henn_owner::job::TWIN_AGREEMENT) {
         eprintln!(
             "error: the encrypted weights differ from the plaintext twin's by {max_weight_error:.3e}, more than the {:.0e} CKKS noise accounts for: the encrypted run is wrong",
             henn_owner::job::TWIN_AGREEMENT
