@@ -61,6 +61,8 @@ pub enum CompileError {
         "the model trains for {0} epochs but does not say how many samples it has (`samples` in `data`)"
     )]
     UnknownSampleCount(u64),
+    #[error("the model trains for {0} steps, more than the {max} any job may have", max = henn_contract::MAX_STEPS)]
+    TooManySteps(u64),
     #[error("no ring degree fits: {0}")]
     NoRing(String),
     #[error("no bootstrapping plan: {0}")]
@@ -157,7 +159,13 @@ fn build_params(log_n: u32, levels: usize, model: &Model) -> Option<Params> {
     let scale_bits = model.encryption.scale_bits;
     match security(model) {
         None => {
-            // Toy rings: tests only, loudly named; a ring this small cannot be secure.
+            // Toy rings: tests only, loudly named; a ring this small cannot be secure. Its chain
+            // is held to the 128-bit limit of N = 2^TOY_CHAIN_LOG_N all the same, so `insecure`
+            // changes the ring, never how deep a plan may go.
+            let bound = max_log2_qp(TOY_CHAIN_LOG_N, SecurityLevel::Classic128)? as usize;
+            if FIRST_BITS as usize + levels * scale_bits as usize + SPECIAL_BITS as usize > bound {
+                return None;
+            }
             Params::insecure_toy_for_tests(log_n, FIRST_BITS, scale_bits, levels, 3.min(levels + 1))
                 .ok()
         }
@@ -198,6 +206,10 @@ const BOOTSTRAP_PRECISION_BITS: f64 = 20.0;
 /// paper is useless if its keys do not fit the server (this project's machine has 24 GiB).
 const DEFAULT_BOOTSTRAP_KEY_BUDGET: u64 = 16 << 30;
 
+/// The ring whose 128-bit chain limit a toy (insecure) ring's chain is held to: the largest ring
+/// henn compiles for, so no toy chain is longer than a real parameter set could be.
+const TOY_CHAIN_LOG_N: u32 = 17;
+
 /// Most levels between bootstraps a toy (insecure) ring gets: like the 128-bit set at N = 2^16.
 const TOY_USABLE_LEVELS: u32 = 9;
 
@@ -207,6 +219,9 @@ pub fn compile(model: &Model) -> Result<Compiled, CompileError> {
     let step = build_train_step(model, model.schedule.batch_size)?;
     let (iterations, batches) = loop_shape(model)?;
     let steps = iterations.saturating_mul(batches).max(1);
+    if steps > henn_contract::MAX_STEPS {
+        return Err(CompileError::TooManySteps(steps));
+    }
     let mut lowerings = Lowerings::default();
     if model.encryption.bootstrapping == Bootstrapping::On {
         return compile_bootstrapped(model, &step, iterations, batches, steps, &mut lowerings);
@@ -572,9 +587,12 @@ fn compile_leveled(
             .ok()
             .and_then(|l| build_params(log_n, l, model))
         else {
-            if let Some(level) = security(model) {
-                deepest = Some((max_levels(log_n, level, model.encryption.scale_bits), log_n));
-            }
+            let (level, chain_log_n) = match security(model) {
+                Some(level) => (level, log_n),
+                None => (SecurityLevel::Classic128, TOY_CHAIN_LOG_N),
+            };
+            let max = max_levels(chain_log_n, level, model.encryption.scale_bits);
+            deepest = Some((max, log_n));
             continue;
         };
         let errors: Vec<String> = validate(
@@ -611,7 +629,7 @@ fn compile_leveled(
             lowered,
         });
     }
-    if let (Some((available, log_n)), Some(_)) = (deepest, security(model)) {
+    if let Some((available, log_n)) = deepest {
         let per_step = lowerings
             .at(step, log_n)
             .map(|l| l.graph.max_depth())

@@ -65,3 +65,14 @@ pub(crate) fn duration(seconds: f64) -> String {
         format!("{:.1} h", seconds / 3600.0)
     }
 }
+
+/// Every command that reads or writes a plan says so on stderr when the plan's parameters are
+/// the explicitly insecure toy setting.
+pub(crate) fn warn_insecure(plan: &henn_plan::Plan) {
+    if plan.params.security == "insecure" {
+        eprintln!(
+            "warning: plan `{}` uses INSECURE parameters (security = insecure, N = 2^{}): for tests and demos only, never for real data",
+            plan.model_name, plan.params.log_n
+        );
+    }
+}

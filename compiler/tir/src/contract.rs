@@ -64,6 +64,34 @@ pub fn label_encoding(model: &Model) -> LabelEncoding {
     }
 }
 
+/// Standardized features beyond this many standard deviations are refused even when the
+/// activations' intervals are narrower (z-scores of a few σ are ordinary data).
+pub const STANDARDIZED_FEATURE_BOUND: f64 = 16.0;
+
+/// The largest |feature| after scaling that the plan's ranges assume: 1 for min-max scaling (the
+/// training rows map into [0, 1]); the promised `feature_range` for unscaled features; otherwise
+/// the widest activation interval (a feature beyond it drives pre-activations past every
+/// polynomial's interval), at least 1, and at least [`STANDARDIZED_FEATURE_BOUND`] for
+/// standardized features.
+pub fn feature_bound(model: &Model) -> f64 {
+    let widest = model
+        .layers
+        .iter()
+        .filter_map(|l| match &l.activation {
+            henn_sema::Activation::Polynomial(p) => {
+                Some(p.interval.lo.abs().max(p.interval.hi.abs()))
+            }
+            _ => None,
+        })
+        .fold(1.0, f64::max);
+    match (model.data.scaling, model.data.feature_range) {
+        (Scaling::MinMax, _) => 1.0,
+        (Scaling::None, Some(r)) => r.lo.abs().max(r.hi.abs()),
+        (Scaling::None, None) => widest,
+        (Scaling::Standardize, _) => widest.max(STANDARDIZED_FEATURE_BOUND),
+    }
+}
+
 /// The owner contract of a job training `model` for `steps` steps.
 pub fn owner_contract(model: &Model, steps: u64) -> OwnerContract {
     OwnerContract {
@@ -74,6 +102,7 @@ pub fn owner_contract(model: &Model, steps: u64) -> OwnerContract {
             kind: scaling_kind(model.data.scaling),
             fitted: None,
         },
+        feature_bound: feature_bound(model),
         init: init_rule(model),
         layers: layer_shapes(model),
         batches: BatchRule {

@@ -12,7 +12,7 @@
 //! | n | payload |
 //! | 32 | BLAKE3 of header and payload |
 //!
-//! [`open_envelope`] checks, in order: enough bytes for a header, magic, version, tag, the
+//! [`open_envelope`] checks, in order: enough bytes for a header, magic, tag, version (per tag: [`TypeTag::format_version`]), the
 //! declared length against the caller's limit (before anything is allocated), the total
 //! length, the checksum, and finally the parameter hash. So a flipped bit anywhere is a
 //! [`CkksError::ChecksumMismatch`] and an intact file for other parameters a
@@ -64,11 +64,13 @@ pub enum TypeTag {
     Plan = 37,
     /// One key record of an evaluation-key stream.
     KeyRecord = 38,
+    /// The end marker of a stream (evaluation keys, ciphertext bundle): its record count.
+    StreamEnd = 39,
 }
 
 impl TypeTag {
     /// Every tag, in value order.
-    pub const ALL: [TypeTag; 16] = [
+    pub const ALL: [TypeTag; 17] = [
         TypeTag::Params,
         TypeTag::Plaintext,
         TypeTag::Ciphertext,
@@ -85,6 +87,7 @@ impl TypeTag {
         TypeTag::PublicKeyFile,
         TypeTag::Plan,
         TypeTag::KeyRecord,
+        TypeTag::StreamEnd,
     ];
 
     /// The tag with this value, if henn assigns it.
@@ -111,6 +114,25 @@ impl TypeTag {
             TypeTag::PublicKeyFile => "public-key file",
             TypeTag::Plan => "plan",
             TypeTag::KeyRecord => "key record",
+            TypeTag::StreamEnd => "stream end marker",
+        }
+    }
+
+    /// The format version written for (and the only one accepted from) an envelope of this tag.
+    /// The files the owner and the server exchange are at version 2 (key-set identity, record
+    /// indices, end marker); henn-ckks's own objects and plans (which carry their own version) at 1.
+    pub fn format_version(tag: u16) -> u16 {
+        match TypeTag::from_u16(tag) {
+            Some(
+                TypeTag::SecretKeyFile
+                | TypeTag::EvalKeyFile
+                | TypeTag::Bundle
+                | TypeTag::BundleRecord
+                | TypeTag::PublicKeyFile
+                | TypeTag::KeyRecord
+                | TypeTag::StreamEnd,
+            ) => 2,
+            _ => FORMAT_VERSION,
         }
     }
 }
@@ -119,7 +141,7 @@ impl TypeTag {
 pub fn seal_envelope(tag: u16, params_hash: &[u8; 32], payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER_LEN + payload.len() + CHECKSUM_LEN);
     out.extend_from_slice(&MAGIC);
-    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&TypeTag::format_version(tag).to_le_bytes());
     out.extend_from_slice(&tag.to_le_bytes());
     out.extend_from_slice(params_hash);
     out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
@@ -147,17 +169,18 @@ pub fn open_envelope<'a>(
         return Err(CkksError::BadMagic);
     }
     let version = u16::from_le_bytes([bytes[4], bytes[5]]);
-    if version != FORMAT_VERSION {
-        return Err(CkksError::UnsupportedVersion {
-            found: version,
-            supported: FORMAT_VERSION,
-        });
-    }
     let found = u16::from_le_bytes([bytes[6], bytes[7]]);
     if found != tag {
         return Err(CkksError::WrongType {
             expected: tag,
             found,
+        });
+    }
+    let supported = TypeTag::format_version(tag);
+    if version != supported {
+        return Err(CkksError::UnsupportedVersion {
+            found: version,
+            supported,
         });
     }
     let mut len_bytes = [0u8; 8];
@@ -244,6 +267,10 @@ impl<'a> Reader<'a> {
         let s = &self.buf[self.pos..self.pos + k];
         self.pos += k;
         Ok(s)
+    }
+    /// How many bytes are not read yet.
+    pub fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
     }
     /// Everything not read yet.
     pub fn rest(&mut self) -> &'a [u8] {
@@ -337,6 +364,7 @@ pub fn max_payload(ctx: &Context, tag: TypeTag) -> u64 {
         | TypeTag::PublicKeyFile
         | TypeTag::Plan
         | TypeTag::KeyRecord => key.saturating_mul(n + 1),
+        TypeTag::StreamEnd => 1024,
     }
 }
 

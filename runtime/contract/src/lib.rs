@@ -21,6 +21,10 @@ pub use henn_data::{Scaler, ScalingKind};
 pub use rules::{BatchOrder, Matrix, State, StateKind, StateSlot, initial_state, targets};
 pub use weights::{LayerWeights, WeightsError, WeightsFile};
 
+/// The most training steps any job may have (`--iterations`, a plan's schedule): the owner's
+/// batch order holds one index list per step, so this bounds that allocation too.
+pub const MAX_STEPS: u64 = 1 << 20;
+
 /// What the data owner must do to take part in a plan's training job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OwnerContract {
@@ -33,6 +37,10 @@ pub struct OwnerContract {
     pub labels: LabelEncoding,
     /// How the owner scales features before packing them.
     pub scaling: ScalingRule,
+    /// The largest magnitude of a feature *after scaling* that the plan's value ranges assume
+    /// (the rules are `henn_tir::contract::feature_bound`). The owner refuses data beyond it
+    /// before encrypting: encrypted, it would train silently to garbage.
+    pub feature_bound: f64,
     /// How the training state starts.
     pub init: InitRule,
     /// The dense layers, first to last: the shapes of the state the owner encrypts and decrypts.
@@ -195,6 +203,12 @@ impl OwnerContract {
                 ),
             });
         }
+        if !(self.feature_bound.is_finite() && self.feature_bound > 0.0) {
+            return Err(ContractError::Layers {
+                layer: 0,
+                reason: format!("the feature bound is {}", self.feature_bound),
+            });
+        }
         if self.batches.batch_size == 0 {
             return Err(ContractError::Layers {
                 layer: 0,
@@ -213,6 +227,8 @@ pub enum ContractError {
     NotEnoughSamples { wanted: usize, available: usize },
     #[error("the batch ({batch}) is larger than the training set ({samples})")]
     BatchTooLarge { batch: usize, samples: usize },
+    #[error("{steps} training steps: more than the {max} any job may have")]
+    TooManySteps { steps: u64, max: u64 },
     #[error("layer {layer}: {reason}")]
     Layers { layer: usize, reason: String },
 }

@@ -181,6 +181,12 @@ impl BatchOrder {
                 samples: self.samples,
             });
         }
+        if steps as u64 > crate::MAX_STEPS {
+            return Err(ContractError::TooManySteps {
+                steps: steps as u64,
+                max: crate::MAX_STEPS,
+            });
+        }
         let mut chunks: Vec<Vec<usize>> = Vec::with_capacity(steps);
         while chunks.len() < steps {
             let order = self.next_epoch();

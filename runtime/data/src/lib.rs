@@ -17,15 +17,19 @@
 //! * [`write_atomic`]: every file henn writes goes through a temp file in the same directory and a
 //!   rename, so a crash never leaves a half-written weights file behind.
 
+pub mod atomic;
 pub mod csv;
 pub mod idx;
 pub mod images;
 pub mod scaling;
 pub mod split;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
+pub use atomic::{
+    AtomicFile, OutputError, Overwrite, check_outputs, check_secret_output, same_file,
+    temp_path_for, write_file_atomic, write_file_atomic_with,
+};
 pub use scaling::{Scaler, ScalingKind};
 pub use split::stratified_split;
 
@@ -257,47 +261,6 @@ pub enum DataError {
         values: usize,
         labels: usize,
     },
-}
-
-/// The temporary sibling of `path` that an atomic write goes through (same directory, so the
-/// final rename cannot cross file systems).
-pub fn temp_path_for(path: &Path) -> PathBuf {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "out".to_owned());
-    dir.join(format!(".{name}.tmp{}", std::process::id()))
-}
-
-/// Writes `bytes` to `path` so that readers see the old file or the complete new one, never a
-/// partial write: a temporary sibling, flushed and synced, then renamed over `path`. With
-/// `private` the file is created readable by its owner only (mode 0600), for secret keys. This is
-/// the one atomic-write routine of the project: every output file goes through it.
-pub fn write_file_atomic(path: &Path, bytes: &[u8], private: bool) -> std::io::Result<()> {
-    let tmp = temp_path_for(path);
-    let result = (|| {
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        if private {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        #[cfg(not(unix))]
-        let _ = private;
-        let mut f = opts.open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }
 
 /// [`write_file_atomic`] with the data crate's error (naming the file).

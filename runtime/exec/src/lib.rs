@@ -14,5 +14,6 @@ pub mod files;
 pub mod keys;
 pub mod server;
 pub mod sim;
+pub mod stream;
 
 pub use backend::{Backend, ExecError};

@@ -4,13 +4,16 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use henn_ckks::{Context, Decryptor, Encoder, Encryptor, PublicKey, SecretKey};
+use henn_ckks::{Context, Decryptor, Encoder, Encryptor, PublicKey};
 use henn_contract::{BatchOrder, OwnerContract, Scaler, WeightsFile};
 use henn_data::Dataset;
 use henn_plan::Plan;
-use henn_runtime::files::{BundleKind, BundleReader, BundleWriter, FileError, INITIAL_STATE_STEP};
+use henn_runtime::files::{
+    Binding, BundleKind, BundleReader, BundleWriter, FileError, INITIAL_STATE_STEP, same_key_set,
+};
 
 use crate::pack::{Batch, State, pack_batch, pack_state, unpack_state};
+use crate::secret::OwnerSecret;
 
 /// Why the owner's step failed.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +31,24 @@ pub enum OwnerError {
     Ckks(#[from] henn_ckks::CkksError),
     #[error("the plan's owner contract does not match its data contract: {0}")]
     Mismatch(String),
+    #[error(transparent)]
+    Output(#[from] henn_data::OutputError),
+    #[error(
+        "training row {row}, feature {feature}: {value:e} after scaling, outside the ±{bound} the plan was compiled for (its value ranges and activation intervals assume it); encrypted, this would train silently to garbage: fix or rescale the data (e.g. `scaling = minmax`), or declare `feature_range` and recompile"
+    )]
+    OutOfRange {
+        row: usize,
+        feature: usize,
+        value: f64,
+        bound: f64,
+    },
+    #[error("{path}: decrypted {what} = {value:e}, beyond any plausible trained weight (|w| ≤ {bound:e}): the server's result is wrong or the files do not belong together", path = .path.display())]
+    Implausible {
+        path: std::path::PathBuf,
+        what: String,
+        value: f64,
+        bound: f64,
+    },
     #[error("{path}: not a {expected} bundle", path = .path.display())]
     WrongBundle {
         path: std::path::PathBuf,
@@ -97,6 +118,7 @@ impl Prepared {
         let rows = contract.training_rows(train)?;
         let scaler = contract.scaler(&rows);
         let x = scaler.transform(&rows);
+        check_feature_range(&x, contract)?;
         let steps = usize::try_from(contract.batches.steps).unwrap_or(usize::MAX);
         let batches = BatchOrder::new(contract.batches.seed, rows.len())
             .full_batches(contract.batches.batch_size, steps)?;
@@ -126,11 +148,42 @@ impl Prepared {
     }
 }
 
+/// `|v| ≤ bound`, false for NaN.
+pub fn within(v: f64, bound: f64) -> bool {
+    v.abs() <= bound
+}
+
+/// Refuses scaled features beyond the bound the plan's ranges assume (`OwnerContract::feature_bound`).
+pub fn check_feature_range(x: &[f64], contract: &OwnerContract) -> Result<(), OwnerError> {
+    let bound = contract.feature_bound;
+    let d = contract.features.max(1);
+    let slack = bound * 1e-9;
+    match x.iter().position(|v| !within(*v, bound + slack)) {
+        Some(i) => Err(OwnerError::OutOfRange {
+            row: i / d + 1,
+            feature: i % d + 1,
+            value: x[i],
+            bound,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// A decrypted weight beyond this magnitude is refused: no plan trains weights anywhere near it
+/// (the activations' intervals and CKKS's precision both end far below), so it means a wrong
+/// result from the server or mixed-up files.
+pub const PLAUSIBLE_WEIGHT: f64 = 1e4;
+
+/// The largest weight difference between an encrypted run and its plaintext twin that `henn run`
+/// accepts (plans carry no predicted error yet). Every measured run stays below 1e-3 (7.6e-4 after
+/// 416 bootstraps, BENCHMARKS.md); beyond 1e-2 the encrypted result is wrong, not noisy.
+pub const TWIN_AGREEMENT: f64 = 1e-2;
+
 /// Encrypts the initial state and every step's batch into a training-data bundle, calling
 /// `progress(step)` after each step's batch.
 pub fn encrypt_training_data(
     ctx: &Arc<Context>,
-    plan_hash: &[u8; 32],
+    binding: &Binding,
     plan: &Plan,
     pk: PublicKey,
     prepared: &Prepared,
@@ -151,7 +204,7 @@ pub fn encrypt_training_data(
         .count();
     let steps = prepared.batches.len();
     let count = (state.len() + per_step * steps) as u64;
-    let mut out = BundleWriter::create(ctx, plan_hash, BundleKind::TrainingData, count, output)?;
+    let mut out = BundleWriter::create(ctx, binding, BundleKind::TrainingData, count, output)?;
     let mut push = |step: u64, packed: HashMap<String, Vec<f64>>| -> Result<(), OwnerError> {
         let mut names: Vec<_> = packed.keys().cloned().collect();
         names.sort();
@@ -178,15 +231,17 @@ pub fn encrypt_training_data(
     Ok(count)
 }
 
-/// Decrypts a trained-state bundle into the state tensors.
+/// Decrypts a trained-state bundle into the state tensors. The bundle must come from the secret
+/// key's key generation, name each state input once, and decrypt to plausible weights.
 pub fn decrypt_state(
     ctx: &Arc<Context>,
     plan_hash: &[u8; 32],
     plan: &Plan,
-    sk: SecretKey,
+    owner: OwnerSecret,
     path: &Path,
 ) -> Result<State, OwnerError> {
     let mut bundle = BundleReader::open(ctx, plan_hash, path)?;
+    same_key_set((&owner.path, owner.key_set), (path, bundle.key_set()))?;
     if bundle.kind != BundleKind::TrainedState {
         return Err(OwnerError::WrongBundle {
             path: path.into(),
@@ -194,19 +249,35 @@ pub fn decrypt_state(
         });
     }
     let encoder = Encoder::new(ctx);
-    let decryptor = Decryptor::new(ctx, sk);
+    let decryptor = Decryptor::new(ctx, owner.secret);
     let carry = crate::next_state_inputs(plan);
     let mut slots = HashMap::new();
+    let content = |reason: String| FileError::Content {
+        path: path.into(),
+        reason,
+    };
     while let Some((_, name, ct)) = bundle.next_record()? {
         // The bundle names state inputs; unpack_state reads outputs by their output names.
-        if let Some((out_name, _)) = carry.iter().find(|(_, i)| *i == name) {
-            slots.insert(
-                out_name.clone(),
-                encoder.decode_real(&decryptor.decrypt(&ct)),
-            );
+        let Some((out_name, _)) = carry.iter().find(|(_, i)| *i == name) else {
+            return Err(content(format!("`{name}` is not a state input of the plan")).into());
+        };
+        let values = encoder.decode_real(&decryptor.decrypt(&ct));
+        if slots.insert(out_name.clone(), values).is_some() {
+            return Err(content(format!("`{name}` appears twice")).into());
         }
     }
-    Ok(unpack_state(plan, &slots)?)
+    let state = unpack_state(plan, &slots)?;
+    for (slot, values) in &state {
+        if let Some(v) = values.iter().find(|v| !within(**v, PLAUSIBLE_WEIGHT)) {
+            return Err(OwnerError::Implausible {
+                path: path.into(),
+                what: format!("{slot}"),
+                value: *v,
+                bound: PLAUSIBLE_WEIGHT,
+            });
+        }
+    }
+    Ok(state)
 }
 
 /// The weights file of a decrypted state.

@@ -10,7 +10,8 @@ use crate::types::{Layout, ValueType};
 /// (`spec/plan-format.md` states the compatibility rule). Version 2: layouts carry `first_row` and
 /// outputs their layout, so a state tensor may span several ciphertexts (weight-row blocks).
 /// Version 3: the typed owner contract replaces the source model the plan used to carry.
-pub const FORMAT_VERSION: u32 = 3;
+/// Version 4: the owner contract carries the feature bound the plan's ranges assume.
+pub const FORMAT_VERSION: u32 = 4;
 
 /// A compiled training job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

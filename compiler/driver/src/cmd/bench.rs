@@ -30,42 +30,42 @@ pub enum BenchCommand {
 #[derive(Debug, clap::Args)]
 pub struct OpsArgs {
     /// log2 of the ring dimension N (N/2 slots are filled).
-    #[arg(long, default_value_t = 14)]
+    #[arg(long, default_value_t = 14, value_parser = clap::builder::RangedU64ValueParser::<u32>::new().range(10..=17))]
     pub logn: u32,
     /// Number of Q primes at the measured level (fresh ciphertexts).
-    #[arg(long, default_value_t = 6)]
+    #[arg(long, default_value_t = 6, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(2..=64))]
     pub limbs: usize,
     /// Hybrid key-switching digits.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64))]
     pub dnum: usize,
     /// Timed repetitions per op.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100000))]
     pub reps: usize,
     /// Comma list of ops (default: all): keygen, encode_encrypt, add, mul_plain, mul_relin,
     /// rescale, rotate, hoisted_rotate, decrypt_decode, precision_square.
     #[arg(long)]
     pub ops: Option<String>,
     /// Bits of the first prime.
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = 60, value_parser = clap::builder::RangedU64ValueParser::<u32>::new().range(20..=62))]
     pub first_bits: u32,
     /// Bits of the other primes; scale = 2^scale-bits.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 50, value_parser = clap::builder::RangedU64ValueParser::<u32>::new().range(20..=60))]
     pub scale_bits: u32,
     /// Untimed repetitions before timing.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=10000))]
     pub warmup: usize,
     /// Seed of the random input vectors (inputs only; keys and noise always use the OS CSPRNG).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Worker threads of the local rayon pool.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
     pub threads: usize,
     /// `bootstrap` op: levels the application gets between two bootstraps (its own
     /// bootstrappable parameter set; `--limbs`, `--dnum`, `--scale-bits` do not apply).
-    #[arg(long, default_value_t = 9)]
+    #[arg(long, default_value_t = 9, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=40))]
     pub boot_levels: usize,
     /// `bootstrap` op: bits of the scale Δ (and of every prime the application uses).
-    #[arg(long, default_value_t = 40)]
+    #[arg(long, default_value_t = 40, value_parser = clap::builder::RangedU64ValueParser::<u32>::new().range(20..=60))]
     pub boot_scale_bits: u32,
     /// `bootstrap` op: comma list of slot counts to refresh (powers of two in 4..=N/2; fewer than
     /// N/2 = the sparse-slot bootstrap of the first slots, the rest zero), measured one after

@@ -60,6 +60,8 @@ pub fn run(args: CompileArgs) -> anyhow::Result<ExitCode> {
     let out = args
         .output
         .unwrap_or_else(|| args.file.with_extension("hplan"));
+    crate::ui::warn_insecure(&compiled.plan);
+    henn_data::check_outputs(&[&args.file], &[&out])?;
     henn_plan::io::save(&compiled.plan, &out)?;
     if let Some(path) = &args.dump_json {
         let text = serde_json::to_string_pretty(&compiled.plan)?;

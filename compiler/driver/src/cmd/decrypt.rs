@@ -28,10 +28,15 @@ pub struct DecryptArgs {
 }
 
 pub fn run(args: DecryptArgs) -> anyhow::Result<ExitCode> {
+    henn_data::check_outputs(
+        &[&args.weights, &args.plan, &args.secret_key, &args.data],
+        &[&args.output],
+    )?;
     let LoadedPlan { plan, hash, ctx } = LoadedPlan::load(&args.plan)?;
+    crate::ui::warn_insecure(&plan);
     henn_owner::job::check_contract(&plan)?;
-    let (sk, _) = henn_owner::secret::load_secret_key(&ctx, &hash, &args.secret_key)?;
-    let state = henn_owner::job::decrypt_state(&ctx, &hash, &plan, sk, &args.weights)?;
+    let owner = henn_owner::secret::load_secret_key(&ctx, &hash, &args.secret_key)?;
+    let state = henn_owner::job::decrypt_state(&ctx, &hash, &plan, owner, &args.weights)?;
     let train = henn_data::load_spec(&args.data, plan.owner.expect())?;
     let prepared = Prepared::new(&plan.owner, &train)?;
     let weights = henn_owner::job::weights_file(&plan, &state, prepared.scaler);

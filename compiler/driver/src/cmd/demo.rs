@@ -27,19 +27,19 @@ macro_rules! outln {
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
     /// log2 of the ring dimension (13..=17).
-    #[arg(long, default_value_t = 15)]
+    #[arg(long, default_value_t = 15, value_parser = clap::builder::RangedU64ValueParser::<u32>::new().range(13..=17))]
     pub logn: u32,
     /// Requested multiplicative levels; lowered to the most the 128-bit bound allows.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=60))]
     pub levels: usize,
     /// Bits of the scale Δ (and of the scale primes).
-    #[arg(long, default_value_t = 40)]
+    #[arg(long, default_value_t = 40, value_parser = clap::builder::RangedU64ValueParser::<u32>::new().range(20..=60))]
     pub scale_bits: u32,
     /// One JSON object per line instead of the table.
     #[arg(long)]
     pub json: bool,
     /// Worker threads (default: rayon's choice, all cores).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
     pub threads: Option<usize>,
 }
 

@@ -32,11 +32,19 @@ pub struct EncryptArgs {
 }
 
 pub fn run(args: EncryptArgs) -> anyhow::Result<ExitCode> {
+    let mut inputs = vec![args.plan.as_path(), args.data.as_path()];
+    inputs.extend(args.public_key.as_deref());
+    inputs.extend(args.secret_key.as_deref());
+    henn_data::check_outputs(&inputs, &[&args.output])?;
     let LoadedPlan { plan, hash, ctx } = LoadedPlan::load(&args.plan)?;
+    crate::ui::warn_insecure(&plan);
     henn_owner::job::check_contract(&plan)?;
-    let pk = match (&args.public_key, &args.secret_key) {
+    let (pk, key_set) = match (&args.public_key, &args.secret_key) {
         (Some(p), _) => files::load_public_key(&ctx, &hash, p)?,
-        (None, Some(s)) => henn_owner::secret::load_secret_key(&ctx, &hash, s)?.1,
+        (None, Some(s)) => {
+            let owner = henn_owner::secret::load_secret_key(&ctx, &hash, s)?;
+            (owner.public, owner.key_set)
+        }
         (None, None) => bail!("pass --public-key or --secret-key"),
     };
     let train = henn_data::load_spec(&args.data, plan.owner.expect())?;
@@ -45,7 +53,7 @@ pub fn run(args: EncryptArgs) -> anyhow::Result<ExitCode> {
     let pb = bar(steps as u64, "encrypt");
     let count = henn_owner::job::encrypt_training_data(
         &ctx,
-        &hash,
+        &files::Binding::new(&hash, key_set),
         &plan,
         pk,
         &prepared,

@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use henn_runtime::files;
 use henn_runtime::server::LoadedPlan;
 
 use crate::ui::bar;
@@ -22,31 +21,38 @@ pub struct KeygenArgs {
     /// Also write the public key here.
     #[arg(long)]
     pub public_key: Option<PathBuf>,
+    /// Replace an existing secret key (it can then never decrypt again).
+    #[arg(long)]
+    pub force: bool,
     /// Print the result as one JSON object.
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn run(args: KeygenArgs) -> anyhow::Result<ExitCode> {
+    let mut outputs = vec![args.secret_key.as_path(), args.eval_keys.as_path()];
+    outputs.extend(args.public_key.as_deref());
+    henn_data::check_outputs(&[&args.plan], &outputs)?;
+    henn_data::check_secret_output(&args.secret_key, args.force)?;
     let LoadedPlan { plan, hash, ctx } = LoadedPlan::load(&args.plan)?;
+    crate::ui::warn_insecure(&plan);
     let key_count = henn_owner::eval_key_count(&ctx, &plan)? as u64;
     let pb = bar(key_count, "keygen");
-    // One key at a time from generator to file: the whole set may not fit in memory (N = 2^17).
-    let mut writer = files::EvalKeyWriter::create(&ctx, &hash, key_count, &args.eval_keys)?;
-    let (secret, public) = henn_owner::keygen_streaming(
+    // One key at a time from generator to file (the whole set may not fit in memory at
+    // N = 2^17); all files of the new key set appear together at the end, or none does.
+    let bytes = henn_owner::secret::write_key_set(
         &ctx,
         &plan,
-        |key| Ok(writer.push(&key)?),
+        &hash,
+        henn_owner::secret::KeyPaths {
+            secret: &args.secret_key,
+            eval: &args.eval_keys,
+            public: args.public_key.as_deref(),
+            force: args.force,
+        },
         |done, _| pb.set_position(done as u64),
     )?;
     pb.finish_and_clear();
-    // The secret key is written after the evaluation keys, so a failed key generation leaves no
-    // secret key for evaluation keys that do not exist.
-    let bytes = writer.finish()?;
-    henn_owner::secret::save_secret_key(&ctx, &hash, &secret, &public, &args.secret_key)?;
-    if let Some(p) = &args.public_key {
-        files::save_public_key(&ctx, &hash, &public, p)?;
-    }
     if args.json {
         outln!(
             "{}",

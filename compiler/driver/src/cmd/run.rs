@@ -46,7 +46,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub test: Option<PathBuf>,
     /// Run only the first K steps of the schedule's plan.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=henn_contract::MAX_STEPS))]
     pub iterations: Option<u64>,
     /// Write the decrypted weights here (JSON; CSV when the name ends in `.csv`), and the
     /// plaintext twin's beside them (`NAME.twin.json` / `.csv`).
@@ -120,6 +120,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let plan = compile(&model)
         .with_context(|| format!("cannot compile {}", args.file.display()))?
         .plan;
+    crate::ui::warn_insecure(&plan);
     seconds.push(("compile", t.elapsed().as_secs_f64()));
     let planned = plan.schedule.steps();
     let steps = match args.iterations {
@@ -215,6 +216,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         outln!("{summary}");
     } else {
         print_summary(&args.file, &plan, &summary, &seconds);
+    }
+    if !henn_owner::job::within(max_weight_error, henn_owner::job::TWIN_AGREEMENT) {
+        eprintln!(
+            "error: the encrypted weights differ from the plaintext twin's by {max_weight_error:.3e}, more than the {:.0e} CKKS noise accounts for: the encrypted run is wrong",
+            henn_owner::job::TWIN_AGREEMENT
+        );
+        return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -29,7 +29,9 @@ pub struct ServeArgs {
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
+    henn_data::check_outputs(&[&args.plan, &args.eval_keys, &args.data], &[&args.output])?;
     let loaded = LoadedPlan::load(&args.plan)?;
+    crate::ui::warn_insecure(&loaded.plan);
     let steps = loaded.plan.schedule.steps();
     let instrs = loaded.plan.program.instrs.len() as u64;
     let pb = bar(steps.saturating_mul(instrs), "train");
