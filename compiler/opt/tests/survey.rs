@@ -1,4 +1,9 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::collapsible_if
+)] // test code: a survey printed with --ignored --nocapture
 use henn_he_ir::{HeGraph, HeOp, ValueId};
 use henn_lower::lower::{LowerConfig, lower_step};
 use std::collections::BTreeMap;
