@@ -83,7 +83,32 @@ pub enum CompileError {
 pub struct Compiled {
     pub plan: Plan,
     pub step: StepGraph,
+    /// The lowered step the plan was built from (optimized unless [`CompileOptions::optimize`]
+    /// is off or the optimizer found nothing cheaper).
     pub lowered: Lowered,
+    /// What the optimizer did at the plan's ring (`None` with `optimize` off).
+    pub opt: Option<OptSummary>,
+}
+
+/// Options of [`compile_with`].
+#[derive(Debug, Clone, Copy)]
+pub struct CompileOptions {
+    /// Run the equality-saturation optimizer (`henn-opt`) on the lowered step (`henn compile
+    /// --no-opt` turns it off to get the baseline).
+    pub optimize: bool,
+}
+
+impl Default for CompileOptions {
+    fn default() -> Self {
+        CompileOptions { optimize: true }
+    }
+}
+
+/// The optimizer's report at one ring, or why it did not run.
+#[derive(Debug, Clone)]
+pub enum OptSummary {
+    Ran(henn_opt::OptReport),
+    Failed(String),
 }
 
 /// Bits of the first prime: room above Δ for the largest value a step decrypts.
@@ -216,13 +241,21 @@ const TOY_USABLE_LEVELS: u32 = 9;
 /// Compile a checked model into a plan: leveled if the chain holds the whole schedule, bootstrapping
 /// if `bootstrapping = auto` and that is estimated faster or the only option.
 pub fn compile(model: &Model) -> Result<Compiled, CompileError> {
+    compile_with(model, &CompileOptions::default())
+}
+
+/// [`compile`] with options.
+pub fn compile_with(model: &Model, options: &CompileOptions) -> Result<Compiled, CompileError> {
     let step = build_train_step(model, model.schedule.batch_size)?;
     let (iterations, batches) = loop_shape(model)?;
     let steps = iterations.saturating_mul(batches).max(1);
     if steps > henn_contract::MAX_STEPS {
         return Err(CompileError::TooManySteps(steps));
     }
-    let mut lowerings = Lowerings::default();
+    let mut lowerings = Lowerings {
+        optimize: options.optimize,
+        ..Lowerings::default()
+    };
     if model.encryption.bootstrapping == Bootstrapping::On {
         return compile_bootstrapped(model, &step, iterations, batches, steps, &mut lowerings);
     }
@@ -358,6 +391,7 @@ fn compile_bootstrapped(
                     plan,
                     step: step.clone(),
                     lowered,
+                    opt: lowerings.summary(log_n),
                 });
             }
             None if why == "no candidate ring" => {
@@ -535,26 +569,49 @@ fn bootstrap_plan(
     })
 }
 
-/// The step lowered per ring degree, computed once: the leveled and the bootstrapping search
-/// both try the same rings.
+/// The step lowered (and optimized, with `optimize`) per ring degree, computed once: the leveled
+/// and the bootstrapping search both try the same rings.
 #[derive(Default)]
-struct Lowerings(std::collections::HashMap<u32, Result<Lowered, henn_he_ir::IrError>>);
+struct Lowerings {
+    optimize: bool,
+    lowered: std::collections::HashMap<u32, Result<Lowered, henn_he_ir::IrError>>,
+    summaries: std::collections::HashMap<u32, OptSummary>,
+}
 
 impl Lowerings {
-    /// The step lowered for a ring of degree 2^`log_n` (the row stride the kernels pick).
+    /// The step lowered for a ring of degree 2^`log_n` (the row stride the kernels pick), then
+    /// optimized (before bootstrap placement). An optimizer failure keeps the baseline and is
+    /// reported, never fatal: the baseline is a valid plan.
     fn at(&mut self, step: &StepGraph, log_n: u32) -> Result<Lowered, henn_he_ir::IrError> {
-        self.0
+        let (optimize, summaries) = (self.optimize, &mut self.summaries);
+        self.lowered
             .entry(log_n)
             .or_insert_with(|| {
-                lower_step(
+                let mut lowered = lower_step(
                     step,
                     &LowerConfig {
                         slots: 1usize << (log_n - 1),
                         stride: None,
                     },
-                )
+                )?;
+                if optimize {
+                    match henn_opt::optimize(&lowered.graph, &henn_opt::OptConfig::default()) {
+                        Ok(o) => {
+                            lowered.graph = o.graph;
+                            summaries.insert(log_n, OptSummary::Ran(o.report));
+                        }
+                        Err(e) => {
+                            summaries.insert(log_n, OptSummary::Failed(e.to_string()));
+                        }
+                    }
+                }
+                Ok(lowered)
             })
             .clone()
+    }
+
+    fn summary(&self, log_n: u32) -> Option<OptSummary> {
+        self.summaries.get(&log_n).cloned()
     }
 }
 
@@ -627,6 +684,7 @@ fn compile_leveled(
             plan,
             step: step.clone(),
             lowered,
+            opt: lowerings.summary(log_n),
         });
     }
     if let Some((available, log_n)) = deepest {

@@ -22,6 +22,9 @@ pub struct CompileArgs {
     /// Print the report as one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// Skip the optimizer (equality saturation): the lowering's baseline plan.
+    #[arg(long)]
+    pub no_opt: bool,
 }
 
 pub fn run(args: CompileArgs) -> anyhow::Result<ExitCode> {
@@ -38,7 +41,10 @@ pub fn run(args: CompileArgs) -> anyhow::Result<ExitCode> {
             for n in notes {
                 eprintln!("{n}");
             }
-            Ok(henn_compile::compile(&model)?)
+            let options = henn_compile::CompileOptions {
+                optimize: !args.no_opt,
+            };
+            Ok(henn_compile::compile_with(&model, &options)?)
         })
         .with_context(|| format!("cannot compile {}", args.file.display()))
     {
@@ -74,10 +80,14 @@ pub fn run(args: CompileArgs) -> anyhow::Result<ExitCode> {
         if let Some(obj) = v.as_object_mut() {
             obj.insert("plan".into(), out.display().to_string().into());
             obj.insert("compile_s".into(), compile_s.into());
+            obj.insert("optimizer".into(), opt_json(compiled.opt.as_ref()));
         }
         outln!("{v}");
     } else {
         out!("{}", rep.to_text());
+        if let Some(line) = opt_text(compiled.opt.as_ref()) {
+            outln!("{line}");
+        }
         outln!(
             "  wrote       {} (compiled in {:.2} s)",
             out.display(),
@@ -85,4 +95,47 @@ pub fn run(args: CompileArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The optimizer's part of the JSON report: baseline vs optimized (`null` with `--no-opt`).
+fn opt_json(opt: Option<&henn_compile::OptSummary>) -> serde_json::Value {
+    match opt {
+        None => serde_json::Value::Null,
+        Some(henn_compile::OptSummary::Failed(e)) => serde_json::json!({ "error": e }),
+        Some(henn_compile::OptSummary::Ran(r)) => serde_json::json!({
+            "stop": r.stop.name(),
+            "iterations": r.iterations,
+            "enodes": r.enodes,
+            "eclasses": r.eclasses,
+            "fired": r.fired,
+            "baseline_key_switches": r.key_switches_before,
+            "optimized_key_switches": r.key_switches_after,
+            "baseline_rotations": r.rotations_before,
+            "optimized_rotations": r.rotations_after,
+            "baseline_depth": r.depth_before,
+            "optimized_depth": r.depth_after,
+            "opt_s": r.elapsed.as_secs_f64(),
+        }),
+    }
+}
+
+/// One line for the text report.
+fn opt_text(opt: Option<&henn_compile::OptSummary>) -> Option<String> {
+    Some(match opt? {
+        henn_compile::OptSummary::Failed(e) => format!("  optimizer   failed ({e}); baseline kept"),
+        henn_compile::OptSummary::Ran(r) => format!(
+            "  optimizer   key switches {} -> {} (baseline -> optimized), rotations {} -> {}, depth {} -> {}; {} after {} iterations, {} e-nodes, {:.2} s; fired {:?}",
+            r.key_switches_before,
+            r.key_switches_after,
+            r.rotations_before,
+            r.rotations_after,
+            r.depth_before,
+            r.depth_after,
+            r.stop.name(),
+            r.iterations,
+            r.enodes,
+            r.elapsed.as_secs_f64(),
+            r.fired
+        ),
+    })
 }
