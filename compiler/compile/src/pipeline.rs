@@ -815,7 +815,12 @@ model toy {
         let (iterations, batches) = loop_shape(&model).unwrap();
         let steps = iterations * batches;
         let log_n = chosen.params.log_n;
-        let lowered = Lowerings::default().at(&step, log_n).unwrap();
+        // The same lowering `compile` uses (optimized), so the budgets compare like with like.
+        let mut lowerings = Lowerings {
+            optimize: true,
+            ..Lowerings::default()
+        };
+        let lowered = lowerings.at(&step, log_n).unwrap();
         let rotations = RotationCache::default();
         let mut ests = Vec::new();
         for usable in 1..=TOY_USABLE_LEVELS {
