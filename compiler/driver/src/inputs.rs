@@ -32,16 +32,24 @@ pub(crate) fn fill_samples(model: &mut Model, data: Option<&Path>) -> anyhow::Re
     else {
         return Ok(Vec::new());
     };
-    let needed = model.data.samples.is_none()
-        && matches!(model.schedule.length, henn_sema::TrainLength::Epochs(_));
-    let rows = match load_data(model, &path) {
-        Ok(d) => d.len(),
-        Err(e) if needed => return Err(e),
-        Err(_) => return Ok(Vec::new()),
-    };
+    match load_data(model, &path) {
+        Ok(d) => Ok(fill_samples_from(model, &path, d.len())),
+        Err(e) if needs_count(model) => Err(e),
+        Err(_) => Ok(Vec::new()),
+    }
+}
+
+/// A model trained for epochs without a stated sample count needs one from its data.
+fn needs_count(model: &Model) -> bool {
+    model.data.samples.is_none()
+        && matches!(model.schedule.length, henn_sema::TrainLength::Epochs(_))
+}
+
+/// [`fill_samples`] for training data already loaded from `path` (`rows` rows).
+pub(crate) fn fill_samples_from(model: &mut Model, path: &Path, rows: usize) -> Vec<String> {
     let mut notes = Vec::new();
     match model.data.samples {
-        None if needed => {
+        None if needs_count(model) => {
             model.data.samples = Some(rows);
             notes.push(format!(
                 "note: `samples` is not stated: {rows}, the rows of {}",
@@ -54,5 +62,5 @@ pub(crate) fn fill_samples(model: &mut Model, data: Option<&Path>) -> anyhow::Re
         )),
         _ => {}
     }
-    Ok(notes)
+    notes
 }

@@ -359,25 +359,23 @@ fn roles_as_separate_processes() {
     assert!(!dir.join("bad.hct").exists());
 }
 
+/// The final JSON event of the plaintext trainer run strictly on a bundled example.
+fn plain_final(example: &str) -> serde_json::Value {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = henn(
+        &root,
+        &["train", example, "--backend", "plain", "--strict", "--json"],
+    );
+    ok(&out);
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(text.lines().last().unwrap()).unwrap()
+}
+
 /// The main job learns in plaintext: from chance to a useful accuracy in its three steps, with
 /// every pre-activation inside the activation's interval (`--strict`).
 #[test]
 fn the_main_job_learns_in_plaintext() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let out = henn(
-        &root,
-        &[
-            "train",
-            "examples/digits-encrypted.henn",
-            "--backend",
-            "plain",
-            "--strict",
-            "--json",
-        ],
-    );
-    ok(&out);
-    let text = String::from_utf8_lossy(&out.stdout);
-    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    let last = plain_final("examples/digits-encrypted.henn");
     assert_eq!(last["steps"], 3);
     let acc = last["test_accuracy"].as_f64().unwrap();
     assert!(acc >= 0.85, "test accuracy {acc}");
@@ -412,21 +410,7 @@ fn digits_at_128_bit() {
 /// long encrypted run below would measure nothing.
 #[test]
 fn digits_bootstrapped_learns_in_its_steps_in_plaintext() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let out = henn(
-        &root,
-        &[
-            "train",
-            "examples/digits-bootstrapped.henn",
-            "--backend",
-            "plain",
-            "--strict",
-            "--json",
-        ],
-    );
-    ok(&out);
-    let text = String::from_utf8_lossy(&out.stdout);
-    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    let last = plain_final("examples/digits-bootstrapped.henn");
     assert_eq!(last["event"], "final");
     assert!(last["steps"].as_u64().unwrap() <= 32);
     let acc = last["test_accuracy"].as_f64().unwrap();

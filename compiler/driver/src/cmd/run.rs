@@ -32,7 +32,7 @@ use henn_runtime::sim::{NoiseModel, SimCt, SlotSim};
 use henn_tir::train::{Trainer, evaluate};
 use henn_tir::{Slot, interp::Tensor};
 
-use crate::inputs::{fill_samples, load_data};
+use crate::inputs::{fill_samples_from, load_data};
 use crate::ui::{bar, duration, peak_rss_bytes};
 
 #[derive(Debug, clap::Args)]
@@ -114,7 +114,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
     // Compile the schedule's plan.
     let t = Instant::now();
-    for note in fill_samples(&mut model, Some(&train_path))? {
+    for note in fill_samples_from(&mut model, &train_path, train.len()) {
         eprintln!("{note}");
     }
     let plan = compile(&model)
