@@ -13,4 +13,4 @@
 
 mod pipeline;
 
-pub use pipeline::{CompileError, Compiled, compile};
+pub use pipeline::{CompileError, CompileOptions, Compiled, compile, compile_with};

@@ -23,6 +23,7 @@ use henn_lower::lower::{LowerConfig, Lowered, lower_step};
 use henn_passes::bootstrap::{
     SlotNeed, SparseFill, place_bootstraps, replicate_sparse_weights, slot_need,
 };
+use henn_passes::pack::pack_state_refreshes;
 use henn_passes::schedule::{key_manifest, to_program};
 use henn_plan::bootstrap::BootstrapPlan;
 use henn_plan::plan::{
@@ -201,15 +202,43 @@ const DEFAULT_BOOTSTRAP_KEY_BUDGET: u64 = 16 << 30;
 /// Most levels between bootstraps a toy (insecure) ring gets: like the 128-bit set at N = 2^16.
 const TOY_USABLE_LEVELS: u32 = 9;
 
+/// Choices of the compiler that the language does not expose (baselines for comparison).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompileOptions {
+    /// Pack the state refreshes of a bootstrapping plan into as few bootstraps as the slots allow
+    /// when the cost model says it pays (`henn_passes::pack`); `false` keeps the greedy
+    /// placement's one bootstrap per refreshed value (the baseline).
+    pub pack_refreshes: bool,
+}
+
+impl Default for CompileOptions {
+    fn default() -> CompileOptions {
+        CompileOptions {
+            pack_refreshes: true,
+        }
+    }
+}
+
 /// Compile a checked model into a plan: leveled if the chain holds the whole schedule, bootstrapping
 /// if `bootstrapping = auto` and that is estimated faster or the only option.
 pub fn compile(model: &Model) -> Result<Compiled, CompileError> {
+    compile_with(model, &CompileOptions::default())
+}
+
+/// [`compile`] with explicit [`CompileOptions`].
+pub fn compile_with(model: &Model, options: &CompileOptions) -> Result<Compiled, CompileError> {
     let step = build_train_step(model, model.schedule.batch_size)?;
     let (iterations, batches) = loop_shape(model)?;
     let steps = iterations.saturating_mul(batches).max(1);
     let mut lowerings = Lowerings::default();
     if model.encryption.bootstrapping == Bootstrapping::On {
-        return compile_bootstrapped(model, &step, iterations, batches, steps, &mut lowerings);
+        return compile_bootstrapped(
+            model,
+            &step,
+            (iterations, batches, steps),
+            &mut lowerings,
+            options,
+        );
     }
     let leveled = compile_leveled(model, &step, iterations, batches, steps, &mut lowerings);
     if model.encryption.bootstrapping == Bootstrapping::Off {
@@ -224,7 +253,13 @@ pub fn compile(model: &Model) -> Result<Compiled, CompileError> {
             return leveled;
         }
     }
-    let boot = compile_bootstrapped(model, &step, iterations, batches, steps, &mut lowerings);
+    let boot = compile_bootstrapped(
+        model,
+        &step,
+        (iterations, batches, steps),
+        &mut lowerings,
+        options,
+    );
     match (leveled, boot) {
         (Ok(l), Ok(b)) => {
             let cost = CostModel::default();
@@ -253,10 +288,9 @@ pub fn compile(model: &Model) -> Result<Compiled, CompileError> {
 fn compile_bootstrapped(
     model: &Model,
     step: &StepGraph,
-    iterations: u64,
-    batches: u64,
-    steps: u64,
+    (iterations, batches, steps): (u64, u64, u64),
     lowerings: &mut Lowerings,
+    options: &CompileOptions,
 ) -> Result<Compiled, CompileError> {
     let candidates: Vec<u32> = match model.encryption.ring {
         RingDegree::Fixed { log_n } => vec![log_n],
@@ -305,7 +339,8 @@ fn compile_bootstrapped(
                 usable,
             };
             let schedule = (iterations, batches, steps);
-            match bootstrapped_plan(model, step, &lowered, &chain, schedule, &rotations) {
+            let pack = options.pack_refreshes;
+            match bootstrapped_plan(model, step, &lowered, &chain, schedule, &rotations, pack) {
                 Err(e) => Candidate::Failed(e.to_string()),
                 Ok(plan) => {
                     let rep = report(&plan, &cost);
@@ -377,10 +412,61 @@ struct BootChain<'a> {
 }
 
 /// One bootstrapping plan: bootstraps placed for the chain's usable levels, validated, assembled.
+/// With `pack`, the step with its state refreshes packed ([`pack_state_refreshes`]) is placed
+/// too, and the plan with the lower estimated time by the report's cost model is kept (the
+/// unpacked one on a tie): packing's masks cost a level at each end of the step, which can cost
+/// an in-step refresh more than the packing saves.
 fn bootstrapped_plan(
     model: &Model,
     step: &StepGraph,
     lowered: &Lowered,
+    chain: &BootChain<'_>,
+    schedule: (u64, u64, u64),
+    rotations: &RotationCache,
+    pack: bool,
+) -> Result<Plan, CompileError> {
+    let unpacked = placed_plan(
+        model,
+        step,
+        lowered,
+        &lowered.graph,
+        chain,
+        schedule,
+        rotations,
+    );
+    if !pack {
+        return unpacked;
+    }
+    let Some(packed_step) = pack_state_refreshes(&lowered.graph)? else {
+        return unpacked;
+    };
+    let packed = placed_plan(
+        model,
+        step,
+        lowered,
+        &packed_step.graph,
+        chain,
+        schedule,
+        rotations,
+    );
+    match (unpacked, packed) {
+        (Ok(u), Ok(p)) => {
+            let cost = CostModel::default();
+            let (tu, tp) = (report(&u, &cost).est_time_s, report(&p, &cost).est_time_s);
+            Ok(if tp < tu { p } else { u })
+        }
+        (Err(_), Ok(p)) => Ok(p),
+        (u, Err(_)) => u,
+    }
+}
+
+/// The plan of `graph` (the lowered step, or the step with packed refreshes) with bootstraps
+/// placed for the chain's usable levels, validated, assembled.
+fn placed_plan(
+    model: &Model,
+    step: &StepGraph,
+    lowered: &Lowered,
+    graph: &HeGraph,
     chain: &BootChain<'_>,
     schedule: (u64, u64, u64),
     rotations: &RotationCache,
@@ -390,7 +476,7 @@ fn bootstrapped_plan(
         spec,
         usable,
     } = *chain;
-    let placed = place_bootstraps(&lowered.graph, usable)?;
+    let placed = place_bootstraps(graph, usable)?;
     let (graph, spec) = sparse_circuit(placed.graph, spec)?;
     let errors: Vec<String> = validate(
         &graph,
@@ -758,7 +844,7 @@ model toy {
             };
             let schedule = (iterations, batches, steps);
             if let Ok(plan) =
-                bootstrapped_plan(&model, &step, &lowered, &chain, schedule, &rotations)
+                bootstrapped_plan(&model, &step, &lowered, &chain, schedule, &rotations, true)
             {
                 ests.push((usable, report(&plan, &cost).est_time_s));
             }
