@@ -21,11 +21,12 @@ model toy {
 }
 "#;
 
-/// (bootstraps per step, estimated seconds) packed and unpacked.
+/// (bootstraps per step, estimated seconds) packed and unpacked (printed with compile times).
 fn both(src: &str, name: &str) -> ((u32, f64), (u32, f64)) {
     let model = henn_sema::check_source(name, src).unwrap();
     let cost = CostModel::default();
     let run = |pack: bool| {
+        let start = std::time::Instant::now();
         let plan = compile_with(
             &model,
             &CompileOptions {
@@ -34,12 +35,19 @@ fn both(src: &str, name: &str) -> ((u32, f64), (u32, f64)) {
         )
         .unwrap()
         .plan;
-        let per_step = plan
-            .bootstrap
-            .as_ref()
-            .expect("a bootstrapping plan")
-            .per_step;
-        (per_step, report(&plan, &cost).est_time_s)
+        let seconds = start.elapsed().as_secs_f64();
+        let rep = report(&plan, &cost);
+        eprintln!(
+            "{name} pack={pack}: {} bootstraps per step, est {:.1} s per step ({:.0} % \
+             bootstrapping), {} key switches per step, {} slots, compiled in {seconds:.2} s",
+            rep.bootstraps_per_step,
+            rep.est_step_time_s,
+            100.0 * rep.bootstrap_time_share,
+            rep.key_switches,
+            rep.bootstrap_slots,
+        );
+        let per_step = plan.bootstrap.as_ref().map_or(0, |b| b.per_step);
+        (per_step, rep.est_time_s)
     };
     let (packed, baseline) = (run(true), run(false));
     eprintln!("{name}: packed {packed:?}, unpacked {baseline:?}");
@@ -63,4 +71,13 @@ fn packing_cuts_the_bootstraps_of_digits_bootstrapped() {
     let (packed, baseline) = both(&src, "digits-bootstrapped.henn");
     assert!(packed.0 < baseline.0, "{packed:?} vs {baseline:?}");
     assert!(packed.1 < baseline.1, "{packed:?} vs {baseline:?}");
+}
+
+/// The seed model (`bootstrapping = auto`): packing never makes the chosen plan slower.
+#[test]
+fn packing_never_slows_the_seed_plan() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/seed.henn");
+    let src = std::fs::read_to_string(path).unwrap();
+    let (packed, baseline) = both(&src, "seed.henn");
+    assert!(packed.1 <= baseline.1, "{packed:?} vs {baseline:?}");
 }
