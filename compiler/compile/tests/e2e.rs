@@ -302,14 +302,50 @@ fn run_all_steps<B: henn_runtime::Backend>(
 #[test]
 fn ten_bootstrapped_steps_on_ckks_match_the_plaintext_twin() {
     let (spec, report) = bootstrapped_run_matches_twin(TOY_BOOT);
-    // The refreshed sample rows and weights fit in 128 of the 512 slots: the sparse circuit
-    // with zeroed output ran, and the weights it refreshed were replicated again by the
-    // program (a wrong fill or a missing replication breaks the twin comparison).
-    assert_eq!(spec.log_slots, Some(7));
+    // The state (two weight matrices and two biases, one period each: 160 slots) is refreshed
+    // by one packed bootstrap of 256 of the 512 slots, the widest refreshed value: the sparse
+    // circuit with zeroed output ran, and the program scattered the packed state back and
+    // replicated it (a wrong fill, region or replication breaks the twin comparison).
+    assert_eq!(spec.log_slots, Some(8));
     assert_eq!(
         (report.bootstrap_slots, report.bootstrap_fill.as_str()),
-        (128, "zeroed")
+        (256, "zeroed")
     );
+    assert_eq!(
+        spec.sparse_output,
+        henn_ckks::bootstrap::SparseOutput::Zeroed
+    );
+}
+
+/// The state of a NAG toy (weights, biases and their momentum: eight ciphertexts) refreshed by
+/// one packed bootstrap per step: ten steps on CKKS match the plaintext twin, with fewer
+/// bootstraps than the unpacked baseline.
+#[test]
+fn packed_nag_refreshes_on_ckks_match_the_plaintext_twin() {
+    let nag = TOY_BOOT.replace(
+        "optimizer = sgd(lr = 0.5)",
+        "optimizer = nag(lr = 0.5, momentum = nesterov)",
+    );
+    assert_ne!(nag, TOY_BOOT);
+    let model = henn_sema::check_source("toy.henn", &nag).unwrap();
+    let per_step = |pack_refreshes: bool| {
+        let options = henn_compile::CompileOptions {
+            pack_refreshes,
+            ..Default::default()
+        };
+        henn_compile::compile_with(&model, &options)
+            .unwrap()
+            .plan
+            .bootstrap
+            .expect("a bootstrapping plan")
+            .per_step
+    };
+    let (packed, unpacked) = (per_step(true), per_step(false));
+    assert!(
+        packed + 4 <= unpacked,
+        "{packed} vs {unpacked} bootstraps per step"
+    );
+    let (spec, _) = bootstrapped_run_matches_twin(&nag);
     assert_eq!(
         spec.sparse_output,
         henn_ckks::bootstrap::SparseOutput::Zeroed

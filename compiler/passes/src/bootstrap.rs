@@ -204,6 +204,10 @@ fn replay(
         if !matches!(node.op, HeOp::LevelDrop { .. }) {
             back.insert_first(new.0, idx);
         }
+        // A bootstrap already in the source (a packed refresh) counts like an inserted one.
+        if matches!(node.op, HeOp::Bootstrap) {
+            bootstraps += 1;
+        }
         let depth = g.ty(new)?.depth.0;
         let output = matches!(node.op, HeOp::Output { .. });
         if depth > levels || (output && depth > 0) {
@@ -241,7 +245,7 @@ const VIOLATIONS_CONSIDERED: usize = 16;
 
 /// The insertion order of the builder when it is topological (it follows the lowering's loop
 /// nest, which keeps few values live), else a topological sort.
-fn program_order(g: &HeGraph) -> Result<Vec<NodeIndex>, IrError> {
+pub(crate) fn program_order(g: &HeGraph) -> Result<Vec<NodeIndex>, IrError> {
     let order: Vec<NodeIndex> = g.graph.node_indices().collect();
     let position = NodeMap::positions(g, &order);
     let topological = order.iter().enumerate().all(|(i, &n)| {

@@ -25,6 +25,10 @@ pub struct CompileArgs {
     /// Skip the optimizer (equality saturation): the lowering's baseline plan.
     #[arg(long)]
     pub no_opt: bool,
+    /// Bootstrap each refreshed value on its own (the greedy baseline) instead of packing the
+    /// state refreshes into as few bootstraps as the slots allow.
+    #[arg(long)]
+    pub no_pack: bool,
 }
 
 pub fn run(args: CompileArgs) -> anyhow::Result<ExitCode> {
@@ -43,6 +47,7 @@ pub fn run(args: CompileArgs) -> anyhow::Result<ExitCode> {
             }
             let options = henn_compile::CompileOptions {
                 optimize: !args.no_opt,
+                pack_refreshes: !args.no_pack,
             };
             Ok(henn_compile::compile_with(&model, &options)?)
         })
