@@ -64,3 +64,24 @@ pub(crate) fn fill_samples_from(model: &mut Model, path: &Path, rows: usize) -> 
     }
     notes
 }
+
+/// The compiler's baselines, for `compile` and `run` alike (each flag turns one optimization off).
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct CompilerChoices {
+    /// Skip the optimizer (equality saturation): the lowering's baseline plan.
+    #[arg(long)]
+    pub no_opt: bool,
+    /// Bootstrap each refreshed value on its own (the greedy baseline) instead of packing the
+    /// state refreshes into as few bootstraps as the slots allow.
+    #[arg(long)]
+    pub no_pack: bool,
+}
+
+impl CompilerChoices {
+    pub(crate) fn options(&self) -> henn_compile::CompileOptions {
+        henn_compile::CompileOptions {
+            optimize: !self.no_opt,
+            pack_refreshes: !self.no_pack,
+        }
+    }
+}

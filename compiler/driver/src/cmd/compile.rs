@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use henn_plan::report::{CostModel, report};
 
-use crate::inputs::fill_samples;
+use crate::inputs::{CompilerChoices, fill_samples};
 
 #[derive(Debug, clap::Args)]
 pub struct CompileArgs {
@@ -22,13 +22,8 @@ pub struct CompileArgs {
     /// Print the report as one JSON object.
     #[arg(long)]
     pub json: bool,
-    /// Skip the optimizer (equality saturation): the lowering's baseline plan.
-    #[arg(long)]
-    pub no_opt: bool,
-    /// Bootstrap each refreshed value on its own (the greedy baseline) instead of packing the
-    /// state refreshes into as few bootstraps as the slots allow.
-    #[arg(long)]
-    pub no_pack: bool,
+    #[command(flatten)]
+    pub choices: CompilerChoices,
 }
 
 pub fn run(args: CompileArgs) -> anyhow::Result<ExitCode> {
@@ -45,11 +40,7 @@ pub fn run(args: CompileArgs) -> anyhow::Result<ExitCode> {
             for n in notes {
                 eprintln!("{n}");
             }
-            let options = henn_compile::CompileOptions {
-                optimize: !args.no_opt,
-                pack_refreshes: !args.no_pack,
-            };
-            Ok(henn_compile::compile_with(&model, &options)?)
+            Ok(henn_compile::compile_with(&model, &args.choices.options())?)
         })
         .with_context(|| format!("cannot compile {}", args.file.display()))
     {

@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use anyhow::{Context as _, bail};
 use henn_ckks::{Ciphertext, Decryptor, Encoder, Encryptor};
-use henn_compile::compile;
+use henn_compile::compile_with;
 use henn_data::Dataset;
 use henn_owner::{self as owner, Batch, Prepared};
 use henn_plan::Plan;
@@ -66,6 +66,8 @@ pub struct RunArgs {
     /// Print the summary as one JSON object.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub choices: crate::inputs::CompilerChoices,
 }
 
 /// Where `henn run` runs the plan.
@@ -117,7 +119,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     for note in fill_samples_from(&mut model, &train_path, train.len()) {
         eprintln!("{note}");
     }
-    let plan = compile(&model)
+    let plan = compile_with(&model, &args.choices.options())
         .with_context(|| format!("cannot compile {}", args.file.display()))?
         .plan;
     crate::ui::warn_insecure(&plan);
