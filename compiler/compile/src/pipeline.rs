@@ -389,19 +389,7 @@ fn compile_leveled(
             deepest = Some((max, log_n));
             continue;
         };
-        let errors: Vec<String> = validate(
-            &lowered.graph,
-            &Limits {
-                levels: Some(params.max_level() as u32),
-                rotation_keys: None,
-            },
-        )
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-        if !errors.is_empty() {
-            return Err(CompileError::Invalid(errors));
-        }
+        check_valid(&lowered.graph, params.max_level() as u32)?;
         let plan = make_plan(
             model,
             step,
@@ -517,4 +505,21 @@ fn make_plan(
         return Err(CompileError::Invalid(errors));
     }
     Ok(plan)
+}
+
+/// Runs the HE IR validator with `levels` as the depth budget (rotation keys are chosen later).
+fn check_valid(graph: &HeGraph, levels: u32) -> Result<(), CompileError> {
+    let limits = Limits {
+        levels: Some(levels),
+        rotation_keys: None,
+    };
+    let errors: Vec<String> = validate(graph, &limits)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(CompileError::Invalid(errors))
+    }
 }

@@ -215,19 +215,7 @@ fn placed_plan(
     } = *chain;
     let placed = place_bootstraps(graph, usable)?;
     let (graph, spec) = sparse_circuit(placed.graph, spec)?;
-    let errors: Vec<String> = validate(
-        &graph,
-        &Limits {
-            levels: Some(usable),
-            rotation_keys: None,
-        },
-    )
-    .iter()
-    .map(ToString::to_string)
-    .collect();
-    if !errors.is_empty() {
-        return Err(CompileError::Invalid(errors));
-    }
+    check_valid(&graph, usable)?;
     let mut bootstrap = bootstrap_plan(params, &spec, usable, placed.bootstraps, rotations)
         .map_err(|e| CompileError::Boot(e.to_string()))?;
     bootstrap.message_bound = message_bound(model);
