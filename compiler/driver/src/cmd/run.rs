@@ -164,7 +164,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             continue;
         };
         for (a, b) in e.iter().zip(&t.data) {
-            max_weight_error = max_weight_error.max((a - b).abs());
+            // NaN-propagating (`f64::max` would drop a NaN and report a blown-up run as exact).
+            let d = (a - b).abs();
+            if d.is_nan() || d > max_weight_error {
+                max_weight_error = d;
+            }
         }
         enc_tensors.insert(
             *slot,
@@ -218,6 +222,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         outln!("{summary}");
     } else {
         print_summary(&args.file, &plan, &summary, &seconds);
+    }
+    if max_weight_error.is_nan() {
+        eprintln!(
+            "error: the encrypted weights are not finite: values left the ranges the plan assumes (try `--backend sim --iterations K` to see where the error grows)"
+        );
+        return Ok(ExitCode::FAILURE);
     }
     if !henn_owner::job::within(max_weight_error, henn_owner::job::TWIN_AGREEMENT) {
         eprintln!(
