@@ -23,6 +23,8 @@
 
 use henn_tir::MatMulForm;
 
+use super::packed::{packed_forward, packed_forward_cost, packed_forward_shape};
+
 use super::{
     KernelCost, diagonal_backprop_blocks, diagonal_backprop_cost, dvr_backprop, dvr_backprop_cost,
     dvr_forward, dvr_forward_cost, dvr_weight_gradient, dvr_weight_gradient_cost, layout_err,
@@ -140,10 +142,12 @@ impl KernelRegistry {
         r
     }
 
-    /// The lowering's default: [`Self::volley_revolver`] plus the diagonal back-propagation.
+    /// The lowering's default: [`Self::volley_revolver`] plus the diagonal back-propagation and
+    /// the window-packed forward product ([`PackedForward`]).
     pub fn standard() -> KernelRegistry {
         let mut r = KernelRegistry::volley_revolver();
         r.register(Box::new(DiagonalBackprop));
+        r.register(Box::new(PackedForward));
         r
     }
 
@@ -448,6 +452,45 @@ impl ProductKernel for DiagonalBackprop {
         scale: f64,
     ) -> Result<Vec<ValueId>, IrError> {
         diagonal_backprop_blocks(g, lhs, rhs, scale)
+    }
+}
+
+/// Volley Revolver A·Bᵀ with several row shifts packed side by side into one row reduction
+/// ([`super::packed::packed_forward`]): the same layouts as [`VrForward`], for one weight block
+/// whose inner dimension leaves at least two windows per row.
+#[derive(Debug, Clone, Copy)]
+pub struct PackedForward;
+
+impl ProductKernel for PackedForward {
+    fn name(&self) -> &'static str {
+        "packed_forward"
+    }
+    fn family(&self) -> &'static str {
+        VR
+    }
+    fn signature(&self) -> Signature {
+        VrForward.signature()
+    }
+    fn cost(&self, g: &HeGraph, lhs: &[ValueId], rhs: &[ValueId]) -> Result<KernelCost, IrError> {
+        let mut shape = None;
+        for &a in nonempty(lhs, "packed_forward", "A")? {
+            let (_, period, _, win) = packed_forward_shape(g, a, rhs)?;
+            shape = Some((period, win));
+        }
+        let (period, win) =
+            shape.ok_or_else(|| layout_err("packed_forward", "A has no blocks".into()))?;
+        Ok(packed_forward_cost(period, win, lhs.len()))
+    }
+    fn lower(
+        &self,
+        g: &mut HeGraph,
+        lhs: &[ValueId],
+        rhs: &[ValueId],
+        scale: f64,
+    ) -> Result<Vec<ValueId>, IrError> {
+        lhs.iter()
+            .map(|&a| packed_forward(g, a, rhs, scale))
+            .collect()
     }
 }
 
