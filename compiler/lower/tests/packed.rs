@@ -130,6 +130,10 @@ fn packed_forward_matches_the_product_and_its_cost() {
         (8, 3, 8, 32, 256, 1, false),
         (32, 64, 64, 512, 32768, 2, true),
         (64, 64, 10, 512, 32768, 1, true),
+        // Packed sums: inner dimensions too wide for two windows.
+        (8, 17, 8, 32, 256, 2, false),
+        (16, 60, 16, 64, 1024, 1, true),
+        (64, 401, 64, 512, 32768, 2, false),
     ]
     .iter()
     .map(|&(m, n, p, w, s, a, gb)| ((m, n, p), w, s, a, gb))
@@ -139,7 +143,7 @@ fn packed_forward_matches_the_product_and_its_cost() {
         let period = p.next_power_of_two();
         let win = packed_windows(n, period, w).unwrap();
         let got = run(shape, w, slots, a_cts, garbage, true, 40 + i as u64);
-        assert_eq!(got, packed_forward_cost(period, win, a_cts), "case {i}");
+        assert_eq!(got, packed_forward_cost(w, period, win, a_cts), "case {i}");
         // Same depth as the plain kernel, fewer key switches.
         let plain = run(shape, w, slots, a_cts, garbage, false, 40 + i as u64);
         assert_eq!(got.depth, plain.depth);
@@ -151,16 +155,40 @@ fn packed_forward_matches_the_product_and_its_cost() {
 }
 
 #[test]
-fn packed_forward_needs_two_windows() {
-    // 9 inner columns in rows of 16: one window of 16, the plain kernel's case.
-    assert!(packed_windows(9, 4, 16).is_err());
-    assert!(packed_windows(8, 4, 16).is_ok());
-    // The period counts too: 16 output rows need windows of 16.
+fn packed_forward_windows() {
+    use henn_lower::kernels::packed::{Packing, Windows};
+    let w = |packing, width, used| Windows {
+        packing,
+        width,
+        used,
+    };
+    // 8 inner columns, period 4, rows of 16: two windows of 8 hold products.
+    assert_eq!(
+        packed_windows(8, 4, 16).unwrap(),
+        w(Packing::Products, 8, 2)
+    );
+    // 9 inner columns: products do not fit two windows; the sums do (windows of 4).
+    assert_eq!(packed_windows(9, 4, 16).unwrap(), w(Packing::Sums, 4, 4));
+    // The seed's layers: X·W1ᵀ (401 columns) packs sums, the hidden layers pack products.
+    assert_eq!(
+        packed_windows(401, 64, 512).unwrap(),
+        w(Packing::Sums, 64, 8)
+    );
+    assert_eq!(
+        packed_windows(64, 64, 512).unwrap(),
+        w(Packing::Products, 64, 8)
+    );
+    assert_eq!(
+        packed_windows(64, 16, 512).unwrap(),
+        w(Packing::Products, 64, 8)
+    );
+    // Nothing to share: one window (period 16 in rows of 16), or period 1.
     assert!(packed_windows(3, 16, 16).is_err());
+    assert!(packed_windows(3, 1, 16).is_err());
 }
 
 #[test]
-fn the_registry_packs_narrow_products_only() {
+fn the_registry_packs_when_it_pays() {
     let mut g = HeGraph::new();
     let narrow = g.input("A", Layout::samples(64, 64, 512, 32768));
     let wide = g.input("X", Layout::samples(64, 401, 512, 32768));
@@ -173,6 +201,11 @@ fn the_registry_packs_narrow_products_only() {
     assert_eq!(c.kernel.name(), "packed_forward");
     let plain = kernels::dvr_forward_cost(512, 64, 1, 2);
     assert!(c.cost.rotations + c.cost.relins < (plain.rotations + plain.relins) / 4);
+    // Wide: packed sums still save the copies (64 shifts, 8 windows).
     let c = reg.choose(MatMulForm::ABt, &g, &[wide], &[b_wide]).unwrap();
+    assert_eq!(c.kernel.name(), "packed_forward");
+    // Period 2: nothing worth sharing, the plain kernel stays.
+    let b_two = g.input("W3", Layout::weights(2, 401, 512, 32768));
+    let c = reg.choose(MatMulForm::ABt, &g, &[wide], &[b_two]).unwrap();
     assert_eq!(c.kernel.name(), "vr_forward");
 }

@@ -455,9 +455,9 @@ impl ProductKernel for DiagonalBackprop {
     }
 }
 
-/// Volley Revolver A·Bᵀ with several row shifts packed side by side into one row reduction
+/// Volley Revolver A·Bᵀ with several row shifts sharing one row reduction or one copy-back
 /// ([`super::packed::packed_forward`]): the same layouts as [`VrForward`], for one weight block
-/// whose inner dimension leaves at least two windows per row.
+/// whose period leaves at least two windows per row.
 #[derive(Debug, Clone, Copy)]
 pub struct PackedForward;
 
@@ -474,12 +474,12 @@ impl ProductKernel for PackedForward {
     fn cost(&self, g: &HeGraph, lhs: &[ValueId], rhs: &[ValueId]) -> Result<KernelCost, IrError> {
         let mut shape = None;
         for &a in nonempty(lhs, "packed_forward", "A")? {
-            let (_, period, _, win) = packed_forward_shape(g, a, rhs)?;
-            shape = Some((period, win));
+            let (la, period, _, win) = packed_forward_shape(g, a, rhs)?;
+            shape = Some((la.stride, period, win));
         }
-        let (period, win) =
+        let (stride, period, win) =
             shape.ok_or_else(|| layout_err("packed_forward", "A has no blocks".into()))?;
-        Ok(packed_forward_cost(period, win, lhs.len()))
+        Ok(packed_forward_cost(stride, period, win, lhs.len()))
     }
     fn lower(
         &self,
