@@ -44,7 +44,6 @@ fn counts(g: &HeGraph) -> KernelCost {
 /// Builds C = A·Bᵀ for `a_cts` sample blocks with the packed kernel (or the plain one), checks it
 /// on the simulator against the plain product (garbage in A's padding when `garbage_a`), checks
 /// zero padding of the result, and returns the graph's counts.
-#[allow(clippy::too_many_arguments)]
 fn run(
     (m, n, p): (usize, usize, usize),
     stride: usize,

@@ -140,8 +140,7 @@ pub fn packed_forward_shape(
     Ok((la, period, p, win))
 }
 
-/// The shifts of one group: B̄ rotated up by `first … last − 1` rows, each moved right by q·v
-/// when the products are packed (`B̄_idx` placed in window q).
+/// The row shifts `first … last − 1` of one group; shift `first + q` uses window q.
 struct Group {
     first: usize,
     last: usize,
@@ -177,7 +176,6 @@ fn shifted_b(
 
 /// One group's shared sums, copied across the first p′ columns of every window (window q holds
 /// the row sums of shift `first + q`, every other column zero).
-#[allow(clippy::too_many_arguments)]
 fn group_spread(
     g: &mut HeGraph,
     la: &Layout,

@@ -12,7 +12,8 @@
 //! [`KernelRegistry::volley_revolver`] holds the Volley Revolver family, one kernel per form.
 //! [`KernelRegistry::standard`] (what the lowering uses by default) adds the diagonal
 //! back-propagation ([`DiagonalBackprop`]), which consumes and produces the same layouts as the
-//! broadcast method, so the two compete on cost for every `A·B`. A later optimizer (e-graph
+//! broadcast method, so the two compete on cost for every `A·B`, and the window-packed forward
+//! ([`PackedForward`]), which competes with [`VrForward`] for every `A·Bᵀ`. A later optimizer (e-graph
 //! extraction, or a whole-step search over layouts) registers more families, e.g. HETAL's
 //! complex-paired diagonal kernels with their own block shapes, and either replaces the preference
 //! or calls [`KernelRegistry::candidates`] itself.
