@@ -24,6 +24,7 @@
 //! The one-ciphertext entry points ([`vr_forward`], [`vr_weight_gradient`], [`broadcast_backprop`])
 //! are the same kernels with a single weight block.
 
+pub mod packed;
 pub mod registry;
 
 use henn_he_ir::error::IrError;

@@ -12,7 +12,8 @@
 //! [`KernelRegistry::volley_revolver`] holds the Volley Revolver family, one kernel per form.
 //! [`KernelRegistry::standard`] (what the lowering uses by default) adds the diagonal
 //! back-propagation ([`DiagonalBackprop`]), which consumes and produces the same layouts as the
-//! broadcast method, so the two compete on cost for every `A·B`. A later optimizer (e-graph
+//! broadcast method, so the two compete on cost for every `A·B`, and the window-packed forward
+//! ([`PackedForward`]), which competes with [`VrForward`] for every `A·Bᵀ`. A later optimizer (e-graph
 //! extraction, or a whole-step search over layouts) registers more families, e.g. HETAL's
 //! complex-paired diagonal kernels with their own block shapes, and either replaces the preference
 //! or calls [`KernelRegistry::candidates`] itself.
@@ -22,6 +23,8 @@
 //! weight gradient makes) is counted in both.
 
 use henn_tir::MatMulForm;
+
+use super::packed::{packed_forward, packed_forward_cost, packed_forward_shape};
 
 use super::{
     KernelCost, diagonal_backprop_blocks, diagonal_backprop_cost, dvr_backprop, dvr_backprop_cost,
@@ -140,10 +143,12 @@ impl KernelRegistry {
         r
     }
 
-    /// The lowering's default: [`Self::volley_revolver`] plus the diagonal back-propagation.
+    /// The lowering's default: [`Self::volley_revolver`] plus the diagonal back-propagation and
+    /// the window-packed forward product ([`PackedForward`]).
     pub fn standard() -> KernelRegistry {
         let mut r = KernelRegistry::volley_revolver();
         r.register(Box::new(DiagonalBackprop));
+        r.register(Box::new(PackedForward));
         r
     }
 
@@ -448,6 +453,45 @@ impl ProductKernel for DiagonalBackprop {
         scale: f64,
     ) -> Result<Vec<ValueId>, IrError> {
         diagonal_backprop_blocks(g, lhs, rhs, scale)
+    }
+}
+
+/// Volley Revolver A·Bᵀ with several row shifts sharing one row reduction or one copy-back
+/// ([`super::packed::packed_forward`]): the same layouts as [`VrForward`], for one weight block
+/// whose period leaves at least two windows per row.
+#[derive(Debug, Clone, Copy)]
+pub struct PackedForward;
+
+impl ProductKernel for PackedForward {
+    fn name(&self) -> &'static str {
+        "packed_forward"
+    }
+    fn family(&self) -> &'static str {
+        VR
+    }
+    fn signature(&self) -> Signature {
+        VrForward.signature()
+    }
+    fn cost(&self, g: &HeGraph, lhs: &[ValueId], rhs: &[ValueId]) -> Result<KernelCost, IrError> {
+        let mut shape = None;
+        for &a in nonempty(lhs, "packed_forward", "A")? {
+            let (la, period, _, win) = packed_forward_shape(g, a, rhs)?;
+            shape = Some((la.stride, period, win));
+        }
+        let (stride, period, win) =
+            shape.ok_or_else(|| layout_err("packed_forward", "A has no blocks".into()))?;
+        Ok(packed_forward_cost(stride, period, win, lhs.len()))
+    }
+    fn lower(
+        &self,
+        g: &mut HeGraph,
+        lhs: &[ValueId],
+        rhs: &[ValueId],
+        scale: f64,
+    ) -> Result<Vec<ValueId>, IrError> {
+        lhs.iter()
+            .map(|&a| packed_forward(g, a, rhs, scale))
+            .collect()
     }
 }
 
