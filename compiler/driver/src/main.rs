@@ -75,6 +75,8 @@ fn serve_alias(
         eval_keys,
         data,
         output,
+        resume: None,
+        iterations: None,
         json,
     })
 }
