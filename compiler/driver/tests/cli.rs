@@ -240,10 +240,7 @@ fn roles_as_separate_processes() {
     ok(&sim);
     let sim_summary: serde_json::Value = last_json(&sim);
     let sim_err = sim_summary["max_weight_error"].as_f64().unwrap();
-    let ckks_err =
-        last_json(&run)["max_weight_error"]
-            .as_f64()
-            .unwrap();
+    let ckks_err = last_json(&run)["max_weight_error"].as_f64().unwrap();
     let between = max_json_diff(&read("sim.json")["layers"], &enc["layers"]);
     assert!(sim_err > 0.0 && sim_err < 1e-4, "simulated error {sim_err}");
     assert!(

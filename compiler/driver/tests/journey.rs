@@ -143,7 +143,10 @@ fn decrypt_needs_only_the_plan_the_secret_key_and_the_state() {
     let dir = tmp.path();
     setup(dir);
     let record = dir.join("sk.owner");
-    assert!(record.exists(), "encrypt leaves the owner record beside the secret key");
+    assert!(
+        record.exists(),
+        "encrypt leaves the owner record beside the secret key"
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -166,7 +169,14 @@ fn decrypt_needs_only_the_plan_the_secret_key_and_the_state() {
     // The weights evaluate with the recorded scaling.
     ok(&henn(
         dir,
-        &["evaluate", "tiny.henn", "--weights", "w.json", "--test", csv.to_str().unwrap()],
+        &[
+            "evaluate",
+            "tiny.henn",
+            "--weights",
+            "w.json",
+            "--test",
+            csv.to_str().unwrap(),
+        ],
     ));
 
     // With only the public key, encrypt asks where the record goes.
@@ -214,7 +224,12 @@ fn decrypt_needs_only_the_plan_the_secret_key_and_the_state() {
             "d2.hct",
         ],
     ));
-    let out = decrypt(dir, "state.hct", &["--owner-file", "other.owner"], "w3.json");
+    let out = decrypt(
+        dir,
+        "state.hct",
+        &["--owner-file", "other.owner"],
+        "w3.json",
+    );
     fails_with(&out, "different key generations");
     // A record that is not one (here: the plan) is refused by its header.
     fails_with(
@@ -236,7 +251,11 @@ fn serve_resumes_where_a_run_stopped_and_ends_where_one_run_ends() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("--resume"));
     ok(&decrypt(dir, "s1.hct", &[], "w1.json"));
     assert_eq!(read_json(dir, "w1.json")["steps"], 1);
-    ok(&serve(dir, &["--resume", "s1.hct", "--iterations", "2"], "s2.hct"));
+    ok(&serve(
+        dir,
+        &["--resume", "s1.hct", "--iterations", "2"],
+        "s2.hct",
+    ));
     ok(&serve(dir, &["--resume", "s2.hct"], "s3.hct"));
     ok(&decrypt(dir, "full.hct", &[], "full.json"));
     ok(&decrypt(dir, "s3.hct", &[], "resumed.json"));
@@ -330,7 +349,14 @@ fn json_progress_events_and_one_size_for_keys() {
         .collect();
     assert_eq!(
         started,
-        ["compile", "keygen", "encrypt", "train", "decrypt", "plaintext"]
+        [
+            "compile",
+            "keygen",
+            "encrypt",
+            "train",
+            "decrypt",
+            "plaintext"
+        ]
     );
     let ended = lines
         .iter()

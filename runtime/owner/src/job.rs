@@ -315,11 +315,5 @@ pub fn weights_file(plan: &Plan, state: &State, scaler: Scaler, steps: u64) -> W
             },
         );
     }
-    WeightsFile::from_state(
-        &contract.model,
-        &contract.layers,
-        &tensors,
-        scaler,
-        steps,
-    )
+    WeightsFile::from_state(&contract.model, &contract.layers, &tensors, scaler, steps)
 }

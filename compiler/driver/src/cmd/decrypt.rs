@@ -69,8 +69,7 @@ pub fn run(args: DecryptArgs) -> anyhow::Result<ExitCode> {
             record.scaler
         }
     };
-    let (state, steps) =
-        henn_owner::job::decrypt_state(&ctx, &hash, &plan, owner, &args.weights)?;
+    let (state, steps) = henn_owner::job::decrypt_state(&ctx, &hash, &plan, owner, &args.weights)?;
     let weights = henn_owner::job::weights_file(&plan, &state, scaler, steps);
     weights.save(&args.output)?;
     if args.json {
