@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 mod ui;
 mod cmd;
 mod inputs;
+mod plot;
 
 /// henn: train neural networks on CKKS-encrypted data.
 #[derive(Debug, Parser)]

@@ -405,3 +405,48 @@ fn json_progress_events_and_one_size_for_keys() {
     let upload = report["upload_bytes"].as_u64().unwrap() - key_bytes;
     assert!(close(data, upload), "bundle {data} vs report {upload}");
 }
+
+#[test]
+fn run_plots_accuracy_loss_and_stage_times() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let model = MODEL.replace("TRAIN", train_csv().to_str().unwrap());
+    std::fs::write(dir.join("tiny.henn"), model).unwrap();
+    let out = henn(dir, &["run", "tiny.henn", "--plot", "plots", "--json"]);
+    ok(&out);
+    for f in ["accuracy.svg", "loss.svg", "stages.svg"] {
+        let svg = std::fs::read_to_string(dir.join("plots").join(f)).unwrap();
+        assert!(
+            svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
+            "{f}"
+        );
+    }
+    let acc = std::fs::read_to_string(dir.join("plots/accuracy.svg")).unwrap();
+    assert!(acc.contains("encrypted") && acc.contains("plaintext twin"));
+    let stages = std::fs::read_to_string(dir.join("plots/stages.svg")).unwrap();
+    for s in ["keygen", "encrypt", "train", "decrypt"] {
+        assert!(stages.contains(s), "{s}");
+    }
+    let curves = read_json(dir, "plots/curves.json");
+    assert_eq!(curves["measured_on"], "training");
+    let (enc, twin) = (
+        curves["encrypted"].as_array().unwrap(),
+        curves["plaintext_twin"].as_array().unwrap(),
+    );
+    assert_eq!(enc.len(), 4, "before training and after each of 3 steps");
+    assert_eq!(twin.len(), 4);
+    for (e, t) in enc.iter().zip(twin) {
+        assert_eq!(e["step"], t["step"]);
+        let d = (e["loss"].as_f64().unwrap() - t["loss"].as_f64().unwrap()).abs();
+        assert!(d < 1e-4, "encrypted loss off the twin's by {d}");
+    }
+    // The losses move: the charts show training, not a flat line.
+    assert_ne!(enc[0]["loss"], enc[3]["loss"]);
+    // A --plot path that cannot be a directory: a clear error, no panic.
+    std::fs::write(dir.join("file"), "x").unwrap();
+    let out = henn(
+        dir,
+        &["run", "tiny.henn", "--plot", "file", "--backend", "sim"],
+    );
+    fails_with(&out, "file");
+}

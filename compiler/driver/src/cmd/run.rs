@@ -62,6 +62,11 @@ pub struct RunArgs {
     /// run's weights and accuracy).
     #[arg(long, value_enum, default_value_t = RunBackend::Ckks)]
     pub backend: RunBackend,
+    /// Write SVG charts here: test accuracy and loss after every step, encrypted (decrypted
+    /// after each step) beside the plaintext twin, and the time of every stage; the numbers in
+    /// `curves.json`.
+    #[arg(long, value_name = "DIR")]
+    pub plot: Option<PathBuf>,
     /// Print progress events (stage start/end, step k/n with elapsed time and ETA) and the
     /// summary as JSON objects, one per line, the summary last (`"event": "final"`).
     #[arg(long)]
@@ -77,6 +82,36 @@ pub enum RunBackend {
 
 /// Time per stage, in order.
 type Seconds = Vec<(&'static str, f64)>;
+
+/// Called with the decrypted state after every step (`--plot`).
+type StepHook<'a> = dyn FnMut(usize, &BTreeMap<Slot, Vec<f64>>) -> anyhow::Result<()> + 'a;
+
+/// The encrypted state in the twin's tensor shapes (the twin's value where the encrypted run has
+/// none), and the largest difference between the two.
+fn merge(
+    twin: &BTreeMap<Slot, Tensor>,
+    enc: &BTreeMap<Slot, Vec<f64>>,
+) -> (BTreeMap<Slot, Tensor>, f64) {
+    let mut max_err = 0.0f64;
+    let merged = twin
+        .iter()
+        .map(|(slot, t)| {
+            let Some(e) = enc.get(slot) else {
+                return (*slot, t.clone());
+            };
+            for (a, b) in e.iter().zip(&t.data) {
+                max_err = max_err.max((a - b).abs());
+            }
+            let tensor = Tensor {
+                rows: t.rows,
+                cols: t.cols,
+                data: e.clone(),
+            };
+            (*slot, tensor)
+        })
+        .collect();
+    (merged, max_err)
+}
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut model = match henn_sema::check_file(&args.file) {
@@ -102,6 +137,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Some(p) => Some(load_data(&model, p)?),
         None => None,
     };
+    if let Some(dir) = &args.plot {
+        // Before any work: a --plot path that cannot be a directory fails here, not after a run.
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("--plot {}: cannot create the directory", dir.display()))?;
+    }
     let mut stages = Stages::new(args.json);
 
     // Compile the schedule's plan.
@@ -135,9 +175,26 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Some(test) => Some(twin.evaluate(test)?.accuracy),
         None => None,
     };
+    // With --plot, the encrypted state is decrypted and evaluated after every step.
+    let eval_set = test.as_ref().unwrap_or(&train);
+    let mut enc_curve: Vec<(f64, f64, f64)> = Vec::new();
+    let mut on_step = |step: usize, state: &BTreeMap<Slot, Vec<f64>>| -> anyhow::Result<()> {
+        let e = evaluate(
+            &model,
+            &merge(twin.state(), state).0,
+            twin.scaler(),
+            eval_set,
+        )?;
+        enc_curve.push(((step + 1) as f64, e.accuracy, e.loss));
+        Ok(())
+    };
+    let watch: Option<&mut StepHook<'_>> = match args.plot {
+        Some(_) => Some(&mut on_step),
+        None => None,
+    };
     let enc_state = match args.backend {
-        RunBackend::Ckks => encrypted_run(&plan, &prepared, steps, &mut stages)?,
-        RunBackend::Sim => simulated_run(&plan, &prepared, steps, &mut stages)?,
+        RunBackend::Ckks => encrypted_run(&plan, &prepared, steps, &mut stages, watch)?,
+        RunBackend::Sim => simulated_run(&plan, &prepared, steps, &mut stages, watch)?,
     };
     // Key and upload sizes from the one function every command uses (not the keys' size in
     // memory, which holds both halves of every key).
@@ -145,35 +202,20 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
     // The plaintext twin.
     stages.start("plaintext");
-    for chunk in prepared.batches.iter().take(steps) {
+    let start = twin.evaluate(eval_set)?;
+    let mut twin_curve = vec![(0.0, start.accuracy, start.loss)];
+    for (step, chunk) in prepared.batches.iter().take(steps).enumerate() {
         twin.train_step(chunk)?;
+        if args.plot.is_some() {
+            let e = twin.evaluate(eval_set)?;
+            twin_curve.push(((step + 1) as f64, e.accuracy, e.loss));
+        }
     }
     stages.end();
     let seconds = std::mem::take(&mut stages.seconds);
+    enc_curve.insert(0, twin_curve[0]);
 
-    let mut max_weight_error = 0.0f64;
-    let mut enc_tensors = BTreeMap::new();
-    for (slot, t) in twin.state() {
-        let Some(e) = enc_state.get(slot) else {
-            continue;
-        };
-        for (a, b) in e.iter().zip(&t.data) {
-            max_weight_error = max_weight_error.max((a - b).abs());
-        }
-        enc_tensors.insert(
-            *slot,
-            Tensor {
-                rows: t.rows,
-                cols: t.cols,
-                data: e.clone(),
-            },
-        );
-    }
-    let merged: BTreeMap<Slot, Tensor> = twin
-        .state()
-        .iter()
-        .map(|(k, v)| (*k, enc_tensors.get(k).cloned().unwrap_or_else(|| v.clone())))
-        .collect();
+    let (merged, max_weight_error) = merge(twin.state(), &enc_state);
     let (plain_acc, enc_acc) = match &test {
         Some(test) => (
             Some(twin.evaluate(test)?.accuracy),
@@ -183,6 +225,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     if let Some(out) = &args.output {
         save_weights(out, &model, &twin, &merged, steps as u64)?;
+    }
+    if let Some(dir) = &args.plot {
+        let on = if test.is_some() { "test" } else { "training" };
+        crate::plot::run_charts(dir, on, &enc_curve, &twin_curve, &seconds)?;
     }
     let bootstraps = plan
         .bootstrap
@@ -272,6 +318,7 @@ fn encrypted_run(
     prepared: &Prepared,
     steps: usize,
     stages: &mut Stages,
+    watch: Option<&mut StepHook<'_>>,
 ) -> anyhow::Result<BTreeMap<Slot, Vec<f64>>> {
     // Owner: keys.
     stages.start("keygen");
@@ -296,6 +343,7 @@ fn encrypted_run(
         |values| Ok(encryptor.encrypt(&encoder.encode_real(values, top, delta)?)),
         |c: &Ciphertext| encoder.decode_real(&decryptor.decrypt(c)),
         stages,
+        watch,
     )
 }
 
@@ -306,6 +354,7 @@ fn simulated_run(
     prepared: &Prepared,
     steps: usize,
     stages: &mut Stages,
+    watch: Option<&mut StepHook<'_>>,
 ) -> anyhow::Result<BTreeMap<Slot, Vec<f64>>> {
     let noise = NoiseModel::for_plan(plan);
     let mut sim = SlotSim::with_noise(plan.params.slots(), noise, plan.owner.init.seed);
@@ -324,11 +373,13 @@ fn simulated_run(
         |values| Ok(sim.encrypt(values, top)),
         |c: &SimCt| c.values.clone(),
         stages,
+        watch,
     )
 }
 
 /// Encrypts the initial state and `steps` batches, runs the steps on `backend` carrying the state
-/// from step to step, and decrypts the result.
+/// from step to step, and decrypts the result (and, for `watch`, the state after every step).
+#[allow(clippy::too_many_arguments)] // the roles' closures, one each
 fn run_on<B: Backend>(
     plan: &Plan,
     prepared: &Prepared,
@@ -337,7 +388,28 @@ fn run_on<B: Backend>(
     mut encrypt: impl FnMut(&[f64]) -> anyhow::Result<B::Ct>,
     decrypt: impl Fn(&B::Ct) -> Vec<f64>,
     stages: &mut Stages,
+    mut watch: Option<&mut StepHook<'_>>,
 ) -> anyhow::Result<BTreeMap<Slot, Vec<f64>>> {
+    let carry = owner::next_state_inputs(plan);
+    // Owner: decrypt a state.
+    let open = |state_cts: &HashMap<String, B::Ct>| -> anyhow::Result<BTreeMap<Slot, Vec<f64>>> {
+        let mut slots: HashMap<String, Vec<f64>> = HashMap::new();
+        for (out_name, in_name) in &carry {
+            if let Some(c) = state_cts.get(in_name) {
+                slots.insert(out_name.clone(), decrypt(c));
+            }
+        }
+        Ok(owner::unpack_state(plan, &slots)?
+            .into_iter()
+            .map(|(s, v)| {
+                let slot = Slot {
+                    layer: henn_tir::LayerIdx(s.layer),
+                    kind: s.kind,
+                };
+                (slot, v)
+            })
+            .collect())
+    };
     // Owner: encrypt the initial state and every step's batch.
     stages.start("encrypt");
     let mut state_cts: HashMap<String, B::Ct> = HashMap::new();
@@ -363,7 +435,6 @@ fn run_on<B: Backend>(
 
     // Server: the steps.
     stages.start("train");
-    let carry = owner::next_state_inputs(plan);
     let estimate = report(plan, &CostModel::default()).est_step_time_s;
     let progress = StepProgress::new(
         "train",
@@ -384,28 +455,16 @@ fn run_on<B: Backend>(
                 state_cts.insert(in_name.clone(), c.clone());
             }
         }
+        if let Some(hook) = watch.as_mut() {
+            hook(step, &open(&state_cts)?)?;
+        }
         progress.step_done(step as u64);
     }
     progress.finish();
 
     // Owner: decrypt.
     stages.start("decrypt");
-    let mut slots: HashMap<String, Vec<f64>> = HashMap::new();
-    for (out_name, in_name) in &carry {
-        if let Some(c) = state_cts.get(in_name) {
-            slots.insert(out_name.clone(), decrypt(c));
-        }
-    }
-    let state = owner::unpack_state(plan, &slots)?
-        .into_iter()
-        .map(|(s, v)| {
-            let slot = Slot {
-                layer: henn_tir::LayerIdx(s.layer),
-                kind: s.kind,
-            };
-            (slot, v)
-        })
-        .collect();
+    let state = open(&state_cts)?;
     stages.end();
     Ok(state)
 }
