@@ -29,6 +29,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = load_eval_keys(ctx, &PLAN, &path);
     let _ = load_public_key(ctx, &PLAN, &path);
     let _ = henn_owner::secret::load_secret_key(ctx, &PLAN, &path);
+    let _ = henn_owner::record::load(ctx, &PLAN, &path);
     if let Ok(mut r) = BundleReader::open(ctx, &PLAN, &path) {
         while let Ok(Some(_)) = r.next_record() {}
     }

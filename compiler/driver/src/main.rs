@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 mod ui;
 mod cmd;
 mod inputs;
+mod plot;
 
 /// henn: train neural networks on CKKS-encrypted data.
 #[derive(Debug, Parser)]
@@ -75,6 +76,8 @@ fn serve_alias(
         eval_keys,
         data,
         output,
+        resume: None,
+        iterations: None,
         json,
     })
 }

@@ -76,3 +76,167 @@ pub(crate) fn warn_insecure(plan: &henn_plan::Plan) {
         );
     }
 }
+
+/// One JSON progress event on stdout (`--json`): `{"event": .., ...}`, one object per line, the
+/// command's final summary being the last line.
+pub(crate) fn event(kind: &str, mut fields: serde_json::Value) {
+    if let Some(map) = fields.as_object_mut() {
+        map.insert("event".into(), kind.into());
+    }
+    outln!("{fields}");
+}
+
+/// The stages of a job (compile, keygen, encrypt, train, ...): their times in order, and with
+/// `--json` a `stage` event when each starts and ends.
+#[derive(Debug)]
+pub(crate) struct Stages {
+    json: bool,
+    pub(crate) seconds: Vec<(&'static str, f64)>,
+    current: Option<(&'static str, std::time::Instant)>,
+}
+
+impl Stages {
+    pub(crate) fn new(json: bool) -> Self {
+        Self {
+            json,
+            seconds: Vec::new(),
+            current: None,
+        }
+    }
+
+    pub(crate) fn json(&self) -> bool {
+        self.json
+    }
+
+    /// Starts a stage (ending the one before, if any).
+    pub(crate) fn start(&mut self, stage: &'static str) {
+        self.end();
+        if self.json {
+            event(
+                "stage",
+                serde_json::json!({"stage": stage, "status": "start"}),
+            );
+        }
+        self.current = Some((stage, std::time::Instant::now()));
+    }
+
+    /// Ends the current stage and records its time.
+    pub(crate) fn end(&mut self) {
+        if let Some((stage, t)) = self.current.take() {
+            let s = t.elapsed().as_secs_f64();
+            if self.json {
+                event(
+                    "stage",
+                    serde_json::json!({"stage": stage, "status": "end", "seconds": s}),
+                );
+            }
+            self.seconds.push((stage, s));
+        }
+    }
+}
+
+/// Progress through the steps of a training stage: a bar with `step k/n`, the stage, elapsed time
+/// and the time left (from the plan's estimate until a step has run, then from the measured steps),
+/// and with `--json` a `step` event after every step.
+#[derive(Debug)]
+pub(crate) struct StepProgress {
+    pb: ProgressBar,
+    json: bool,
+    stage: &'static str,
+    first: u64,
+    until: u64,
+    /// Progress units (instructions) per step.
+    per_step: u64,
+    /// The plan's estimate of one step, seconds.
+    estimate: f64,
+    started: std::time::Instant,
+}
+
+impl StepProgress {
+    /// Steps `first..until` (0-based) of `per_step` instructions each, estimated at `estimate`
+    /// seconds a step.
+    pub(crate) fn new(
+        stage: &'static str,
+        first: u64,
+        until: u64,
+        per_step: u64,
+        estimate: f64,
+        json: bool,
+    ) -> Self {
+        let per_step = per_step.max(1);
+        let pb = if std::io::stderr().is_terminal() {
+            let pb = ProgressBar::new(until.saturating_sub(first) * per_step);
+            if let Ok(style) = ProgressStyle::with_template(
+                "{prefix:>8} [{bar:30}] {percent:>3}% {msg} {elapsed_precise} elapsed",
+            ) {
+                pb.set_style(style.progress_chars("=> "));
+            }
+            pb.set_prefix(stage);
+            pb
+        } else {
+            ProgressBar::hidden()
+        };
+        let s = Self {
+            pb,
+            json,
+            stage,
+            first,
+            until,
+            per_step,
+            estimate,
+            started: std::time::Instant::now(),
+        };
+        s.set(first, 0);
+        s
+    }
+
+    /// Seconds left after `done` steps of this run and `frac` of the next.
+    fn eta(&self, done: u64, frac: f64) -> f64 {
+        let total = self.until.saturating_sub(self.first) as f64;
+        let progressed = done as f64 + frac;
+        let per_step = if done == 0 {
+            self.estimate
+        } else {
+            self.started.elapsed().as_secs_f64() / progressed
+        };
+        (total - progressed).max(0.0) * per_step
+    }
+
+    /// Instruction `instr` of step `step` (0-based) has run.
+    pub(crate) fn set(&self, step: u64, instr: usize) {
+        let done = step.saturating_sub(self.first);
+        self.pb.set_position(done * self.per_step + instr as u64);
+        let frac = instr as f64 / self.per_step as f64;
+        self.pb.set_message(format!(
+            "step {}/{}, ~{} left{}",
+            step + 1,
+            self.until,
+            duration(self.eta(done, frac)),
+            if done == 0 { " (plan's estimate)" } else { "" }
+        ));
+    }
+
+    /// Step `step` (0-based) is complete.
+    pub(crate) fn step_done(&self, step: u64) {
+        let done = step + 1 - self.first.min(step + 1);
+        if self.json {
+            event(
+                "step",
+                serde_json::json!({
+                    "stage": self.stage,
+                    "step": step + 1,
+                    "steps": self.until,
+                    "elapsed_s": self.started.elapsed().as_secs_f64(),
+                    "eta_s": self.eta(done, 0.0),
+                }),
+            );
+        }
+        if step + 1 < self.until {
+            self.set(step + 1, 0);
+        }
+    }
+
+    pub(crate) fn finish(&self) {
+        self.pb.finish_and_clear();
+    }
+}

@@ -82,6 +82,8 @@ fn run_roles(dir: &Path, name: &str, csv: &str) {
             csv,
             "--public-key",
             "pk.hpub",
+            "--owner-file",
+            "sk.owner",
             "-o",
             "data.hct",
         ],
@@ -108,12 +110,16 @@ fn run_roles(dir: &Path, name: &str, csv: &str) {
             &plan,
             "--secret-key",
             "sk.hkey",
-            "--data",
-            csv,
             "-o",
             "w.json",
         ],
     ));
+}
+
+/// The last line of a command's stdout as JSON (`--json` prints progress events first).
+fn last_json(out: &Output) -> serde_json::Value {
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(text.lines().last().unwrap_or("")).unwrap()
 }
 
 /// The largest difference between the numbers of two JSON values of the same shape.
@@ -232,12 +238,9 @@ fn roles_as_separate_processes() {
         ],
     );
     ok(&sim);
-    let sim_summary: serde_json::Value = serde_json::from_slice(&sim.stdout).unwrap();
+    let sim_summary: serde_json::Value = last_json(&sim);
     let sim_err = sim_summary["max_weight_error"].as_f64().unwrap();
-    let ckks_err =
-        serde_json::from_slice::<serde_json::Value>(&run.stdout).unwrap()["max_weight_error"]
-            .as_f64()
-            .unwrap();
+    let ckks_err = last_json(&run)["max_weight_error"].as_f64().unwrap();
     let between = max_json_diff(&read("sim.json")["layers"], &enc["layers"]);
     assert!(sim_err > 0.0 && sim_err < 1e-4, "simulated error {sim_err}");
     assert!(
@@ -249,7 +252,7 @@ fn roles_as_separate_processes() {
     fails_with(&out, "--yes");
     let out = henn(dir, &["run", "tiny.henn", "--iterations", "3"]);
     fails_with(&out, "has 2 steps");
-    let summary: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let summary: serde_json::Value = last_json(&run);
     let err = summary["max_weight_error"].as_f64().unwrap();
     assert!(err < 1e-4, "encrypted vs plaintext weights differ by {err}");
     for key in [
@@ -350,6 +353,8 @@ fn roles_as_separate_processes() {
                 digits.to_str().unwrap(),
                 "--public-key",
                 "pk.hpub",
+                "--owner-file",
+                "sk.owner",
                 "-o",
                 "bad.hct",
             ],
@@ -390,7 +395,7 @@ fn digits_at_128_bit() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let out = henn(&root, &["run", "examples/digits-encrypted.henn", "--json"]);
     ok(&out);
-    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let s: serde_json::Value = last_json(&out);
     assert_eq!(s["security"], "128");
     let err = s["max_weight_error"].as_f64().unwrap();
     assert!(err < 1e-3, "encrypted vs plaintext weights differ by {err}");
@@ -439,7 +444,7 @@ fn digits_bootstrapped_at_128_bit() {
         ],
     );
     ok(&out);
-    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let s: serde_json::Value = last_json(&out);
     assert_eq!(s["security"], "128");
     assert!(s["steps"].as_u64().unwrap() >= 20);
     assert!(s["bootstraps"].as_u64().unwrap() >= 20);

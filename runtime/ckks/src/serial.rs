@@ -66,11 +66,14 @@ pub enum TypeTag {
     KeyRecord = 38,
     /// The end marker of a stream (evaluation keys, ciphertext bundle): its record count.
     StreamEnd = 39,
+    /// The owner's record of an encryption (`henn-owner::record`): the feature scaling fitted on
+    /// the training rows and what was encrypted; stays with the owner, never sent to the server.
+    OwnerRecord = 40,
 }
 
 impl TypeTag {
     /// Every tag, in value order.
-    pub const ALL: [TypeTag; 17] = [
+    pub const ALL: [TypeTag; 18] = [
         TypeTag::Params,
         TypeTag::Plaintext,
         TypeTag::Ciphertext,
@@ -88,6 +91,7 @@ impl TypeTag {
         TypeTag::Plan,
         TypeTag::KeyRecord,
         TypeTag::StreamEnd,
+        TypeTag::OwnerRecord,
     ];
 
     /// The tag with this value, if henn assigns it.
@@ -115,6 +119,7 @@ impl TypeTag {
             TypeTag::Plan => "plan",
             TypeTag::KeyRecord => "key record",
             TypeTag::StreamEnd => "stream end marker",
+            TypeTag::OwnerRecord => "owner record",
         }
     }
 
@@ -130,7 +135,8 @@ impl TypeTag {
                 | TypeTag::BundleRecord
                 | TypeTag::PublicKeyFile
                 | TypeTag::KeyRecord
-                | TypeTag::StreamEnd,
+                | TypeTag::StreamEnd
+                | TypeTag::OwnerRecord,
             ) => 2,
             _ => FORMAT_VERSION,
         }
@@ -365,6 +371,7 @@ pub fn max_payload(ctx: &Context, tag: TypeTag) -> u64 {
         | TypeTag::Plan
         | TypeTag::KeyRecord => key.saturating_mul(n + 1),
         TypeTag::StreamEnd => 1024,
+        TypeTag::OwnerRecord => 1 << 26,
     }
 }
 

@@ -14,7 +14,8 @@
 //! | secret key | 32 | secret key + public key | the owner only (created with mode 0600; written and read by `henn-owner`) |
 //! | evaluation keys | 33 (header) + 38 (records) + 39 (end) | relinearization, Galois and named switching keys of the manifest | the server |
 //! | public key | 36 | public key | anyone who encrypts |
-//! | ciphertext bundle | 34 (header) + 35 (records) + 39 (end) | named ciphertexts per step | both |
+//! | ciphertext bundle | 34 (header) + 35 (records) + 39 (end) | named ciphertexts per step (a trained state's records carry the steps it completed) | both |
+//! | owner record | 40 | the feature scaling fitted on the owner's rows (`henn-owner::record`) | the owner only (mode 0600) |
 //!
 //! A ciphertext bundle and an evaluation-key file are *streams* (see [`crate::stream`]): a header
 //! envelope, one envelope per record with its index, an end marker with the count, then nothing.

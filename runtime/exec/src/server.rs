@@ -24,6 +24,8 @@ pub enum ServeError {
     Exec(#[from] ExecError),
     #[error(transparent)]
     Plan(#[from] henn_plan::io::PlanIoError),
+    #[error("{0}")]
+    Range(String),
     #[error("{path}: {reason}", path = .path.display())]
     Data {
         path: std::path::PathBuf,
@@ -61,6 +63,9 @@ impl LoadedPlan {
 /// Progress of a server run.
 #[derive(Debug, Clone, Copy)]
 pub enum Progress {
+    /// Before the first step: the run covers steps `first..until` (0-based; `first > 0` when it
+    /// resumes a state).
+    Span { first: u64, until: u64 },
     /// Instruction `done` of `total` of step `step` (0-based) has run.
     Instr {
         step: u64,
@@ -71,29 +76,75 @@ pub enum Progress {
     StepDone { step: u64 },
 }
 
+/// Which steps of the plan a server run covers.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TrainOptions<'a> {
+    /// Continue from this trained state (of an earlier run of the same plan, keys and data)
+    /// instead of the bundle's initial state.
+    pub resume: Option<&'a Path>,
+    /// Stop once the state has completed this many steps of the plan (default: all of them).
+    pub until: Option<u64>,
+}
+
 /// Trains on the bundle at `data` with the evaluation keys at `eval_keys`, writing the trained
-/// state to `output` (atomically, only once every step has run). Returns the steps run.
+/// state to `output` (atomically, only once every step has run). The state's records carry the
+/// number of steps it has completed, so a run stopped with `until` continues with `resume`: the
+/// steps in between run with their own batches, momentum coefficients and step numbers, exactly
+/// as in one run. Returns the steps the output state has completed.
 pub fn train(
     loaded: &LoadedPlan,
     eval_keys: &Path,
     data: &Path,
     output: &Path,
+    options: TrainOptions<'_>,
     mut progress: impl FnMut(Progress),
 ) -> Result<u64, ServeError> {
     let LoadedPlan { plan, hash, ctx } = loaded;
     let (keys, key_set) = files::load_eval_keys(ctx, hash, eval_keys)?;
     let mut bundle = BundleReader::open(ctx, hash, data)?;
     files::same_key_set((eval_keys, key_set), (data, bundle.key_set()))?;
-    let backend = CkksBackend::for_plan(ctx, &keys, plan)?;
     let bad = |reason: String| ServeError::Data {
         path: data.into(),
         reason,
     };
     if bundle.kind != BundleKind::TrainingData {
-        return Err(bad("not a training-data bundle".to_owned()));
+        return Err(bad(format!(
+            "not a training-data bundle{}",
+            if bundle.kind == BundleKind::TrainedState {
+                " but a trained state (continue from it with --resume)"
+            } else {
+                ""
+            }
+        )));
     }
     let expect = Expected::new(loaded);
     let steps = plan.schedule.steps();
+    let until = options.until.unwrap_or(steps);
+    if until == 0 || until > steps {
+        return Err(ServeError::Range(format!(
+            "cannot stop after step {until}: the plan has {steps} steps"
+        )));
+    }
+    let (mut state, first) = match options.resume {
+        Some(path) => {
+            let (state, done) = load_state(loaded, &expect, key_set, eval_keys, path)?;
+            if done >= until {
+                return Err(ServeError::Range(format!(
+                    "{}: the state has completed {done} of the plan's {steps} steps{}",
+                    path.display(),
+                    if done == steps {
+                        ": nothing is left to train (to train longer, compile a plan with more steps; its keys and data are new)".to_owned()
+                    } else {
+                        format!(", and this run would stop after step {until}")
+                    }
+                )));
+            }
+            (state, done)
+        }
+        None => (HashMap::new(), 0),
+    };
+    let backend = CkksBackend::for_plan(ctx, &keys, plan)?;
+    progress(Progress::Span { first, until });
     let declared = expect.state.len() as u64 + expect.per_step.len() as u64 * steps;
     if bundle.len() != declared {
         return Err(bad(format!(
@@ -104,11 +155,21 @@ pub fn train(
         )));
     }
     let carry = next_state_inputs(plan);
-    let mut state: HashMap<String, Ciphertext> = HashMap::new();
     let mut pending: BTreeMap<u64, HashMap<String, Ciphertext>> = BTreeMap::new();
-    let mut next_step = 0u64;
-    // Stream the bundle: run each step as soon as its inputs have arrived.
+    let mut next_step = first;
+    // Stream the bundle: run each step as soon as its inputs have arrived. Records outside the
+    // run (the initial state when resuming, steps before `first` or from `until` on) are checked
+    // and dropped.
     while let Some((step, name, ct)) = bundle.next_record()? {
+        let outside = if step == INITIAL_STATE_STEP {
+            options.resume.is_some()
+        } else {
+            step < first || step >= until
+        };
+        if outside {
+            expect.check(step, &name, &ct, 0).map_err(bad)?;
+            continue;
+        }
         expect.check(step, &name, &ct, next_step).map_err(bad)?;
         let slot = if step == INITIAL_STATE_STEP {
             &mut state
@@ -152,7 +213,7 @@ pub fn train(
             next_step += 1;
         }
     }
-    if next_step != steps {
+    if next_step != until {
         return Err(bad(format!(
             "holds inputs for {next_step} of the plan's {steps} steps"
         )));
@@ -168,10 +229,59 @@ pub fn train(
     let mut names: Vec<_> = state.keys().cloned().collect();
     names.sort();
     for name in names {
-        out.push(steps, &name, &state[&name])?;
+        out.push(until, &name, &state[&name])?;
     }
     out.finish()?;
-    Ok(steps)
+    Ok(until)
+}
+
+/// A trained state to continue from: a trained-state bundle of the same plan (checked by the
+/// reader) and key generation, naming every state input of the plan once, all after the same
+/// step. Returns the state by input name and the steps it has completed.
+fn load_state(
+    loaded: &LoadedPlan,
+    expect: &Expected,
+    key_set: files::KeySetId,
+    eval_keys: &Path,
+    path: &Path,
+) -> Result<(HashMap<String, Ciphertext>, u64), ServeError> {
+    let mut bundle = BundleReader::open(&loaded.ctx, &loaded.hash, path)?;
+    files::same_key_set((eval_keys, key_set), (path, bundle.key_set()))?;
+    let bad = |reason: String| ServeError::Data {
+        path: path.into(),
+        reason,
+    };
+    if bundle.kind != BundleKind::TrainedState {
+        return Err(bad(
+            "not a trained state (`henn serve -o` writes one); this is a training-data bundle"
+                .to_owned(),
+        ));
+    }
+    let mut state = HashMap::new();
+    let mut done = None;
+    while let Some((step, name, ct)) = bundle.next_record()? {
+        if step > expect.steps || done.is_some_and(|d| d != step) {
+            return Err(bad(format!(
+                "`{name}` is the state after step {step}; the plan has {} steps",
+                expect.steps
+            )));
+        }
+        done = Some(step);
+        if !expect.state.contains(&name) {
+            return Err(bad(format!("`{name}` is not a state input of the plan")));
+        }
+        if state.insert(name.clone(), ct).is_some() {
+            return Err(bad(format!("`{name}` appears twice")));
+        }
+    }
+    if state.len() != expect.state.len() {
+        return Err(bad(format!(
+            "holds {} of the plan's {} state ciphertexts",
+            state.len(),
+            expect.state.len()
+        )));
+    }
+    Ok((state, done.unwrap_or(0)))
 }
 
 /// What the plan expects of every ciphertext in a training-data bundle: its name (a state input

@@ -231,15 +231,17 @@ pub fn encrypt_training_data(
     Ok(count)
 }
 
-/// Decrypts a trained-state bundle into the state tensors. The bundle must come from the secret
-/// key's key generation, name each state input once, and decrypt to plausible weights.
+/// Decrypts a trained-state bundle into the state tensors and the number of steps it has
+/// completed (a state of `henn serve --iterations K` holds fewer than the plan's). The bundle must
+/// come from the secret key's key generation, name each state input once, all at one step count
+/// within the plan's schedule, and decrypt to plausible weights.
 pub fn decrypt_state(
     ctx: &Arc<Context>,
     plan_hash: &[u8; 32],
     plan: &Plan,
     owner: OwnerSecret,
     path: &Path,
-) -> Result<State, OwnerError> {
+) -> Result<(State, u64), OwnerError> {
     let mut bundle = BundleReader::open(ctx, plan_hash, path)?;
     same_key_set((&owner.path, owner.key_set), (path, bundle.key_set()))?;
     if bundle.kind != BundleKind::TrainedState {
@@ -256,7 +258,17 @@ pub fn decrypt_state(
         path: path.into(),
         reason,
     };
-    while let Some((_, name, ct)) = bundle.next_record()? {
+    let mut steps = None;
+    while let Some((step, name, ct)) = bundle.next_record()? {
+        if step > plan.schedule.steps() || steps.is_some_and(|s| s != step) {
+            return Err(content(format!(
+                "`{name}` is the state after step {step}; the plan has {} steps{}",
+                plan.schedule.steps(),
+                steps.map_or(String::new(), |s| format!(", the other records say {s}"))
+            ))
+            .into());
+        }
+        steps = Some(step);
         // The bundle names state inputs; unpack_state reads outputs by their output names.
         let Some((out_name, _)) = carry.iter().find(|(_, i)| *i == name) else {
             return Err(content(format!("`{name}` is not a state input of the plan")).into());
@@ -277,11 +289,11 @@ pub fn decrypt_state(
             });
         }
     }
-    Ok(state)
+    Ok((state, steps.unwrap_or(0)))
 }
 
-/// The weights file of a decrypted state.
-pub fn weights_file(plan: &Plan, state: &State, scaler: Scaler) -> WeightsFile {
+/// The weights file of a decrypted state after `steps` steps.
+pub fn weights_file(plan: &Plan, state: &State, scaler: Scaler, steps: u64) -> WeightsFile {
     let contract = &plan.owner;
     let mut tensors = henn_contract::State::new();
     for (slot, data) in state {
@@ -303,11 +315,5 @@ pub fn weights_file(plan: &Plan, state: &State, scaler: Scaler) -> WeightsFile {
             },
         );
     }
-    WeightsFile::from_state(
-        &contract.model,
-        &contract.layers,
-        &tensors,
-        scaler,
-        plan.schedule.steps(),
-    )
+    WeightsFile::from_state(&contract.model, &contract.layers, &tensors, scaler, steps)
 }

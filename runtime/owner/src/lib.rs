@@ -4,6 +4,8 @@
 //! * [`keys`]: key generation for exactly the plan's manifest (OS-seeded CSPRNG), streamed one
 //!   evaluation key at a time;
 //! * [`secret`]: the secret-key file (mode 0600, bound to the plan);
+//! * [`record`]: the owner record `henn encrypt` writes beside the secret key (the feature
+//!   scaling fitted on the owner's rows, which the plan must not carry) for `henn decrypt`;
 //! * [`pack`]: slot vectors of data and state per the plan's data contract, and back;
 //! * [`job`]: the owner's part of a training job as the plan's owner contract states it: which
 //!   rows, how scaled, which batches in which order, the initial state; encrypting it into a
@@ -16,6 +18,7 @@
 pub mod job;
 pub mod keys;
 pub mod pack;
+pub mod record;
 pub mod secret;
 
 pub use henn_runtime::context::{context_for, input_level, next_state_inputs};

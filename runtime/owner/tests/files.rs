@@ -391,3 +391,76 @@ fn files_of_an_older_format_are_refused_with_regenerate() {
         assert!(e.to_string().contains("regenerate"), "{e}");
     }
 }
+
+#[test]
+fn the_owner_record_round_trips_and_refuses_every_corruption() {
+    use henn_owner::record::{self, OwnerRecord};
+    let (ctx, mut kg) = setup();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let a = key_set(&ctx, &mut kg, dir, "a");
+    let rec = OwnerRecord {
+        scaler: henn_data::Scaler {
+            kind: henn_data::ScalingKind::MinMax,
+            offset: vec![0.5, -1.0, 3.0],
+            factor: vec![2.0, 0.25, 1.0],
+        },
+        samples: 120,
+        steps: 3,
+        data: "train.csv".into(),
+    };
+    let path = record::default_path(&a.secret);
+    assert_eq!(path, dir.join("sk-a.owner"));
+    record::save(&ctx, &a.binding, &rec, &path).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let (back, keys) = record::load(&ctx, &PLAN, &path).unwrap();
+    assert_eq!(back, rec);
+    assert_eq!(keys, a.binding.keys);
+    back.check(3, &path).unwrap();
+    assert!(back.check(4, &path).is_err());
+    // Another plan's record, the server's loaders, other kinds of files.
+    assert!(matches!(
+        record::load(&ctx, &[8u8; 32], &path),
+        Err(FileError::WrongPlan { .. })
+    ));
+    assert!(matches!(
+        load_eval_keys(&ctx, &PLAN, &path),
+        Err(FileError::WrongKind { .. })
+    ));
+    assert!(matches!(
+        record::load(&ctx, &PLAN, &a.public),
+        Err(FileError::WrongKind { .. })
+    ));
+    // Every truncation, every bit flip, trailing bytes.
+    let bytes = std::fs::read(&path).unwrap();
+    for len in 0..bytes.len() {
+        let p = write(dir, "cut.owner", &bytes[..len]);
+        assert!(record::load(&ctx, &PLAN, &p).is_err(), "cut at {len}");
+    }
+    for i in 0..bytes.len() {
+        let mut b = bytes.clone();
+        b[i] ^= 0x10;
+        let p = write(dir, "flip.owner", &b);
+        assert!(record::load(&ctx, &PLAN, &p).is_err(), "flip at {i}");
+    }
+    let mut b = bytes.clone();
+    b.push(0);
+    let p = write(dir, "trail.owner", &b);
+    assert!(record::load(&ctx, &PLAN, &p).is_err());
+    // A checksummed payload that is not a record.
+    let mut w = henn_ckks::serial::Writer::default();
+    a.binding.write(&mut w);
+    w.u64(4);
+    w.bytes(b"null");
+    let sealed = seal_envelope(TypeTag::OwnerRecord as u16, ctx.hash(), &w.buf);
+    let p = write(dir, "null.owner", &sealed);
+    assert!(matches!(
+        record::load(&ctx, &PLAN, &p),
+        Err(FileError::Content { .. })
+    ));
+}

@@ -237,6 +237,66 @@ pub struct LayerReport {
     pub forward_levels: u32,
 }
 
+/// What a plan's job moves: the one place every command takes key and upload sizes from
+/// (`henn report`, `henn run` on either backend; `henn keygen` and `henn encrypt` print the sizes
+/// of the files they wrote, which match these up to the files' framing: tested in
+/// `compiler/driver/tests/journey.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sizes {
+    /// The evaluation keys as stored and sent: each hybrid key is dnum digits of one polynomial
+    /// over the Q and P limbs (the uniform half is a seed), every key at the top of the chain
+    /// (an upper bound for a bootstrapping plan, whose keys may stop lower). In memory a key takes
+    /// twice this (both halves).
+    pub key_bytes: u64,
+    /// One fresh ciphertext at the plan's input level.
+    pub ciphertext_bytes: u64,
+    /// Ciphertexts of one step's batch.
+    pub data_ciphertexts: u64,
+    /// Ciphertexts of the state.
+    pub state_ciphertexts: u64,
+}
+
+impl Sizes {
+    /// Evaluation keys, the initial state and `steps` batches.
+    pub fn upload_bytes(&self, steps: u64) -> u64 {
+        (self.data_ciphertexts * steps + self.state_ciphertexts) * self.ciphertext_bytes
+            + self.key_bytes
+    }
+}
+
+/// The [`Sizes`] of a plan.
+pub fn sizes(plan: &Plan) -> Sizes {
+    let p = &plan.params;
+    let n = 1u64 << p.log_n;
+    let q_limbs = p.q.len() as u64;
+    let base_limbs = plan
+        .bootstrap
+        .as_ref()
+        .map_or(q_limbs, |b| u64::from(b.input_level) + 1);
+    // One hybrid key: dnum digits × 2 polynomials × (Q + P limbs), the uniform half seeded.
+    let key_bytes_each = p.dnum.max(1) as u64 * (q_limbs + p.p.len() as u64) * n * 8;
+    let boot_keys = plan
+        .bootstrap
+        .as_ref()
+        .map(|b| b.rotations.len() as u64 + 1 + 2)
+        .unwrap_or(0);
+    let n_keys = plan.keys.rotations.len() as u64
+        + u64::from(plan.keys.relin)
+        + u64::from(plan.keys.conjugation)
+        + boot_keys;
+    Sizes {
+        key_bytes: n_keys * key_bytes_each,
+        ciphertext_bytes: 2 * base_limbs * n * 8,
+        data_ciphertexts: plan
+            .data
+            .inputs
+            .iter()
+            .filter(|b| !matches!(b.source, crate::plan::InputSource::State(_)))
+            .count() as u64,
+        state_ciphertexts: plan.data.state.len() as u64,
+    }
+}
+
 /// Compute the report of a plan.
 pub fn report(plan: &Plan, cost: &CostModel) -> Report {
     let p = &plan.params;
@@ -330,26 +390,12 @@ pub fn report(plan: &Plan, cost: &CostModel) -> Report {
         prev = *d;
     }
     let steps = plan.schedule.steps();
-    let ct_bytes = 2 * base_limbs as u64 * n as u64 * 8;
-    // One hybrid key: dnum digits × 2 polynomials × (Q + P limbs), the uniform half seeded.
-    let key_bytes_each = dnum as u64 * (q_limbs + k) as u64 * n as u64 * 8;
-    let boot_keys = plan
-        .bootstrap
-        .as_ref()
-        .map(|b| b.rotations.len() as u64 + 1 + 2)
-        .unwrap_or(0);
-    let n_keys = plan.keys.rotations.len() as u64
-        + u64::from(plan.keys.relin)
-        + u64::from(plan.keys.conjugation)
-        + boot_keys;
-    let key_bytes = n_keys * key_bytes_each;
-    let data_cts = plan
-        .data
-        .inputs
-        .iter()
-        .filter(|b| !matches!(b.source, crate::plan::InputSource::State(_)))
-        .count() as u64;
-    let state_cts = plan.data.state.len() as u64;
+    let Sizes {
+        key_bytes,
+        ciphertext_bytes: ct_bytes,
+        data_ciphertexts: data_cts,
+        state_ciphertexts: state_cts,
+    } = sizes(plan);
     Report {
         model: plan.model_name.clone(),
         log_n: p.log_n,

@@ -1,6 +1,9 @@
 //! `henn encrypt PLAN --data train.csv (--public-key pk | --secret-key sk) -o data.hct`: the owner
 //! applies the plan's owner contract (rows, scaling, batch order, initial state) and encrypts the
-//! initial state and every step's batch into one bundle for the server.
+//! initial state and every step's batch into one bundle for the server. Beside the secret key
+//! (`sk.hkey` → `sk.owner`, or `--owner-file`) it writes the owner record: the feature scaling
+//! fitted on the owner's rows, which `henn decrypt` puts into the weights file and which must not
+//! reach the server (see `henn_owner::record`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,6 +29,11 @@ pub struct EncryptArgs {
     pub secret_key: Option<PathBuf>,
     #[arg(short, long)]
     pub output: PathBuf,
+    /// Where to keep the owner record for `henn decrypt` (the scaling fitted on your data; keep it
+    /// with the secret key, never send it to the server). Default: beside the secret key,
+    /// `sk.hkey` → `sk.owner`; required with --public-key.
+    #[arg(long)]
+    pub owner_file: Option<PathBuf>,
     /// Print the result as one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -35,7 +43,14 @@ pub fn run(args: EncryptArgs) -> anyhow::Result<ExitCode> {
     let mut inputs = vec![args.plan.as_path(), args.data.as_path()];
     inputs.extend(args.public_key.as_deref());
     inputs.extend(args.secret_key.as_deref());
-    henn_data::check_outputs(&inputs, &[&args.output])?;
+    let record_path = match (&args.owner_file, &args.secret_key) {
+        (Some(p), _) => p.clone(),
+        (None, Some(sk)) => henn_owner::record::default_path(sk),
+        (None, None) => bail!(
+            "pass --owner-file (where to keep the owner record `henn decrypt` needs: the scaling fitted on your data; keep it with the secret key) or encrypt with --secret-key (the record then goes beside it)"
+        ),
+    };
+    henn_data::check_outputs(&inputs, &[&args.output, &record_path])?;
     let LoadedPlan { plan, hash, ctx } = LoadedPlan::load(&args.plan)?;
     crate::ui::warn_insecure(&plan);
     henn_owner::job::check_contract(&plan)?;
@@ -61,19 +76,39 @@ pub fn run(args: EncryptArgs) -> anyhow::Result<ExitCode> {
         |_| pb.inc(1),
     )?;
     pb.finish_and_clear();
+    let record = henn_owner::record::OwnerRecord {
+        scaler: prepared.scaler.clone(),
+        samples: prepared.labels.len(),
+        steps: steps as u64,
+        data: args.data.display().to_string(),
+    };
+    let binding = files::Binding::new(&hash, key_set);
+    if let Ok((old, old_keys)) = henn_owner::record::load(&ctx, &hash, &record_path)
+        && old_keys == key_set
+        && old.scaler != record.scaler
+    {
+        eprintln!(
+            "note: {} held the scaling of another encryption under these keys ({}); it now holds this one's: decrypt states trained on the earlier bundle with --data {}",
+            record_path.display(),
+            old.data,
+            old.data
+        );
+    }
+    henn_owner::record::save(&ctx, &binding, &record, &record_path)?;
     let bytes = std::fs::metadata(&args.output)
         .map(|m| m.len())
         .unwrap_or(0);
     if args.json {
         outln!(
             "{}",
-            serde_json::json!({ "ciphertexts": count, "steps": steps, "bytes": bytes })
+            serde_json::json!({ "ciphertexts": count, "steps": steps, "bytes": bytes, "owner_record": record_path.display().to_string() })
         );
     } else {
         outln!(
-            "encrypted {count} ciphertexts ({steps} steps + initial state, {:.1} MiB) into {}",
+            "encrypted {count} ciphertexts ({steps} steps + initial state, {:.1} MiB) into {}; the owner record (scaling, for `henn decrypt`; keep it, never send it) is {}",
             bytes as f64 / 1048576.0,
-            args.output.display()
+            args.output.display(),
+            record_path.display()
         );
     }
     Ok(ExitCode::SUCCESS)

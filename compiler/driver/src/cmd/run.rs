@@ -16,7 +16,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
 
 use anyhow::{Context as _, bail};
 use henn_ckks::{Ciphertext, Decryptor, Encoder, Encryptor};
@@ -33,7 +32,7 @@ use henn_tir::train::{Trainer, evaluate};
 use henn_tir::{Slot, interp::Tensor};
 
 use crate::inputs::{fill_samples_from, load_data};
-use crate::ui::{bar, duration, peak_rss_bytes};
+use crate::ui::{Stages, StepProgress, bar, duration, peak_rss_bytes};
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -63,7 +62,13 @@ pub struct RunArgs {
     /// run's weights and accuracy).
     #[arg(long, value_enum, default_value_t = RunBackend::Ckks)]
     pub backend: RunBackend,
-    /// Print the summary as one JSON object.
+    /// Write SVG charts here: test accuracy and loss after every step, encrypted (decrypted
+    /// after each step) beside the plaintext twin, and the time of every stage; the numbers in
+    /// `curves.json`.
+    #[arg(long, value_name = "DIR")]
+    pub plot: Option<PathBuf>,
+    /// Print progress events (stage start/end, step k/n with elapsed time and ETA) and the
+    /// summary as JSON objects, one per line, the summary last (`"event": "final"`).
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
@@ -77,16 +82,42 @@ pub enum RunBackend {
     Sim,
 }
 
-/// What the encrypted run produced, with its sizes.
-struct Encrypted {
-    /// The decrypted state by the tensor IR's slots.
-    state: BTreeMap<Slot, Vec<f64>>,
-    key_bytes: u64,
-    upload_bytes: u64,
-}
-
 /// Time per stage, in order.
 type Seconds = Vec<(&'static str, f64)>;
+
+/// Called with the decrypted state after every step (`--plot`).
+type StepHook<'a> = dyn FnMut(usize, &BTreeMap<Slot, Vec<f64>>) -> anyhow::Result<()> + 'a;
+
+/// The encrypted state in the twin's tensor shapes (the twin's value where the encrypted run has
+/// none), and the largest difference between the two.
+fn merge(
+    twin: &BTreeMap<Slot, Tensor>,
+    enc: &BTreeMap<Slot, Vec<f64>>,
+) -> (BTreeMap<Slot, Tensor>, f64) {
+    let mut max_err = 0.0f64;
+    let merged = twin
+        .iter()
+        .map(|(slot, t)| {
+            let Some(e) = enc.get(slot) else {
+                return (*slot, t.clone());
+            };
+            for (a, b) in e.iter().zip(&t.data) {
+                // NaN-propagating (`f64::max` would drop a NaN and report a blown-up run as exact).
+                let d = (a - b).abs();
+                if d.is_nan() || d > max_err {
+                    max_err = d;
+                }
+            }
+            let tensor = Tensor {
+                rows: t.rows,
+                cols: t.cols,
+                data: e.clone(),
+            };
+            (*slot, tensor)
+        })
+        .collect();
+    (merged, max_err)
+}
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut model = match henn_sema::check_file(&args.file) {
@@ -112,10 +143,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Some(p) => Some(load_data(&model, p)?),
         None => None,
     };
-    let mut seconds: Seconds = Vec::new();
+    if let Some(dir) = &args.plot {
+        // Before any work: a --plot path that cannot be a directory fails here, not after a run.
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("--plot {}: cannot create the directory", dir.display()))?;
+    }
+    let mut stages = Stages::new(args.json);
 
     // Compile the schedule's plan.
-    let t = Instant::now();
+    stages.start("compile");
     for note in fill_samples_from(&mut model, &train_path, train.len()) {
         eprintln!("{note}");
     }
@@ -123,7 +159,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot compile {}", args.file.display()))?
         .plan;
     crate::ui::warn_insecure(&plan);
-    seconds.push(("compile", t.elapsed().as_secs_f64()));
+    stages.end();
     let planned = plan.schedule.steps();
     let steps = match args.iterations {
         Some(k) if k > planned => bail!(
@@ -145,45 +181,47 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Some(test) => Some(twin.evaluate(test)?.accuracy),
         None => None,
     };
-    let enc = match args.backend {
-        RunBackend::Ckks => encrypted_run(&plan, &prepared, steps, &mut seconds)?,
-        RunBackend::Sim => simulated_run(&plan, &prepared, steps, &mut seconds)?,
+    // With --plot, the encrypted state is decrypted and evaluated after every step.
+    let eval_set = test.as_ref().unwrap_or(&train);
+    let mut enc_curve: Vec<(f64, f64, f64)> = Vec::new();
+    let mut on_step = |step: usize, state: &BTreeMap<Slot, Vec<f64>>| -> anyhow::Result<()> {
+        let e = evaluate(
+            &model,
+            &merge(twin.state(), state).0,
+            twin.scaler(),
+            eval_set,
+        )?;
+        enc_curve.push(((step + 1) as f64, e.accuracy, e.loss));
+        Ok(())
     };
+    let watch: Option<&mut StepHook<'_>> = match args.plot {
+        Some(_) => Some(&mut on_step),
+        None => None,
+    };
+    let enc_state = match args.backend {
+        RunBackend::Ckks => encrypted_run(&plan, &prepared, steps, &mut stages, watch)?,
+        RunBackend::Sim => simulated_run(&plan, &prepared, steps, &mut stages, watch)?,
+    };
+    // Key and upload sizes from the one function every command uses (not the keys' size in
+    // memory, which holds both halves of every key).
+    let sizes = henn_plan::report::sizes(&plan);
 
     // The plaintext twin.
-    let t = Instant::now();
-    for chunk in prepared.batches.iter().take(steps) {
+    stages.start("plaintext");
+    let start = twin.evaluate(eval_set)?;
+    let mut twin_curve = vec![(0.0, start.accuracy, start.loss)];
+    for (step, chunk) in prepared.batches.iter().take(steps).enumerate() {
         twin.train_step(chunk)?;
-    }
-    seconds.push(("plaintext", t.elapsed().as_secs_f64()));
-
-    let mut max_weight_error = 0.0f64;
-    let mut enc_tensors = BTreeMap::new();
-    for (slot, t) in twin.state() {
-        let Some(e) = enc.state.get(slot) else {
-            continue;
-        };
-        for (a, b) in e.iter().zip(&t.data) {
-            // NaN-propagating (`f64::max` would drop a NaN and report a blown-up run as exact).
-            let d = (a - b).abs();
-            if d.is_nan() || d > max_weight_error {
-                max_weight_error = d;
-            }
+        if args.plot.is_some() {
+            let e = twin.evaluate(eval_set)?;
+            twin_curve.push(((step + 1) as f64, e.accuracy, e.loss));
         }
-        enc_tensors.insert(
-            *slot,
-            Tensor {
-                rows: t.rows,
-                cols: t.cols,
-                data: e.clone(),
-            },
-        );
     }
-    let merged: BTreeMap<Slot, Tensor> = twin
-        .state()
-        .iter()
-        .map(|(k, v)| (*k, enc_tensors.get(k).cloned().unwrap_or_else(|| v.clone())))
-        .collect();
+    stages.end();
+    let seconds = std::mem::take(&mut stages.seconds);
+    enc_curve.insert(0, twin_curve[0]);
+
+    let (merged, max_weight_error) = merge(twin.state(), &enc_state);
     let (plain_acc, enc_acc) = match &test {
         Some(test) => (
             Some(twin.evaluate(test)?.accuracy),
@@ -194,11 +232,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if let Some(out) = &args.output {
         save_weights(out, &model, &twin, &merged, steps as u64)?;
     }
+    if let Some(dir) = &args.plot {
+        let on = if test.is_some() { "test" } else { "training" };
+        crate::plot::run_charts(dir, on, &enc_curve, &twin_curve, &seconds)?;
+    }
     let bootstraps = plan
         .bootstrap
         .as_ref()
         .map_or(0, |b| u64::from(b.per_step) * steps as u64);
     let summary = serde_json::json!({
+        "event": "final",
         "model": model.name,
         "backend": match args.backend { RunBackend::Ckks => "ckks", RunBackend::Sim => "sim" },
         "log_n": plan.params.log_n,
@@ -213,8 +256,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         "max_weight_error": max_weight_error,
         "seconds": seconds.iter().map(|(k, v)| ((*k).to_owned(), (*v).into())).collect::<serde_json::Map<_, _>>(),
         "peak_rss_bytes": peak_rss_bytes(),
-        "upload_bytes": enc.upload_bytes,
-        "key_bytes": enc.key_bytes,
+        "upload_bytes": sizes.upload_bytes(steps as u64),
+        "key_bytes": sizes.key_bytes,
         "bootstraps": bootstraps,
         "weights": args.output.as_ref().map(|p| p.display().to_string()),
     });
@@ -243,7 +286,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 fn check_estimate(plan: &Plan, steps: usize, args: &RunArgs) -> anyhow::Result<bool> {
     let rep = report(plan, &CostModel::default());
     let est = rep.est_step_time_s * steps as f64;
-    if !args.json {
+    if args.json {
+        crate::ui::event(
+            "estimate",
+            serde_json::json!({"steps": steps, "estimate_s": est, "log_n": plan.params.log_n}),
+        );
+    } else {
         eprintln!(
             "plan: N = 2^{}, security {}, {steps} steps of {} samples{}; estimated {} on this machine's cost model",
             plan.params.log_n,
@@ -281,16 +329,16 @@ fn encrypted_run(
     plan: &Plan,
     prepared: &Prepared,
     steps: usize,
-    seconds: &mut Seconds,
-) -> anyhow::Result<Encrypted> {
+    stages: &mut Stages,
+    watch: Option<&mut StepHook<'_>>,
+) -> anyhow::Result<BTreeMap<Slot, Vec<f64>>> {
     // Owner: keys.
-    let t = Instant::now();
+    stages.start("keygen");
     let ctx = owner::context_for(plan)?;
     let pb = bar(owner::eval_key_count(&ctx, plan)? as u64, "keygen");
     let keys = owner::keygen_with_progress(&ctx, plan, |done, _| pb.set_position(done as u64))?;
     pb.finish_and_clear();
-    let key_bytes = keys.server.byte_size() as u64;
-    seconds.push(("keygen", t.elapsed().as_secs_f64()));
+    stages.end();
 
     let encoder = Encoder::new(&ctx);
     let mut encryptor = Encryptor::new(&ctx, keys.public.clone())?;
@@ -299,21 +347,16 @@ fn encrypted_run(
     let top = owner::input_level(&ctx, plan);
     // Server: evaluation keys only.
     let backend = CkksBackend::for_plan(&ctx, &keys.server, plan)?;
-    let (state, ct_bytes) = run_on(
+    run_on(
         plan,
         prepared,
         steps,
         &backend,
         |values| Ok(encryptor.encrypt(&encoder.encode_real(values, top, delta)?)),
         |c: &Ciphertext| encoder.decode_real(&decryptor.decrypt(c)),
-        |c: &Ciphertext| c.byte_size() as u64,
-        seconds,
-    )?;
-    Ok(Encrypted {
-        state,
-        key_bytes,
-        upload_bytes: key_bytes + ct_bytes,
-    })
+        stages,
+        watch,
+    )
 }
 
 /// The same run on the slot simulator with the CKKS noise model of the plan's chain: no keys, no
@@ -322,8 +365,9 @@ fn simulated_run(
     plan: &Plan,
     prepared: &Prepared,
     steps: usize,
-    seconds: &mut Seconds,
-) -> anyhow::Result<Encrypted> {
+    stages: &mut Stages,
+    watch: Option<&mut StepHook<'_>>,
+) -> anyhow::Result<BTreeMap<Slot, Vec<f64>>> {
     let noise = NoiseModel::for_plan(plan);
     let mut sim = SlotSim::with_noise(plan.params.slots(), noise, plan.owner.init.seed);
     if let Some(b) = &plan.bootstrap {
@@ -333,26 +377,20 @@ fn simulated_run(
         .bootstrap
         .as_ref()
         .map_or(plan.params.levels() as usize, |b| b.input_level as usize);
-    let (state, _) = run_on(
+    run_on(
         plan,
         prepared,
         steps,
         &sim,
         |values| Ok(sim.encrypt(values, top)),
         |c: &SimCt| c.values.clone(),
-        |_| 0,
-        seconds,
-    )?;
-    let rep = report(plan, &CostModel::default());
-    Ok(Encrypted {
-        state,
-        key_bytes: rep.key_bytes,
-        upload_bytes: rep.upload_bytes,
-    })
+        stages,
+        watch,
+    )
 }
 
 /// Encrypts the initial state and `steps` batches, runs the steps on `backend` carrying the state
-/// from step to step, and decrypts the result. Returns the state and the ciphertext bytes sent.
+/// from step to step, and decrypts the result (and, for `watch`, the state after every step).
 #[allow(clippy::too_many_arguments)] // the roles' closures, one each
 fn run_on<B: Backend>(
     plan: &Plan,
@@ -361,11 +399,31 @@ fn run_on<B: Backend>(
     backend: &B,
     mut encrypt: impl FnMut(&[f64]) -> anyhow::Result<B::Ct>,
     decrypt: impl Fn(&B::Ct) -> Vec<f64>,
-    size: impl Fn(&B::Ct) -> u64,
-    seconds: &mut Seconds,
-) -> anyhow::Result<(BTreeMap<Slot, Vec<f64>>, u64)> {
+    stages: &mut Stages,
+    mut watch: Option<&mut StepHook<'_>>,
+) -> anyhow::Result<BTreeMap<Slot, Vec<f64>>> {
+    let carry = owner::next_state_inputs(plan);
+    // Owner: decrypt a state.
+    let open = |state_cts: &HashMap<String, B::Ct>| -> anyhow::Result<BTreeMap<Slot, Vec<f64>>> {
+        let mut slots: HashMap<String, Vec<f64>> = HashMap::new();
+        for (out_name, in_name) in &carry {
+            if let Some(c) = state_cts.get(in_name) {
+                slots.insert(out_name.clone(), decrypt(c));
+            }
+        }
+        Ok(owner::unpack_state(plan, &slots)?
+            .into_iter()
+            .map(|(s, v)| {
+                let slot = Slot {
+                    layer: henn_tir::LayerIdx(s.layer),
+                    kind: s.kind,
+                };
+                (slot, v)
+            })
+            .collect())
+    };
     // Owner: encrypt the initial state and every step's batch.
-    let t = Instant::now();
+    stages.start("encrypt");
     let mut state_cts: HashMap<String, B::Ct> = HashMap::new();
     for (name, v) in owner::pack_state(plan, &prepared.initial)? {
         state_cts.insert(name, encrypt(&v)?);
@@ -386,55 +444,41 @@ fn run_on<B: Backend>(
         pb.inc(1);
     }
     pb.finish_and_clear();
-    let ct_bytes = state_cts
-        .values()
-        .chain(batches.iter().flat_map(|b| b.values()))
-        .map(&size)
-        .sum::<u64>();
-    seconds.push(("encrypt", t.elapsed().as_secs_f64()));
 
     // Server: the steps.
-    let t = Instant::now();
-    let carry = owner::next_state_inputs(plan);
-    let instrs = plan.program.instrs.len() as u64;
-    let pb = bar(steps as u64 * instrs, "train");
+    stages.start("train");
+    let estimate = report(plan, &CostModel::default()).est_step_time_s;
+    let progress = StepProgress::new(
+        "train",
+        0,
+        steps as u64,
+        plan.program.instrs.len() as u64,
+        estimate,
+        stages.json(),
+    );
     for (step, batch_cts) in batches.into_iter().enumerate() {
-        pb.set_prefix(format!("step {}/{steps}", step + 1));
         let mut inputs = batch_cts;
         inputs.extend(state_cts.drain());
-        let base = step as u64 * instrs;
         let out = run_step(plan, backend, &inputs, step, |done, _| {
-            pb.set_position(base + done as u64)
+            progress.set(step as u64, done)
         })?;
         for (out_name, in_name) in &carry {
             if let Some(c) = out.get(out_name) {
                 state_cts.insert(in_name.clone(), c.clone());
             }
         }
+        if let Some(hook) = watch.as_mut() {
+            hook(step, &open(&state_cts)?)?;
+        }
+        progress.step_done(step as u64);
     }
-    pb.finish_and_clear();
-    seconds.push(("train", t.elapsed().as_secs_f64()));
+    progress.finish();
 
     // Owner: decrypt.
-    let t = Instant::now();
-    let mut slots: HashMap<String, Vec<f64>> = HashMap::new();
-    for (out_name, in_name) in &carry {
-        if let Some(c) = state_cts.get(in_name) {
-            slots.insert(out_name.clone(), decrypt(c));
-        }
-    }
-    let state = owner::unpack_state(plan, &slots)?
-        .into_iter()
-        .map(|(s, v)| {
-            let slot = Slot {
-                layer: henn_tir::LayerIdx(s.layer),
-                kind: s.kind,
-            };
-            (slot, v)
-        })
-        .collect();
-    seconds.push(("decrypt", t.elapsed().as_secs_f64()));
-    Ok((state, ct_bytes))
+    stages.start("decrypt");
+    let state = open(&state_cts)?;
+    stages.end();
+    Ok(state)
 }
 
 /// Writes the decrypted weights to `out` and the twin's beside them.

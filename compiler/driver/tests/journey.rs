@@ -1,0 +1,452 @@
+//! The user's journey after a run (issue 18): decrypting with only the plan, the secret key and
+//! the state (the owner record carries the scaling); resuming the server's state; JSON progress
+//! events; one figure for key and upload sizes. Toy insecure rings, separate processes.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Three steps with Nesterov momentum (a coefficient per step), so a resumed run that got the step
+/// number, the momentum state or the batch order wrong would end elsewhere.
+const MODEL: &str = r#"
+model tiny {
+  data { features = 30  classes = 1  scaling = minmax  train = "TRAIN" }
+  activation s = poly([0.5, 0.197, 0, -0.004], interval = [-5, 5], derivative = polynomial)
+  network {
+    dense out(1, activation = s)
+  }
+  optimizer = nag(lr = 1, momentum = nesterov)
+  train { batch = 8  iterations = 3  seed = 5 }
+  encryption { security = insecure(ring = 2^12)  scale_bits = 40 }
+}
+"#;
+
+fn henn(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_henn"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn fails_with(out: &Output, needle: &str) {
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(needle), "stderr lacks `{needle}`: {err}");
+}
+
+fn train_csv() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/data/breast-cancer-train.csv")
+}
+
+/// Every stdout line as JSON (`--json`: progress events, then the result).
+fn json_lines(out: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+fn read_json(dir: &Path, f: &str) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join(f)).unwrap()).unwrap()
+}
+
+/// compile + keygen (`sk.hkey`, `keys.hkeys`, `pk.hpub`) + encrypt with the secret key
+/// (`data.hct`, owner record `sk.owner`).
+fn setup(dir: &Path) {
+    let model = MODEL.replace("TRAIN", train_csv().to_str().unwrap());
+    std::fs::write(dir.join("tiny.henn"), model).unwrap();
+    ok(&henn(dir, &["compile", "tiny.henn", "-o", "tiny.hplan"]));
+    keygen(dir, "sk.hkey", "keys.hkeys", "pk.hpub");
+    ok(&henn(
+        dir,
+        &[
+            "encrypt",
+            "tiny.hplan",
+            "--data",
+            train_csv().to_str().unwrap(),
+            "--secret-key",
+            "sk.hkey",
+            "-o",
+            "data.hct",
+        ],
+    ));
+}
+
+fn keygen(dir: &Path, sk: &str, keys: &str, pk: &str) -> Output {
+    let out = henn(
+        dir,
+        &[
+            "keygen",
+            "tiny.hplan",
+            "--secret-key",
+            sk,
+            "--eval-keys",
+            keys,
+            "--public-key",
+            pk,
+            "--json",
+        ],
+    );
+    ok(&out);
+    out
+}
+
+fn serve(dir: &Path, extra: &[&str], out: &str) -> Output {
+    let mut args = vec![
+        "serve",
+        "tiny.hplan",
+        "--eval-keys",
+        "keys.hkeys",
+        "--data",
+        "data.hct",
+        "-o",
+        out,
+    ];
+    args.extend(extra);
+    henn(dir, &args)
+}
+
+fn decrypt(dir: &Path, state: &str, extra: &[&str], out: &str) -> Output {
+    let mut args = vec![
+        "decrypt",
+        state,
+        "--plan",
+        "tiny.hplan",
+        "--secret-key",
+        "sk.hkey",
+        "-o",
+        out,
+    ];
+    args.extend(extra);
+    henn(dir, &args)
+}
+
+#[test]
+fn decrypt_needs_only_the_plan_the_secret_key_and_the_state() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    setup(dir);
+    let record = dir.join("sk.owner");
+    assert!(
+        record.exists(),
+        "encrypt leaves the owner record beside the secret key"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&record).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the owner record is the owner's only");
+    }
+    ok(&serve(dir, &[], "state.hct"));
+    ok(&decrypt(dir, "state.hct", &[], "w.json"));
+    // The same weights and scaling as refitting on the data (the old way, kept as a fallback).
+    let csv = train_csv();
+    ok(&decrypt(
+        dir,
+        "state.hct",
+        &["--data", csv.to_str().unwrap()],
+        "w-data.json",
+    ));
+    assert_eq!(read_json(dir, "w.json"), read_json(dir, "w-data.json"));
+    let w = read_json(dir, "w.json");
+    assert_eq!(w["steps"], 3, "{w}");
+    // The weights evaluate with the recorded scaling.
+    ok(&henn(
+        dir,
+        &[
+            "evaluate",
+            "tiny.henn",
+            "--weights",
+            "w.json",
+            "--test",
+            csv.to_str().unwrap(),
+        ],
+    ));
+
+    // With only the public key, encrypt asks where the record goes.
+    fails_with(
+        &henn(
+            dir,
+            &[
+                "encrypt",
+                "tiny.hplan",
+                "--data",
+                csv.to_str().unwrap(),
+                "--public-key",
+                "pk.hpub",
+                "-o",
+                "d2.hct",
+            ],
+        ),
+        "--owner-file",
+    );
+    assert!(!dir.join("d2.hct").exists());
+    // No record: a clear error naming it and the way out; nothing written.
+    std::fs::rename(&record, dir.join("moved.owner")).unwrap();
+    fails_with(&decrypt(dir, "state.hct", &[], "w2.json"), "sk.owner");
+    assert!(!dir.join("w2.json").exists());
+    ok(&decrypt(
+        dir,
+        "state.hct",
+        &["--owner-file", "moved.owner"],
+        "w2.json",
+    ));
+    // A record of another key generation is refused by name.
+    keygen(dir, "sk2.hkey", "keys2.hkeys", "pk2.hpub");
+    ok(&henn(
+        dir,
+        &[
+            "encrypt",
+            "tiny.hplan",
+            "--data",
+            csv.to_str().unwrap(),
+            "--public-key",
+            "pk2.hpub",
+            "--owner-file",
+            "other.owner",
+            "-o",
+            "d2.hct",
+        ],
+    ));
+    let out = decrypt(
+        dir,
+        "state.hct",
+        &["--owner-file", "other.owner"],
+        "w3.json",
+    );
+    fails_with(&out, "different key generations");
+    // A record that is not one (here: the plan) is refused by its header.
+    fails_with(
+        &decrypt(dir, "state.hct", &["--owner-file", "tiny.hplan"], "w3.json"),
+        "owner record",
+    );
+    assert!(!dir.join("w3.json").exists());
+}
+
+#[test]
+fn serve_resumes_where_a_run_stopped_and_ends_where_one_run_ends() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    setup(dir);
+    ok(&serve(dir, &[], "full.hct"));
+    // One step, then the remaining two from the saved state.
+    let out = serve(dir, &["--iterations", "1"], "s1.hct");
+    ok(&out);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--resume"));
+    ok(&decrypt(dir, "s1.hct", &[], "w1.json"));
+    assert_eq!(read_json(dir, "w1.json")["steps"], 1);
+    ok(&serve(
+        dir,
+        &["--resume", "s1.hct", "--iterations", "2"],
+        "s2.hct",
+    ));
+    ok(&serve(dir, &["--resume", "s2.hct"], "s3.hct"));
+    ok(&decrypt(dir, "full.hct", &[], "full.json"));
+    ok(&decrypt(dir, "s3.hct", &[], "resumed.json"));
+    let (full, resumed) = (read_json(dir, "full.json"), read_json(dir, "resumed.json"));
+    // The server's arithmetic is exact and deterministic: the same ciphertexts, so the same
+    // decrypted weights to the last bit.
+    assert_eq!(full, resumed);
+    assert_ne!(full["layers"], read_json(dir, "w1.json")["layers"]);
+
+    // Nothing left to train.
+    fails_with(
+        &serve(dir, &["--resume", "full.hct"], "x.hct"),
+        "nothing is left to train",
+    );
+    // A stop before the state's step.
+    fails_with(
+        &serve(dir, &["--resume", "s2.hct", "--iterations", "1"], "x.hct"),
+        "has completed 2",
+    );
+    fails_with(&serve(dir, &["--iterations", "4"], "x.hct"), "has 3 steps");
+    // The data bundle is not a state, and a state is not data.
+    fails_with(
+        &serve(dir, &["--resume", "data.hct"], "x.hct"),
+        "not a trained state",
+    );
+    fails_with(
+        &henn(
+            dir,
+            &[
+                "serve",
+                "tiny.hplan",
+                "--eval-keys",
+                "keys.hkeys",
+                "--data",
+                "s1.hct",
+                "-o",
+                "x.hct",
+            ],
+        ),
+        "--resume",
+    );
+    // A state of another key generation.
+    keygen(dir, "sk2.hkey", "keys2.hkeys", "pk2.hpub");
+    ok(&henn(
+        dir,
+        &[
+            "encrypt",
+            "tiny.hplan",
+            "--data",
+            train_csv().to_str().unwrap(),
+            "--secret-key",
+            "sk2.hkey",
+            "-o",
+            "d2.hct",
+        ],
+    ));
+    let out = henn(
+        dir,
+        &[
+            "serve",
+            "tiny.hplan",
+            "--eval-keys",
+            "keys2.hkeys",
+            "--data",
+            "d2.hct",
+            "--resume",
+            "s1.hct",
+            "-o",
+            "x.hct",
+        ],
+    );
+    fails_with(&out, "different key generations");
+    assert!(!dir.join("x.hct").exists());
+}
+
+#[test]
+fn json_progress_events_and_one_size_for_keys() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    setup(dir);
+    // `run --json`: stage events in order, one step event per step, the summary last.
+    let out = henn(dir, &["run", "tiny.henn", "--json"]);
+    ok(&out);
+    let lines = json_lines(&out);
+    let last = lines.last().unwrap();
+    assert_eq!(last["event"], "final", "{last}");
+    let started: Vec<_> = lines
+        .iter()
+        .filter(|l| l["event"] == "stage" && l["status"] == "start")
+        .map(|l| l["stage"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        started,
+        [
+            "compile",
+            "keygen",
+            "encrypt",
+            "train",
+            "decrypt",
+            "plaintext"
+        ]
+    );
+    let ended = lines
+        .iter()
+        .filter(|l| l["event"] == "stage" && l["status"] == "end")
+        .count();
+    assert_eq!(ended, started.len());
+    let steps: Vec<_> = lines.iter().filter(|l| l["event"] == "step").collect();
+    assert_eq!(steps.len(), 3);
+    for (i, s) in steps.iter().enumerate() {
+        assert_eq!(s["step"], i + 1);
+        assert_eq!(s["steps"], 3);
+        assert!(s["elapsed_s"].as_f64().unwrap() >= 0.0);
+        assert!(s["eta_s"].as_f64().unwrap() >= 0.0);
+    }
+    assert_eq!(steps[2]["eta_s"], 0.0);
+
+    // `serve --json`: the same kind of events.
+    let out = serve(dir, &["--json"], "state.hct");
+    ok(&out);
+    let lines = json_lines(&out);
+    assert_eq!(lines.iter().filter(|l| l["event"] == "step").count(), 3);
+    assert_eq!(lines.last().unwrap()["event"], "final");
+    assert_eq!(lines.last().unwrap()["steps"], 3);
+
+    // Key and upload sizes: `report`, `run` (both backends) and the files keygen and encrypt
+    // wrote tell one story.
+    let report = henn(dir, &["report", "tiny.hplan", "--json"]);
+    ok(&report);
+    let report: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
+    let key_bytes = report["key_bytes"].as_u64().unwrap();
+    assert_eq!(last["key_bytes"].as_u64().unwrap(), key_bytes);
+    assert_eq!(last["upload_bytes"], report["upload_bytes"]);
+    let sim = henn(dir, &["run", "tiny.henn", "--json", "--backend", "sim"]);
+    ok(&sim);
+    let sim = json_lines(&sim).pop().unwrap();
+    assert_eq!(sim["key_bytes"].as_u64().unwrap(), key_bytes);
+    let keygen = keygen(dir, "sk3.hkey", "keys3.hkeys", "pk3.hpub");
+    let file = json_lines(&keygen)[0]["eval_key_bytes"].as_u64().unwrap();
+    let close = |a: u64, b: u64| (a as f64 - b as f64).abs() <= 0.01 * b as f64;
+    assert!(close(file, key_bytes), "file {file} vs report {key_bytes}");
+    assert!(close(
+        std::fs::metadata(dir.join("keys.hkeys")).unwrap().len(),
+        key_bytes
+    ));
+    let data = std::fs::metadata(dir.join("data.hct")).unwrap().len();
+    let upload = report["upload_bytes"].as_u64().unwrap() - key_bytes;
+    assert!(close(data, upload), "bundle {data} vs report {upload}");
+}
+
+#[test]
+fn run_plots_accuracy_loss_and_stage_times() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let model = MODEL.replace("TRAIN", train_csv().to_str().unwrap());
+    std::fs::write(dir.join("tiny.henn"), model).unwrap();
+    let out = henn(dir, &["run", "tiny.henn", "--plot", "plots", "--json"]);
+    ok(&out);
+    for f in ["accuracy.svg", "loss.svg", "stages.svg"] {
+        let svg = std::fs::read_to_string(dir.join("plots").join(f)).unwrap();
+        assert!(
+            svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
+            "{f}"
+        );
+    }
+    let acc = std::fs::read_to_string(dir.join("plots/accuracy.svg")).unwrap();
+    assert!(acc.contains("encrypted") && acc.contains("plaintext twin"));
+    let stages = std::fs::read_to_string(dir.join("plots/stages.svg")).unwrap();
+    for s in ["keygen", "encrypt", "train", "decrypt"] {
+        assert!(stages.contains(s), "{s}");
+    }
+    let curves = read_json(dir, "plots/curves.json");
+    assert_eq!(curves["measured_on"], "training");
+    let (enc, twin) = (
+        curves["encrypted"].as_array().unwrap(),
+        curves["plaintext_twin"].as_array().unwrap(),
+    );
+    assert_eq!(enc.len(), 4, "before training and after each of 3 steps");
+    assert_eq!(twin.len(), 4);
+    for (e, t) in enc.iter().zip(twin) {
+        assert_eq!(e["step"], t["step"]);
+        let d = (e["loss"].as_f64().unwrap() - t["loss"].as_f64().unwrap()).abs();
+        assert!(d < 1e-4, "encrypted loss off the twin's by {d}");
+    }
+    // The losses move: the charts show training, not a flat line.
+    assert_ne!(enc[0]["loss"], enc[3]["loss"]);
+    // A --plot path that cannot be a directory: a clear error, no panic.
+    std::fs::write(dir.join("file"), "x").unwrap();
+    let out = henn(
+        dir,
+        &["run", "tiny.henn", "--plot", "file", "--backend", "sim"],
+    );
+    fails_with(&out, "file");
+}
