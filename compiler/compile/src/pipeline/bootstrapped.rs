@@ -239,6 +239,7 @@ fn placed_plan(
         params,
         schedule,
         Some(bootstrap),
+        henn_plan::plan::PlanKind::Train,
     )
 }
 

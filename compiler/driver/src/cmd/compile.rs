@@ -48,6 +48,7 @@ pub fn run(args: CompileArgs) -> anyhow::Result<ExitCode> {
             let options = henn_compile::CompileOptions {
                 optimize: !args.no_opt,
                 pack_refreshes: !args.no_pack,
+                ..Default::default()
             };
             Ok(henn_compile::compile_with(&model, &options)?)
         })
