@@ -72,10 +72,13 @@ pub fn check_contract(plan: &Plan) -> Result<(), OwnerError> {
     if c.labels.columns() != d.classes {
         return mismatch("label columns", c.labels.columns(), d.classes);
     }
-    if c.batches.batch_size != d.batch_size {
+    // An inference plan's batch is of queries, and it runs once: the contract's batches and
+    // steps are the training job's.
+    let training = plan.infer().is_none();
+    if training && c.batches.batch_size != d.batch_size {
         return mismatch("batch size", c.batches.batch_size, d.batch_size);
     }
-    if c.batches.steps != plan.schedule.steps() {
+    if training && c.batches.steps != plan.schedule.steps() {
         return Err(OwnerError::Mismatch(format!(
             "steps: {} in the owner contract, {} in the schedule",
             c.batches.steps,
