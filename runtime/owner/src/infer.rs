@@ -9,12 +9,12 @@ use std::sync::Arc;
 use henn_ckks::{Context, Decryptor, Encoder, Encryptor, PublicKey};
 use henn_plan::Plan;
 use henn_runtime::files::{
-    Binding, BundleKind, BundleReader, BundleWriter, FileError, INITIAL_STATE_STEP, same_key_set,
+    Binding, BundleKind, BundleReader, BundleWriter, FileError, INITIAL_STATE_STEP, KeySetId,
+    same_key_set,
 };
 
 use crate::job::{OwnerError, check_feature_range};
 use crate::pack::{Batch, State, pack_batch, pack_state};
-use crate::secret::OwnerSecret;
 
 fn not_inference(plan: &Plan) -> Result<(), OwnerError> {
     match plan.infer() {
@@ -122,19 +122,20 @@ pub fn encrypt_weights(
 }
 
 /// Decrypts a predictions bundle into the class scores of the first `rows` queries (row-major,
-/// `rows × classes`). The bundle must come from the secret key's key generation and hold every
+/// `rows × classes`) with the owner's decryptor. The bundle must come from the decryptor's key
+/// generation (`key_set`: where the secret key came from, and its identity) and hold every
 /// prediction of every batch once.
 pub fn decrypt_predictions(
     ctx: &Arc<Context>,
     plan_hash: &[u8; 32],
     plan: &Plan,
-    owner: &OwnerSecret,
+    (decryptor, key_set): (&Decryptor, (&Path, KeySetId)),
     path: &Path,
     rows: usize,
 ) -> Result<Vec<f64>, OwnerError> {
     not_inference(plan)?;
     let mut bundle = BundleReader::open(ctx, plan_hash, path)?;
-    same_key_set((&owner.path, owner.key_set), (path, bundle.key_set()))?;
+    same_key_set(key_set, (path, bundle.key_set()))?;
     if bundle.kind != BundleKind::Predictions {
         return Err(OwnerError::WrongBundle {
             path: path.into(),
@@ -156,7 +157,6 @@ pub fn decrypt_predictions(
         .into());
     }
     let encoder = Encoder::new(ctx);
-    let decryptor = Decryptor::new(ctx, owner.secret.clone());
     let mut scores = vec![0.0; batches * batch * classes];
     let mut seen: HashMap<(u64, String), ()> = HashMap::new();
     while let Some((b, name, ct)) = bundle.next_record()? {
