@@ -25,13 +25,32 @@ fn not_inference(plan: &Plan) -> Result<(), OwnerError> {
     }
 }
 
+/// Clamps scaled query features to the plan's feature bound (`OwnerContract::feature_bound`, which
+/// its value ranges assume) and returns how many values were clamped. Training data beyond the
+/// bound is refused; a query beyond it (a test row far outside the training statistics) is
+/// clamped instead, so one outlier cannot push a polynomial activation off its interval.
+pub fn clamp_queries(plan: &Plan, x: &mut [f64]) -> usize {
+    let bound = plan.owner.feature_bound;
+    let mut clamped = 0;
+    for v in x.iter_mut() {
+        if v.is_nan() {
+            *v = 0.0;
+            clamped += 1;
+        } else if v.abs() > bound {
+            *v = v.clamp(-bound, bound);
+            clamped += 1;
+        }
+    }
+    clamped
+}
+
 /// Batches of queries `rows` scaled rows fill (the last one padded with zero rows).
 pub fn query_batches(plan: &Plan, rows: usize) -> usize {
     rows.div_ceil(plan.data.batch_size.max(1))
 }
 
 /// Encrypts `rows` queries (`x`: scaled features, row-major, checked against the plan's feature
-/// bound) into a queries bundle: one record per feature input of every batch, at the plan's input
+/// bound: see [`clamp_queries`]) into a queries bundle: one record per feature input of every batch, at the plan's input
 /// level. Returns the number of ciphertexts.
 pub fn encrypt_queries(
     ctx: &Arc<Context>,

@@ -156,7 +156,8 @@ fn job(
 
     // Owner: the queries, scaled with the training job's statistics.
     let t = Instant::now();
-    let x = ready.scaler.transform(test);
+    let mut x = ready.scaler.transform(test);
+    let clamped = owner::infer::clamp_queries(plan, &mut x);
     let queries = dir.join("queries.bundle");
     owner::infer::encrypt_queries(ctx, &binding, plan, ready.public.clone(), &x, &queries)?;
     seconds.push(("encrypt queries", t.elapsed().as_secs_f64()));
@@ -224,6 +225,7 @@ fn job(
         "encrypted_accuracy": acc(&enc_pred),
         "plaintext_accuracy": acc(&plain_pred),
         "agreement": agree,
+        "clamped_features": clamped,
         "max_score_error": max_score_error,
         "seconds_per_query": infer_s / n as f64,
         "seconds_per_batch": infer_s / summary.batches.max(1) as f64,
