@@ -432,8 +432,7 @@ fn compile_leveled(
             &lowered.graph,
             &params,
             (iterations, batches, steps),
-            None,
-            PlanKind::Train,
+            (None, PlanKind::Train),
         )?;
         if let Some(cap) = model.encryption.key_memory_cap {
             let needed = report(&plan, &CostModel::default()).key_bytes;
@@ -484,8 +483,7 @@ fn make_plan(
     graph: &HeGraph,
     params: &Params,
     (iterations, batches, steps): (u64, u64, u64),
-    bootstrap: Option<BootstrapPlan>,
-    kind: PlanKind,
+    (bootstrap, kind): (Option<BootstrapPlan>, PlanKind),
 ) -> Result<Plan, CompileError> {
     let program = to_program(graph)?;
     let keys = key_manifest(graph);

@@ -103,7 +103,12 @@ fn predict_on_encrypted_trained_weights_agrees_with_plaintext() {
     assert!(s["input_level"].as_u64().unwrap() >= s["depth"].as_u64().unwrap());
     // 40 queries of 16 rows per ciphertext: 3 blocks, one batch.
     assert_eq!(s["batches"], 1);
-    for f in ["state.bundle", "queries.bundle", "predictions.bundle", "infer.evk"] {
+    for f in [
+        "state.bundle",
+        "queries.bundle",
+        "predictions.bundle",
+        "infer.evk",
+    ] {
         assert!(dir.path().join("w").join(f).exists(), "{f}");
     }
 }

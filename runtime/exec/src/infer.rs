@@ -146,7 +146,9 @@ pub fn infer(
         if step != batch || !per_batch.contains(name.as_str()) {
             return Err(bad(
                 queries,
-                format!("ciphertext `{name}` of batch {step} where batch {batch}'s queries were expected"),
+                format!(
+                    "ciphertext `{name}` of batch {step} where batch {batch}'s queries were expected"
+                ),
             ));
         }
         if ct.level() != level || !scale_ok(&ct) {
@@ -160,7 +162,10 @@ pub fn infer(
             ));
         }
         if pending.insert(name.clone(), ct).is_some() {
-            return Err(bad(queries, format!("`{name}` appears twice in batch {step}")));
+            return Err(bad(
+                queries,
+                format!("`{name}` appears twice in batch {step}"),
+            ));
         }
         if pending.len() as u64 == per {
             let mut inputs = std::mem::take(&mut pending);

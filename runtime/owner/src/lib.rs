@@ -24,7 +24,6 @@ pub mod secret;
 pub use henn_runtime::context::{context_for, input_level, next_state_inputs};
 pub use job::{OwnerError, Prepared};
 pub use keys::{
-    OwnerKeys, eval_key_count, eval_keys_for_secret, keygen, keygen_streaming,
-    keygen_with_progress,
+    OwnerKeys, eval_key_count, eval_keys_for_secret, keygen, keygen_streaming, keygen_with_progress,
 };
 pub use pack::{Batch, State, pack_batch, pack_state, unpack_state};

@@ -261,7 +261,10 @@ fn check_kind(plan: &Plan, errors: &mut Vec<PlanError>) {
     }
     for p in &d.predictions {
         if p.layout.cols != d.classes || d.blocks.get(p.block) != Some(&p.layout.rows) {
-            fail(format!("prediction `{}` does not hold its block's scores", p.name));
+            fail(format!(
+                "prediction `{}` does not hold its block's scores",
+                p.name
+            ));
         }
     }
     if plan.schedule.depth_per_step > spec.input_level {

@@ -238,8 +238,7 @@ fn placed_plan(
         &graph,
         params,
         schedule,
-        Some(bootstrap),
-        henn_plan::plan::PlanKind::Train,
+        (Some(bootstrap), henn_plan::plan::PlanKind::Train),
     )
 }
 

@@ -23,8 +23,8 @@
 use henn_ckks::{Params, SecurityLevel};
 use henn_he_ir::{Limits, validate};
 use henn_lower::lower::{LowerConfig, Lowered, lower_inference};
-use henn_plan::Plan;
 use henn_plan::HeOp;
+use henn_plan::Plan;
 use henn_plan::plan::{InferSpec, PlanKind, ScoreKind, WeightSource};
 use henn_sema::{Activation, Model, RingDegree};
 use henn_tir::build_inference;
@@ -136,9 +136,7 @@ pub fn compile_inference(model: &Model, opts: &InferOptions<'_>) -> Result<Compi
     }
     let scoring = scoring_model(model, opts.scores);
     match opts.weights {
-        InferWeights::Encrypted { train, hash } => {
-            encrypted(model, &scoring, opts, train, hash)
-        }
+        InferWeights::Encrypted { train, hash } => encrypted(model, &scoring, opts, train, hash),
         InferWeights::Plaintext => plaintext(model, &scoring, opts),
     }
 }
@@ -212,7 +210,15 @@ fn encrypted(
         input_level: available,
         scores: opts.scores,
     });
-    let mut plan = make_plan(model, &step, &lowered, &lowered.graph, &params, (1, 1, 1), None, kind)?;
+    let mut plan = make_plan(
+        model,
+        &step,
+        &lowered,
+        &lowered.graph,
+        &params,
+        (1, 1, 1),
+        (None, kind),
+    )?;
     // The owner scales queries with the training job's statistics: keep its contract whole.
     plan.owner = train.owner.clone();
     Ok(Compiled {
@@ -260,7 +266,15 @@ fn plaintext(
             input_level: params.max_level() as u32,
             scores: opts.scores,
         });
-        let plan = make_plan(model, &step, &lowered, &lowered.graph, &params, (1, 1, 1), None, kind)?;
+        let plan = make_plan(
+            model,
+            &step,
+            &lowered,
+            &lowered.graph,
+            &params,
+            (1, 1, 1),
+            (None, kind),
+        )?;
         return Ok(Compiled {
             plan,
             step,

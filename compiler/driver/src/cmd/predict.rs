@@ -121,7 +121,8 @@ pub fn run(args: PredictArgs) -> anyhow::Result<ExitCode> {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_nanos())
                 .unwrap_or(0);
-            let d = std::env::temp_dir().join(format!("henn-predict-{}-{stamp}", std::process::id()));
+            let d =
+                std::env::temp_dir().join(format!("henn-predict-{}-{stamp}", std::process::id()));
             (d, true)
         }
     };
@@ -199,12 +200,21 @@ fn job(
         .collect();
     let scoring = scoring_model(model, scores);
     let plain_scores = forward(&scoring, &ready.state, &x, test.len())?;
-    let threshold = if scores == ScoreKind::Logits { 0.0 } else { 0.5 };
+    let threshold = if scores == ScoreKind::Logits {
+        0.0
+    } else {
+        0.5
+    };
     let enc_pred = owner::infer::classify(&enc_scores, classes, threshold);
     let n = test.len();
     let labels = test.labels();
     let acc = |p: &[u32]| p.iter().zip(labels).filter(|(a, b)| a == b).count() as f64 / n as f64;
-    let agree = enc_pred.iter().zip(&plain_pred).filter(|(a, b)| a == b).count() as f64 / n as f64;
+    let agree = enc_pred
+        .iter()
+        .zip(&plain_pred)
+        .filter(|(a, b)| a == b)
+        .count() as f64
+        / n as f64;
     let max_score_error = enc_scores
         .iter()
         .zip(&plain_scores.data)
@@ -416,7 +426,12 @@ fn encrypted_weights(
         .data
         .clone()
         .or_else(|| model.data.train.clone())
-        .with_context(|| format!("{} names no training data: pass --data", args.file.display()))?;
+        .with_context(|| {
+            format!(
+                "{} names no training data: pass --data",
+                args.file.display()
+            )
+        })?;
     let train = load_data(model, &train_path)?;
     for note in fill_samples_from(model, &train_path, train.len()) {
         eprintln!("{note}");
@@ -439,14 +454,24 @@ fn encrypted_weights(
     let secret_path = dir.join("owner.secret");
     let key_set = KeySetId::random(&secret_path)?;
     let train_keys = dir.join("train.evk");
-    files::save_eval_keys(ctx, &Binding::new(&lt.hash, key_set), &keys.server, &train_keys)?;
+    files::save_eval_keys(
+        ctx,
+        &Binding::new(&lt.hash, key_set),
+        &keys.server,
+        &train_keys,
+    )?;
     let mut infer_server = henn_runtime::keys::ServerKeys::default();
     owner::eval_keys_for_secret(&li.ctx, &li.plan, &keys.secret, |k| {
         infer_server.insert(k);
         Ok(())
     })?;
     let infer_keys = dir.join("infer.evk");
-    files::save_eval_keys(&li.ctx, &Binding::new(&li.hash, key_set), &infer_server, &infer_keys)?;
+    files::save_eval_keys(
+        &li.ctx,
+        &Binding::new(&li.hash, key_set),
+        &infer_server,
+        &infer_keys,
+    )?;
     seconds.push(("keygen", t.elapsed().as_secs_f64()));
     sizes.push(("training evaluation keys", size(&train_keys)));
     sizes.push(("inference evaluation keys", size(&infer_keys)));
