@@ -15,6 +15,7 @@ use std::path::Path;
 use henn_ckks::Ciphertext;
 use henn_plan::plan::{InputSource, WeightSource};
 
+use crate::backend::Backend as _;
 use crate::ckks::CkksBackend;
 use crate::context::input_level;
 use crate::executor::run_step;
@@ -120,7 +121,7 @@ pub fn infer(
         .map(|i| i.name.as_str())
         .collect();
     let per = per_batch.len().max(1) as u64;
-    if qb.is_empty() || qb.len() % per != 0 {
+    if qb.is_empty() || !qb.len().is_multiple_of(per) {
         return Err(bad(
             queries,
             format!(
@@ -132,6 +133,13 @@ pub fn infer(
     let batches = qb.len() / per;
     let level = input_level(ctx, plan);
     let backend = CkksBackend::for_plan(ctx, &keys, plan)?;
+    // Weights above the input level (a trained state's tensors leave the last step at different
+    // depths) come down to it: the plan's rotation keys stop at its input level.
+    for ct in state.values_mut() {
+        if ct.level() > level {
+            *ct = backend.drop_to_level(ct, level)?;
+        }
+    }
     let count = batches * plan.data.predictions.len() as u64;
     let mut out = BundleWriter::create(
         ctx,

@@ -63,7 +63,7 @@ pub fn encrypt_queries(
     not_inference(plan)?;
     let d = plan.data.features;
     let batch = plan.data.batch_size.max(1);
-    if d == 0 || x.len() % d != 0 || x.is_empty() {
+    if d == 0 || !x.len().is_multiple_of(d) || x.is_empty() {
         return Err(OwnerError::Mismatch(format!(
             "{} query values are not whole rows of {d} features",
             x.len()
