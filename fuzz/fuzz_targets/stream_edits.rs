@@ -103,7 +103,8 @@ fuzz_target!(|data: &[u8]| {
             2 if !envs.is_empty() => {
                 envs.remove(i);
             }
-            3 if !envs.is_empty() => {
+            // (a truncation below may have emptied an envelope: nothing to flip then)
+            3 if !envs.is_empty() && !envs[i].is_empty() => {
                 let e = &mut envs[i];
                 let at = (usize::from(b) << 8 | usize::from(c)) % e.len();
                 e[at] ^= 1 << (c % 8);

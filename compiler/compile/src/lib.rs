@@ -13,4 +13,7 @@
 
 mod pipeline;
 
+pub use pipeline::infer::{
+    InferOptions, InferWeights, compile_for_inference, compile_inference, trained_state_level,
+};
 pub use pipeline::{CompileError, CompileOptions, Compiled, OptSummary, compile, compile_with};

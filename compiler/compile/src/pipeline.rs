@@ -27,7 +27,7 @@ use henn_passes::pack::pack_state_refreshes;
 use henn_passes::schedule::{key_manifest, to_program};
 use henn_plan::bootstrap::BootstrapPlan;
 use henn_plan::plan::{
-    DataContract, FORMAT_VERSION, InputSource, LoopSchedule, ParamsSpec, Plan, StateSpec,
+    DataContract, FORMAT_VERSION, InputSource, LoopSchedule, ParamsSpec, Plan, PlanKind, StateSpec,
 };
 use henn_plan::report::{CostModel, report};
 use henn_sema::{Bootstrapping, Model, Momentum, Optimizer, RingDegree, Security, TrainLength};
@@ -35,6 +35,7 @@ use henn_tir::{StepGraph, build_train_step};
 use rayon::prelude::*;
 
 mod bootstrapped;
+pub(crate) mod infer;
 
 /// The ring whose 128-bit chain limit a toy (insecure) ring's chain is held to: the largest ring
 /// henn compiles for, so no toy chain is longer than a real parameter set could be.
@@ -79,6 +80,16 @@ pub enum CompileError {
         "the plan needs {needed} bytes of evaluation keys, over the model's `key_memory` cap of {cap} bytes"
     )]
     KeyMemory { needed: u64, cap: u64 },
+    #[error(
+        "the inference pass needs {needed} levels, but the trained state of the training plan arrives with {available}; {hint}"
+    )]
+    InferenceLevels {
+        needed: u32,
+        available: u32,
+        hint: &'static str,
+    },
+    #[error("the inference plan does not fit the training plan: {0}")]
+    InferenceMismatch(String),
     #[error("{leveled}; a bootstrapping plan does not exist either: {reason}")]
     TooDeepEvenBootstrapped {
         leveled: Box<CompileError>,
@@ -109,6 +120,10 @@ pub struct CompileOptions {
     /// when the cost model says it pays (`henn_passes::pack`); `false` keeps the greedy
     /// placement's one bootstrap per refreshed value (the baseline).
     pub pack_refreshes: bool,
+    /// Levels a leveled plan's chain keeps beyond its training steps, so that its trained state
+    /// still has them for an inference plan (`compile_inference` with encrypted weights). 0 for a
+    /// training-only plan; a bootstrapping plan ignores it (its state leaves every step refreshed).
+    pub reserve_levels: u32,
 }
 
 impl Default for CompileOptions {
@@ -116,6 +131,7 @@ impl Default for CompileOptions {
         CompileOptions {
             optimize: true,
             pack_refreshes: true,
+            reserve_levels: 0,
         }
     }
 }
@@ -264,7 +280,13 @@ pub fn compile_with(model: &Model, options: &CompileOptions) -> Result<Compiled,
             options,
         );
     }
-    let leveled = compile_leveled(model, &step, iterations, batches, steps, &mut lowerings);
+    let leveled = compile_leveled(
+        model,
+        &step,
+        (iterations, batches, steps),
+        options.reserve_levels,
+        &mut lowerings,
+    );
     if model.encryption.bootstrapping == Bootstrapping::Off {
         return leveled;
     }
@@ -356,9 +378,8 @@ impl Lowerings {
 fn compile_leveled(
     model: &Model,
     step: &StepGraph,
-    iterations: u64,
-    batches: u64,
-    steps: u64,
+    (iterations, batches, steps): (u64, u64, u64),
+    reserve: u32,
     lowerings: &mut Lowerings,
 ) -> Result<Compiled, CompileError> {
     let candidates: Vec<u32> = match model.encryption.ring {
@@ -376,7 +397,9 @@ fn compile_leveled(
             }
         };
         let per_step = lowered.graph.max_depth();
-        let needed = steps.saturating_mul(per_step as u64);
+        let needed = steps
+            .saturating_mul(per_step as u64)
+            .saturating_add(reserve as u64);
         let Some(params) = usize::try_from(needed)
             .ok()
             .and_then(|l| build_params(log_n, l, model))
@@ -397,7 +420,7 @@ fn compile_leveled(
             &lowered.graph,
             &params,
             (iterations, batches, steps),
-            None,
+            (None, PlanKind::Train),
         )?;
         if let Some(cap) = model.encryption.key_memory_cap {
             let needed = report(&plan, &CostModel::default()).key_bytes;
@@ -448,7 +471,7 @@ fn make_plan(
     graph: &HeGraph,
     params: &Params,
     (iterations, batches, steps): (u64, u64, u64),
-    bootstrap: Option<BootstrapPlan>,
+    (bootstrap, kind): (Option<BootstrapPlan>, PlanKind),
 ) -> Result<Plan, CompileError> {
     let program = to_program(graph)?;
     let keys = key_manifest(graph);
@@ -466,6 +489,7 @@ fn make_plan(
     let plan = Plan {
         format_version: FORMAT_VERSION,
         model_name: model.name.clone(),
+        kind,
         params: ParamsSpec {
             log_n: params.log_n(),
             q: params.q().to_vec(),
@@ -486,6 +510,7 @@ fn make_plan(
             inputs: lowered.inputs.clone(),
             outputs: lowered.outputs.clone(),
             state,
+            predictions: lowered.predictions.clone(),
         },
         program,
         schedule: LoopSchedule {

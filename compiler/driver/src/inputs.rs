@@ -82,6 +82,7 @@ impl CompilerChoices {
         henn_compile::CompileOptions {
             optimize: !self.no_opt,
             pack_refreshes: !self.no_pack,
+            ..Default::default()
         }
     }
 }

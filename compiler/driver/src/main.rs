@@ -40,6 +40,9 @@ enum Command {
     /// The whole job in one process: compile, keygen, encrypt, train on ciphertexts, decrypt,
     /// and compare with the plaintext twin.
     Run(cmd::run::RunArgs),
+    /// Encrypted inference end to end: encrypted queries classified on encrypted (trained under
+    /// encryption) or plaintext (`--weights`) weights, compared with plaintext inference.
+    Predict(cmd::predict::PredictArgs),
     /// Owner: generate the keys a plan names (secret key, evaluation keys, public key).
     Keygen(cmd::keygen::KeygenArgs),
     /// Owner: scale, pack and encrypt the training data and initial state for a plan.
@@ -95,6 +98,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => cmd::serve::run(args),
         Command::Evaluate(args) => cmd::evaluate::run(args),
         Command::Run(args) => cmd::run::run(args),
+        Command::Predict(args) => cmd::predict::run(args),
         Command::Keygen(args) => cmd::keygen::run(args),
         Command::Encrypt(args) => cmd::encrypt::run(args),
         Command::Decrypt(args) => cmd::decrypt::run(args),

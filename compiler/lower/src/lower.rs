@@ -22,7 +22,9 @@
 
 use std::collections::HashMap;
 
-use henn_plan::plan::{InputBinding, InputSource, OutputBinding, StateKind, StateSlot};
+use henn_plan::plan::{
+    InputBinding, InputSource, OutputBinding, PredictionBinding, StateKind, StateSlot,
+};
 use henn_tir::{
     Factor, Graph as Tir, InputKind, MatMulForm, Op, Slot, SlotKind, StepGraph, ValueId as TirValue,
 };
@@ -55,6 +57,8 @@ pub struct Lowered {
     pub inputs: Vec<InputBinding>,
     /// The new training state the step returns.
     pub outputs: Vec<OutputBinding>,
+    /// An inference step's class scores, one per block of queries (empty for a training step).
+    pub predictions: Vec<PredictionBinding>,
     /// The kernel chosen for every product, in lowering order.
     pub products: Vec<ProductUse>,
 }
@@ -163,6 +167,30 @@ pub fn lower_step_with(
     cfg: &LowerConfig,
     registry: &KernelRegistry,
 ) -> Result<Lowered, IrError> {
+    lower_graph(step, cfg, registry, None)
+}
+
+/// Lower an inference step (`henn_tir::build_inference`): the forward pass, whose last layer's
+/// output (`step.a`'s last value) leaves the step as the class scores of every block of queries,
+/// named `S.0`, `S.1`… ([`Lowered::predictions`]).
+pub fn lower_inference(step: &StepGraph, cfg: &LowerConfig) -> Result<Lowered, IrError> {
+    if step.loss.is_some() {
+        return Err(err("an inference lowering of a training step".into()));
+    }
+    let scores = step
+        .a
+        .last()
+        .copied()
+        .ok_or_else(|| err("an inference step without layers".into()))?;
+    lower_graph(step, cfg, &KernelRegistry::standard(), Some(scores))
+}
+
+fn lower_graph(
+    step: &StepGraph,
+    cfg: &LowerConfig,
+    registry: &KernelRegistry,
+    scores: Option<TirValue>,
+) -> Result<Lowered, IrError> {
     let tir = &step.graph;
     let slots = cfg.slots;
     let stride = match cfg.stride {
@@ -176,6 +204,7 @@ pub fn lower_step_with(
     let mut g = HeGraph::new();
     let mut inputs = Vec::new();
     let mut outputs = Vec::new();
+    let mut predictions = Vec::new();
     let mut products = Vec::new();
     let mut map: HashMap<TirValue, HeVal> = HashMap::new();
     // Constant factors are carried, not computed: the true value of `v` is `factor[v]` times its
@@ -437,6 +466,20 @@ pub fn lower_step_with(
             }
             Op::Loss(_) => HeVal::Skipped,
         };
+        if scores == Some(v) {
+            let HeVal::Batch(xs) = settle(&mut g, &lowered, out_factor)? else {
+                return Err(err("class scores that are not a batch value".into()));
+            };
+            for (block, &x) in xs.iter().enumerate() {
+                let name = format!("S.{block}");
+                g.output(&name, x)?;
+                predictions.push(PredictionBinding {
+                    name,
+                    block,
+                    layout: g.ty(x)?.layout.clone(),
+                });
+            }
+        }
         factor.insert(v, out_factor);
         map.insert(v, lowered);
     }
@@ -447,6 +490,7 @@ pub fn lower_step_with(
         blocks,
         inputs,
         outputs,
+        predictions,
         products,
     })
 }

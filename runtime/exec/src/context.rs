@@ -35,8 +35,12 @@ pub fn context_for(plan: &Plan) -> Result<Arc<Context>> {
 }
 
 /// The level the owner encrypts every input at: the top of the chain for a leveled plan, the
-/// bootstrap's output level for a bootstrapping plan (the level every step starts at).
+/// bootstrap's output level for a bootstrapping plan (the level every step starts at), and an
+/// inference plan's input level (where the trained state arrives).
 pub fn input_level(ctx: &Context, plan: &Plan) -> usize {
+    if let Some(spec) = plan.infer() {
+        return (spec.input_level as usize).min(ctx.max_level());
+    }
     plan.bootstrap
         .as_ref()
         .map(|b| b.input_level as usize)

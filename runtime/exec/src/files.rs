@@ -580,6 +580,38 @@ pub enum BundleKind {
     TrainingData,
     /// The server's result: the trained state.
     TrainedState,
+    /// An inference job's queries: one record per feature input of every batch (the record's
+    /// step is the batch's index), bound to the inference plan.
+    Queries,
+    /// An inference job's result: the class scores of every batch, bound to the inference plan.
+    Predictions,
+    /// Plaintext-mode weights encrypted under the key set's public key, bound to the inference
+    /// plan (step [`INITIAL_STATE_STEP`]).
+    Weights,
+}
+
+impl BundleKind {
+    fn code(self) -> u8 {
+        match self {
+            BundleKind::TrainingData => 1,
+            BundleKind::TrainedState => 2,
+            BundleKind::Queries => 3,
+            BundleKind::Predictions => 4,
+            BundleKind::Weights => 5,
+        }
+    }
+
+    fn from_code(code: u8) -> Option<Self> {
+        [
+            BundleKind::TrainingData,
+            BundleKind::TrainedState,
+            BundleKind::Queries,
+            BundleKind::Predictions,
+            BundleKind::Weights,
+        ]
+        .into_iter()
+        .find(|k| k.code() == code)
+    }
 }
 
 /// Streams named ciphertexts into a bundle; the file appears (atomically) on [`BundleWriter::finish`].
@@ -604,10 +636,7 @@ impl BundleWriter {
         count: u64,
         path: &Path,
     ) -> Result<Self, FileError> {
-        let kind = [match kind {
-            BundleKind::TrainingData => 1,
-            BundleKind::TrainedState => 2,
-        }];
+        let kind = [kind.code()];
         let stream = StreamWriter::create(ctx, binding, TAG_BUNDLE, &kind, count, path)?;
         Ok(BundleWriter { stream })
     }
@@ -649,13 +678,13 @@ impl BundleReader {
     pub fn open(ctx: &Arc<Context>, plan_hash: &[u8; 32], path: &Path) -> Result<Self, FileError> {
         let (stream, header) = StreamReader::open(ctx, plan_hash, TAG_BUNDLE, path)?;
         let kind = match header.as_slice() {
-            [1] => BundleKind::TrainingData,
-            [2] => BundleKind::TrainedState,
-            other => {
-                return Err(stream.format(CkksError::Malformed {
-                    reason: format!("bundle kind {other:?}"),
-                }));
-            }
+            [code] => BundleKind::from_code(*code),
+            _ => None,
+        };
+        let Some(kind) = kind else {
+            return Err(stream.format(CkksError::Malformed {
+                reason: format!("bundle kind {header:?}"),
+            }));
         };
         Ok(BundleReader { stream, kind })
     }

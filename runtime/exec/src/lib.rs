@@ -11,6 +11,7 @@ pub mod ckks;
 pub mod context;
 pub mod executor;
 pub mod files;
+pub mod infer;
 pub mod keys;
 pub mod server;
 pub mod sim;

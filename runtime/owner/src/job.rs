@@ -9,7 +9,8 @@ use henn_contract::{BatchOrder, OwnerContract, Scaler, WeightsFile};
 use henn_data::Dataset;
 use henn_plan::Plan;
 use henn_runtime::files::{
-    Binding, BundleKind, BundleReader, BundleWriter, FileError, INITIAL_STATE_STEP, same_key_set,
+    Binding, BundleKind, BundleReader, BundleWriter, FileError, INITIAL_STATE_STEP, KeySetId,
+    same_key_set,
 };
 
 use crate::pack::{Batch, State, pack_batch, pack_state, unpack_state};
@@ -72,10 +73,13 @@ pub fn check_contract(plan: &Plan) -> Result<(), OwnerError> {
     if c.labels.columns() != d.classes {
         return mismatch("label columns", c.labels.columns(), d.classes);
     }
-    if c.batches.batch_size != d.batch_size {
+    // An inference plan's batch is of queries, and it runs once: the contract's batches and
+    // steps are the training job's.
+    let training = plan.infer().is_none();
+    if training && c.batches.batch_size != d.batch_size {
         return mismatch("batch size", c.batches.batch_size, d.batch_size);
     }
-    if c.batches.steps != plan.schedule.steps() {
+    if training && c.batches.steps != plan.schedule.steps() {
         return Err(OwnerError::Mismatch(format!(
             "steps: {} in the owner contract, {} in the schedule",
             c.batches.steps,
@@ -242,8 +246,27 @@ pub fn decrypt_state(
     owner: OwnerSecret,
     path: &Path,
 ) -> Result<(State, u64), OwnerError> {
+    let decryptor = Decryptor::new(ctx, owner.secret);
+    decrypt_state_with(
+        ctx,
+        plan_hash,
+        plan,
+        (&decryptor, (&owner.path, owner.key_set)),
+        path,
+    )
+}
+
+/// [`decrypt_state`] with a decryptor the owner already holds (`key_set`: where its secret key
+/// came from, and its key generation).
+pub fn decrypt_state_with(
+    ctx: &Arc<Context>,
+    plan_hash: &[u8; 32],
+    plan: &Plan,
+    (decryptor, key_set): (&Decryptor, (&Path, KeySetId)),
+    path: &Path,
+) -> Result<(State, u64), OwnerError> {
     let mut bundle = BundleReader::open(ctx, plan_hash, path)?;
-    same_key_set((&owner.path, owner.key_set), (path, bundle.key_set()))?;
+    same_key_set(key_set, (path, bundle.key_set()))?;
     if bundle.kind != BundleKind::TrainedState {
         return Err(OwnerError::WrongBundle {
             path: path.into(),
@@ -251,7 +274,6 @@ pub fn decrypt_state(
         });
     }
     let encoder = Encoder::new(ctx);
-    let decryptor = Decryptor::new(ctx, owner.secret);
     let carry = crate::next_state_inputs(plan);
     let mut slots = HashMap::new();
     let content = |reason: String| FileError::Content {

@@ -51,7 +51,12 @@ pub fn keygen_with_progress(
 /// A bootstrapping plan's program never runs above its input level, so its rotation keys stop
 /// there; the bootstrap's own keys reach the levels its transforms run at.
 fn manifest_galois_keys(ctx: &Context, plan: &Plan) -> Result<BTreeMap<usize, Option<usize>>> {
-    let program_level = plan.bootstrap.as_ref().map(|b| b.input_level as usize);
+    // An inference plan runs from its input level down: its keys stop there too.
+    let program_level = plan
+        .bootstrap
+        .as_ref()
+        .map(|b| b.input_level as usize)
+        .or(plan.infer().map(|s| s.input_level as usize));
     let mut keys: BTreeMap<usize, Option<usize>> = BTreeMap::new();
     let mut need = |g: usize, level: Option<usize>| {
         if g == 1 {
@@ -101,21 +106,46 @@ pub fn keygen_streaming(
     let mut kg = KeyGenerator::new(ctx)?;
     let secret = kg.gen_secret_key();
     let public = kg.gen_public_key(&secret);
+    eval_keys_streaming(ctx, &mut kg, plan, &secret, &mut sink, &mut progress)?;
+    Ok((secret, public))
+}
+
+/// The evaluation keys of `plan`'s manifest for an existing secret key (same key set), one at a
+/// time into `sink`: an inference plan on a training plan's trained state gets its keys this way,
+/// so the trained state, the queries and the keys all belong to one key generation.
+pub fn eval_keys_for_secret(
+    ctx: &Arc<Context>,
+    plan: &Plan,
+    secret: &SecretKey,
+    mut sink: impl FnMut(EvalKey) -> Result<()>,
+) -> Result<()> {
+    let mut kg = KeyGenerator::new(ctx)?;
+    eval_keys_streaming(ctx, &mut kg, plan, secret, &mut sink, &mut |_, _| {})
+}
+
+fn eval_keys_streaming(
+    ctx: &Arc<Context>,
+    kg: &mut KeyGenerator,
+    plan: &Plan,
+    secret: &SecretKey,
+    sink: &mut impl FnMut(EvalKey) -> Result<()>,
+    progress: &mut impl FnMut(usize, usize),
+) -> Result<()> {
     let galois = manifest_galois_keys(ctx, plan)?;
     let total = eval_key_count(ctx, plan)?;
-    sink(EvalKey::Relin(kg.gen_relin_key(&secret, None)?))?;
+    sink(EvalKey::Relin(kg.gen_relin_key(secret, None)?))?;
     progress(1, total);
     let mut done = 1;
     for (g, level) in galois {
-        sink(EvalKey::Galois(kg.gen_galois_key(&secret, g, level)?))?;
+        sink(EvalKey::Galois(kg.gen_galois_key(secret, g, level)?))?;
         done += 1;
         progress(done, total);
     }
     if let Some(b) = &plan.bootstrap {
         sink(EvalKey::Encapsulation(
-            b.spec.gen_encapsulation_keys(&mut kg, &secret)?,
+            b.spec.gen_encapsulation_keys(kg, secret)?,
         ))?;
         progress(total, total);
     }
-    Ok((secret, public))
+    Ok(())
 }

@@ -9,12 +9,15 @@
 //! * [`pack`]: slot vectors of data and state per the plan's data contract, and back;
 //! * [`job`]: the owner's part of a training job as the plan's owner contract states it: which
 //!   rows, how scaled, which batches in which order, the initial state; encrypting it into a
-//!   bundle and decrypting the trained state into a weights file.
+//!   bundle and decrypting the trained state into a weights file;
+//! * [`infer`]: the owner's part of an inference job: queries encrypted per the inference plan,
+//!   plaintext-mode weights encrypted under the public key, class scores decrypted.
 //!
 //! **Architecture invariants:** depends on runtime crates only (never on the compiler); reads the
 //! model only through `Plan::owner` (the owner contract), whose rules live in `henn-contract`
 //! beside the plaintext trainer's use of them.
 
+pub mod infer;
 pub mod job;
 pub mod keys;
 pub mod pack;
@@ -23,5 +26,7 @@ pub mod secret;
 
 pub use henn_runtime::context::{context_for, input_level, next_state_inputs};
 pub use job::{OwnerError, Prepared};
-pub use keys::{OwnerKeys, eval_key_count, keygen, keygen_streaming, keygen_with_progress};
+pub use keys::{
+    OwnerKeys, eval_key_count, eval_keys_for_secret, keygen, keygen_streaming, keygen_with_progress,
+};
 pub use pack::{Batch, State, pack_batch, pack_state, unpack_state};

@@ -11,13 +11,17 @@ use crate::types::{Layout, ValueType};
 /// outputs their layout, so a state tensor may span several ciphertexts (weight-row blocks).
 /// Version 3: the typed owner contract replaces the source model the plan used to carry.
 /// Version 4: the owner contract carries the feature bound the plan's ranges assume.
-pub const FORMAT_VERSION: u32 = 4;
+/// Version 5: the plan's `kind` (training, or inference with encrypted or plaintext weights) and
+/// the data contract's `predictions` (an inference plan's class-score outputs).
+pub const FORMAT_VERSION: u32 = 5;
 
-/// A compiled training job.
+/// A compiled training job, or an inference job over a trained model (`kind`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     pub format_version: u32,
     pub model_name: String,
+    /// What the program does: a training step, or the forward pass of an inference job.
+    pub kind: PlanKind,
     pub params: ParamsSpec,
     pub keys: KeyManifest,
     pub data: DataContract,
@@ -29,6 +33,58 @@ pub struct Plan {
     /// What the data owner must do to take part: features, scaling, labels, initialisation,
     /// batch order, test treatment. The owner's tools read it; the server never needs it.
     pub owner: henn_contract::OwnerContract,
+}
+
+/// What a plan's program computes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum PlanKind {
+    /// One training step, repeated by the schedule: state in, new state out.
+    Train,
+    /// The forward pass alone for a batch of encrypted queries: the state inputs (weights and
+    /// biases) are read, never written; the outputs are the class scores (`data.predictions`).
+    Infer(InferSpec),
+}
+
+/// An inference plan's weights and levels.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InferSpec {
+    pub weights: WeightSource,
+    /// The level the queries are encrypted at, and the lowest level the weights may arrive at:
+    /// the program needs `schedule.depth_per_step` levels below it.
+    pub input_level: u32,
+    /// What the scores are: the last layer's pre-activations (`Logits`; the owner's arg-max of
+    /// them is the arg-max of the monotone activation) or its activations.
+    pub scores: ScoreKind,
+}
+
+/// Where an inference plan's weights come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum WeightSource {
+    /// The trained state a training plan's server wrote, never decrypted: the bundle is bound to
+    /// `train_plan` (that plan's content hash) and to the key set of the queries. The inference
+    /// plan has the training plan's parameters (ring, chain, special primes, `dnum`), so the
+    /// ciphertexts are usable as they are.
+    Encrypted { train_plan: [u8; 32] },
+    /// Weights the server may see (a weights file), encrypted under the key set's public key by
+    /// whoever holds them into a bundle bound to this plan.
+    Plaintext,
+}
+
+/// What an inference plan's class scores are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ScoreKind {
+    Logits,
+    Activations,
+}
+
+impl Plan {
+    /// The inference spec, for an inference plan.
+    pub fn infer(&self) -> Option<&InferSpec> {
+        match &self.kind {
+            PlanKind::Infer(spec) => Some(spec),
+            PlanKind::Train => None,
+        }
+    }
 }
 
 /// The CKKS parameters, with the primes written out so the runtime rebuilds exactly this chain.
@@ -92,6 +148,18 @@ pub struct DataContract {
     /// The training state (weights, biases, momentum), one entry per state ciphertext: a tensor
     /// split into row blocks has one entry per block.
     pub state: Vec<StateSpec>,
+    /// An inference plan's outputs: the class scores of every block of queries (empty in a
+    /// training plan).
+    pub predictions: Vec<PredictionBinding>,
+}
+
+/// One ciphertext of class scores: rows `layout.first_row .. + layout.rows` of the batch of
+/// queries (block `block`), `classes` columns, read back by the owner with `layout`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PredictionBinding {
+    pub name: String,
+    pub block: usize,
+    pub layout: Layout,
 }
 
 /// What one ciphertext input holds. For a state input, `layout.first_row` and `layout.rows` say

@@ -89,6 +89,16 @@ pub enum PlanError {
     },
     #[error("{have} momentum coefficients for {steps} steps")]
     MomentumSchedule { have: usize, steps: u64 },
+    #[error(
+        "inference plan: the program needs {depth} levels below its input level {input_level}, or the chain has only {levels} levels"
+    )]
+    InferLevels {
+        depth: u32,
+        input_level: u32,
+        levels: u32,
+    },
+    #[error("{0}")]
+    InferShape(String),
 }
 
 /// What is wrong with one instruction (see [`PlanError::Instr`]).
@@ -154,8 +164,19 @@ pub fn validate_plan(plan: &Plan) -> Vec<PlanError> {
         return errors;
     }
     // A bootstrapping plan's program may use only the levels between two refreshes.
-    let levels = match &plan.bootstrap {
-        Some(b) => {
+    let levels = match (&plan.bootstrap, plan.infer()) {
+        (None, Some(spec)) => {
+            // An inference plan runs once, from its input level down.
+            if spec.input_level > params.levels() {
+                errors.push(PlanError::InferLevels {
+                    depth: plan.schedule.depth_per_step,
+                    input_level: spec.input_level,
+                    levels: params.levels(),
+                });
+            }
+            spec.input_level.min(params.levels())
+        }
+        (Some(b), _) => {
             if b.input_level > params.levels() || b.usable_levels > b.input_level {
                 errors.push(PlanError::BootstrapLevels {
                     input_level: b.input_level,
@@ -165,22 +186,22 @@ pub fn validate_plan(plan: &Plan) -> Vec<PlanError> {
             }
             b.usable_levels
         }
-        None => params.levels(),
+        (None, None) => params.levels(),
     };
     if plan.keys.bootstrap != plan.bootstrap.is_some() {
         errors.push(PlanError::BootstrapKeys);
     }
     let program = check_program(plan, levels, &mut errors);
     check_contract(&plan.data, params.slots(), &mut errors);
-    for o in &plan.data.outputs {
-        if !program.outputs.contains(&o.name) {
-            errors.push(PlanError::OutputNeverProduced {
-                name: o.name.clone(),
-            });
+    check_kind(plan, &mut errors);
+    let produced = plan.data.outputs.iter().map(|o| &o.name);
+    for name in produced.chain(plan.data.predictions.iter().map(|p| &p.name)) {
+        if !program.outputs.contains(name) {
+            errors.push(PlanError::OutputNeverProduced { name: name.clone() });
         }
     }
     let s = &plan.schedule;
-    if plan.bootstrap.is_none() {
+    if plan.bootstrap.is_none() && plan.infer().is_none() {
         let needed = s.steps().saturating_mul(s.depth_per_step as u64);
         if needed > levels as u64 {
             errors.push(PlanError::StepsExceedChain {
@@ -198,6 +219,60 @@ pub fn validate_plan(plan: &Plan) -> Vec<PlanError> {
         });
     }
     errors
+}
+
+/// The plan's kind against its data contract: a training plan has no predictions; an inference
+/// plan writes no state, has class scores for every block of queries, runs one step, and no
+/// labels.
+fn check_kind(plan: &Plan, errors: &mut Vec<PlanError>) {
+    let d = &plan.data;
+    let mut fail = |m: String| errors.push(PlanError::InferShape(m));
+    let Some(spec) = plan.infer() else {
+        if !d.predictions.is_empty() {
+            fail("a training plan has prediction outputs".to_owned());
+        }
+        return;
+    };
+    if !d.outputs.is_empty() {
+        fail("an inference plan writes state".to_owned());
+    }
+    if plan.bootstrap.is_some() {
+        fail("inference plans do not bootstrap".to_owned());
+    }
+    if plan.schedule.steps() != 1 {
+        fail(format!(
+            "an inference plan runs one step, not {}",
+            plan.schedule.steps()
+        ));
+    }
+    if d.inputs
+        .iter()
+        .any(|i| matches!(i.source, crate::plan::InputSource::Labels { .. }))
+    {
+        fail("an inference plan takes no labels".to_owned());
+    }
+    let blocks: Vec<usize> = d.predictions.iter().map(|p| p.block).collect();
+    if blocks != (0..d.blocks.len()).collect::<Vec<_>>() {
+        fail(format!(
+            "{} prediction outputs for {} blocks of queries",
+            d.predictions.len(),
+            d.blocks.len()
+        ));
+    }
+    for p in &d.predictions {
+        if p.layout.cols != d.classes || d.blocks.get(p.block) != Some(&p.layout.rows) {
+            fail(format!(
+                "prediction `{}` does not hold its block's scores",
+                p.name
+            ));
+        }
+    }
+    if plan.schedule.depth_per_step > spec.input_level {
+        fail(format!(
+            "the program needs {} levels, the input level is {}",
+            plan.schedule.depth_per_step, spec.input_level
+        ));
+    }
 }
 
 /// What the instruction stream produces that the rest of the plan is checked against.
@@ -252,11 +327,21 @@ fn check_program(plan: &Plan, levels: u32, errors: &mut Vec<PlanError>) -> Progr
                 at(InstrError::UnknownConst { id: id.0 });
             }
             HeOp::Output { name } => {
-                match plan.data.outputs.iter().find(|o| &o.name == name) {
+                let layout = plan
+                    .data
+                    .outputs
+                    .iter()
+                    .find(|o| &o.name == name)
+                    .map(|o| &o.layout)
+                    .or_else(|| {
+                        let p = plan.data.predictions.iter().find(|p| &p.name == name);
+                        p.map(|p| &p.layout)
+                    });
+                match layout {
                     None => at(InstrError::UnknownOutput { name: name.clone() }),
-                    Some(o) => {
+                    Some(layout) => {
                         if let Some(t) = arg_types.first()
-                            && !same_block(&t.layout, &o.layout)
+                            && !same_block(&t.layout, layout)
                         {
                             at(InstrError::OutputLayout { name: name.clone() });
                         }

@@ -226,7 +226,7 @@ fn placed_plan(
         &graph,
         params,
         schedule,
-        Some(bootstrap),
+        (Some(bootstrap), henn_plan::plan::PlanKind::Train),
     )
 }
 

@@ -12,6 +12,7 @@ pub mod evaluate;
 pub mod features;
 pub mod graph;
 pub mod keygen;
+pub mod predict;
 pub mod report;
 pub mod run;
 pub mod serve;
