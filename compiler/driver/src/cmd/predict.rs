@@ -493,7 +493,14 @@ fn encrypted_weights(
     sizes.push(("training upload", size(&upload)));
     let t = Instant::now();
     let state_path = dir.join("state.bundle");
-    server::train(&lt, &train_keys, &upload, &state_path, |_| {})?;
+    server::train(
+        &lt,
+        &train_keys,
+        &upload,
+        &state_path,
+        server::TrainOptions::default(),
+        |_| {},
+    )?;
     seconds.push(("train (server)", t.elapsed().as_secs_f64()));
     sizes.push(("trained state", size(&state_path)));
 
