@@ -101,7 +101,7 @@ fn placement_fits_the_budget_and_keeps_the_results() {
 }
 
 #[test]
-#[ignore = "fails since the window-packed forward kernel (issue 15): the greedy placement places 20 bootstraps at 4 levels and 21 at 6 on this lowering; issue 16's cost-driven placement must make it monotone again (run with --ignored)"]
+#[ignore = "fails since the window-packed forward kernel (issue 15): the greedy placement places 20 bootstraps at 4 levels and 21 at 6 on this lowering; issue 16's cost-driven placement must make it monotone again; run: cargo test --release -p henn-passes --test bootstrap -- --ignored"]
 fn a_looser_budget_needs_no_more_bootstraps() {
     let g = lowered();
     let counts: Vec<usize> = [1u32, 4, 6, 9, 14]
