@@ -85,8 +85,28 @@ fn serve_alias(
     })
 }
 
+/// On SIGINT, SIGTERM or SIGHUP: remove the temporary files of outputs being written (their
+/// targets keep their old contents), say so, and exit with the shell's 128 + signal convention
+/// (130 for Ctrl-C). Without this, a killed `keygen` or `serve` would leave `.NAME.tmp…` files,
+/// the secret key's among them.
+fn install_interrupt_cleanup() {
+    let installed = ctrlc::set_handler(|| {
+        let removed = henn_data::remove_pending_temporaries();
+        eprintln!(
+            "\ninterrupted: removed {removed} unfinished output file(s); nothing was overwritten"
+        );
+        std::process::exit(130);
+    });
+    if let Err(err) = installed {
+        eprintln!(
+            "warning: no interrupt handler ({err}); an interrupted run may leave temporary files"
+        );
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    install_interrupt_cleanup();
     let result = match cli.command {
         Command::Demo(args) => cmd::demo::run(args),
         Command::Bench(args) => cmd::bench::run(args),

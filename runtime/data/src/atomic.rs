@@ -1,7 +1,10 @@
 //! The one way henn writes an output file: a temporary sibling created exclusively (never through
 //! a symlink, with its final mode from the start: 0600 for secrets), flushed, synced, then renamed
 //! over the target. A failed command removes its temporary file (the [`AtomicFile`] guard does it
-//! on drop); a killed one leaves at most a `.NAME.tmp…` sibling, never a half-written target.
+//! on drop). Every live temporary is also listed in a process-wide registry, so a command
+//! interrupted by a signal removes them too ([`remove_pending_temporaries`], which the CLI's
+//! SIGINT/SIGTERM/SIGHUP handler calls before exiting); only SIGKILL or a power cut leaves a
+//! `.NAME.tmp…` sibling, and never a half-written target.
 //!
 //! Two more rules live here so every writer shares them:
 //! * an existing **secret-key file** (recognised by its header) is never replaced unless the caller
@@ -11,6 +14,7 @@
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The first eight bytes of a secret-key file: magic `HENN`, any version, type tag 32 (the
@@ -50,6 +54,34 @@ fn refuse_secret(path: &Path, overwrite: Overwrite) -> io::Result<()> {
 }
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// The temporary files this process has created and not yet renamed or removed.
+static PENDING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+fn pending() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    // A panic while the lock was held cannot leave the list inconsistent (push/retain only).
+    PENDING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn register(tmp: &Path) {
+    pending().push(tmp.to_path_buf());
+}
+
+fn unregister(tmp: &Path) {
+    pending().retain(|p| p != tmp);
+}
+
+/// Removes every temporary file this process is still writing and returns how many it removed.
+/// For a signal handler about to exit: the targets keep their old contents (or stay absent).
+/// Safe to call from any thread; a write racing with it fails instead of completing.
+pub fn remove_pending_temporaries() -> usize {
+    let mut list = pending();
+    list.drain(..)
+        .filter(|tmp| std::fs::remove_file(tmp).is_ok())
+        .count()
+}
 
 /// A fresh temporary sibling name for `path` (same directory, so the rename cannot cross file
 /// systems): `.NAME.tmpPID.N` with a per-process counter.
@@ -106,6 +138,7 @@ impl AtomicFile {
             let tmp = temp_path_for(path);
             match create_exclusive(&tmp, private) {
                 Ok(f) => {
+                    register(&tmp);
                     return Ok(Self {
                         path: path.to_path_buf(),
                         tmp,
@@ -141,6 +174,7 @@ impl AtomicFile {
         refuse_secret(&self.path, self.overwrite)?;
         drop(self.out.take());
         std::fs::rename(&self.tmp, &self.path)?;
+        unregister(&self.tmp);
         self.tmp = PathBuf::new();
         Ok(())
     }
@@ -166,6 +200,7 @@ impl Drop for AtomicFile {
         if !self.tmp.as_os_str().is_empty() {
             drop(self.out.take());
             let _ = std::fs::remove_file(&self.tmp);
+            unregister(&self.tmp);
         }
     }
 }

@@ -27,8 +27,9 @@ pub mod split;
 use std::path::{Path, PathBuf};
 
 pub use atomic::{
-    AtomicFile, OutputError, Overwrite, check_outputs, check_secret_output, same_file,
-    temp_path_for, write_file_atomic, write_file_atomic_with,
+    AtomicFile, OutputError, Overwrite, check_outputs, check_secret_output,
+    remove_pending_temporaries, same_file, temp_path_for, write_file_atomic,
+    write_file_atomic_with,
 };
 pub use scaling::{Scaler, ScalingKind};
 pub use split::stratified_split;

@@ -8,31 +8,32 @@
 //!   to a second NPY file of `uint8`, shape `(n,)`.
 
 use std::fmt::Write as _;
-use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
+
+use henn_data::{AtomicFile, Overwrite};
 
 use crate::FeatureError;
 
-/// A file being written under a temporary name.
+/// One output being written: henn's one atomic writer ([`henn_data::AtomicFile`]: exclusive
+/// temporary sibling, removed on error or by the CLI's signal handler, renamed by `finish`).
 #[derive(Debug)]
 struct Pending {
-    tmp: PathBuf,
     path: PathBuf,
-    file: BufWriter<File>,
+    file: AtomicFile,
 }
 
 impl Pending {
     fn create(path: &Path) -> Result<Self, FeatureError> {
-        let tmp = henn_data::temp_path_for(path);
-        let file = File::create(&tmp).map_err(|error| FeatureError::Io {
-            path: tmp.clone(),
-            error,
+        let file = AtomicFile::create(path, false, Overwrite::NotSecret).map_err(|error| {
+            FeatureError::Io {
+                path: path.to_path_buf(),
+                error,
+            }
         })?;
         Ok(Self {
-            tmp,
             path: path.to_path_buf(),
-            file: BufWriter::with_capacity(1 << 20, file),
+            file,
         })
     }
 
@@ -40,27 +41,16 @@ impl Pending {
         self.file
             .write_all(bytes)
             .map_err(|error| FeatureError::Io {
-                path: self.tmp.clone(),
+                path: self.path.clone(),
                 error,
             })
     }
 
-    fn finish(mut self) -> Result<(), FeatureError> {
-        let path = self.path.clone();
-        let io = |error| FeatureError::Io {
-            path: path.clone(),
-            error,
-        };
-        self.file.flush().map_err(io)?;
-        self.file.get_ref().sync_all().map_err(io)?;
-        std::fs::rename(&self.tmp, &self.path).map_err(io)
-    }
-}
-
-impl Drop for Pending {
-    fn drop(&mut self) {
-        // After a successful finish the temporary name no longer exists.
-        let _ = std::fs::remove_file(&self.tmp);
+    fn finish(self) -> Result<(), FeatureError> {
+        let path = self.path;
+        self.file
+            .commit()
+            .map_err(|error| FeatureError::Io { path, error })
     }
 }
 
