@@ -8,7 +8,9 @@
 # Writes OUT_DIR/fashion96-{train,test}.csv (first 1024 training / 2000 test images, 96 features
 # of `block_10_project_BN`), OUT_DIR/plain.jsonl (the plaintext trainer), OUT_DIR/run.json (the
 # encrypted run: accuracy before/after, twin, weight difference, time per stage) and the
-# decrypted weights OUT_DIR/weights.json (+ weights.twin.json). About an hour on 2 cores.
+# decrypted weights OUT_DIR/weights.json (+ weights.twin.json), and OUT_DIR/plots/ (accuracy and
+# loss per step, encrypted vs plaintext, and time per stage as SVG; the numbers in curves.json).
+# About an hour on 2 quiet cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT="${1:-target/transfer}"
@@ -22,5 +24,5 @@ $HENN features fashion-mnist-test --limit 2000 --tap $TAP -o "$OUT/fashion96-tes
 DATA=(--data "$OUT/fashion96-train.csv" --test "$OUT/fashion96-test.csv")
 $HENN train $MODEL --backend plain "${DATA[@]}" --json > "$OUT/plain.jsonl"
 tail -1 "$OUT/plain.jsonl"
-/usr/bin/time -v $HENN run $MODEL "${DATA[@]}" --yes --json -o "$OUT/weights.json" > "$OUT/run.json" 2> "$OUT/run.err"
+/usr/bin/time -v $HENN run $MODEL "${DATA[@]}" --yes --json -o "$OUT/weights.json" --plot "$OUT/plots" > "$OUT/run.json" 2> "$OUT/run.err"
 cat "$OUT/run.json"
