@@ -36,14 +36,8 @@ use crate::ui::{Stages, StepProgress, bar, duration, peak_rss_bytes};
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// The .henn model (its bundled data is used unless --data/--test say otherwise).
-    pub file: PathBuf,
-    /// Training data (CSV, or IMAGES,LABELS for IDX).
-    #[arg(long)]
-    pub data: Option<PathBuf>,
-    /// Test data.
-    #[arg(long)]
-    pub test: Option<PathBuf>,
+    #[command(flatten)]
+    pub input: crate::inputs::ModelData,
     /// Run only the first K steps of the schedule's plan.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=henn_contract::MAX_STEPS))]
     pub iterations: Option<u64>,
@@ -120,29 +114,16 @@ fn merge(
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let mut model = match henn_sema::check_file(&args.file) {
+    let mut model = match henn_sema::check_file(&args.input.file) {
         Ok(m) => m,
         Err(e) => {
             eprintln!("{e}");
             return Ok(ExitCode::FAILURE);
         }
     };
-    let train_path = args
-        .data
-        .clone()
-        .or_else(|| model.data.train.clone())
-        .with_context(|| {
-            format!(
-                "{} names no training data: pass --data",
-                args.file.display()
-            )
-        })?;
-    let test_path = args.test.clone().or_else(|| model.data.test.clone());
+    let train_path = args.input.train_path(&model)?;
     let train = load_data(&model, &train_path)?;
-    let test = match &test_path {
-        Some(p) => Some(load_data(&model, p)?),
-        None => None,
-    };
+    let test = args.input.load_test(&model)?;
     if let Some(dir) = &args.plot {
         // Before any work: a --plot path that cannot be a directory fails here, not after a run.
         std::fs::create_dir_all(dir)
@@ -156,7 +137,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         eprintln!("{note}");
     }
     let plan = compile_with(&model, &args.choices.options())
-        .with_context(|| format!("cannot compile {}", args.file.display()))?
+        .with_context(|| format!("cannot compile {}", args.input.file.display()))?
         .plan;
     crate::ui::warn_insecure(&plan);
     stages.end();
@@ -164,7 +145,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let steps = match args.iterations {
         Some(k) if k > planned => bail!(
             "--iterations {k}: the plan of {} has {planned} steps",
-            args.file.display()
+            args.input.file.display()
         ),
         Some(k) => k,
         None => planned,
@@ -264,7 +245,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         outln!("{summary}");
     } else {
-        print_summary(&args.file, &plan, &summary, &seconds);
+        print_summary(&args.input.file, &plan, &summary, &seconds);
     }
     if max_weight_error.is_nan() {
         eprintln!(

@@ -28,20 +28,14 @@ pub enum Backend {
 
 #[derive(Debug, clap::Args)]
 pub struct TrainArgs {
-    /// The .henn model.
-    pub file: PathBuf,
+    #[command(flatten)]
+    pub input: crate::inputs::ModelData,
     /// The backend to train on: `plain` runs the plaintext reference on a .henn model.
     #[arg(long, value_enum, required_unless_present = "eval_keys")]
     pub backend: Option<Backend>,
     /// Deprecated alias of `henn serve FILE --eval-keys K --data D -o OUT` (the server role).
     #[arg(long, conflicts_with_all = ["backend", "strict", "test"])]
     pub eval_keys: Option<PathBuf>,
-    /// Training data (CSV `label,f1,…`, or `IMAGES,LABELS` IDX files); default: the model's.
-    #[arg(long)]
-    pub data: Option<PathBuf>,
-    /// Test data, same formats; default: the model's.
-    #[arg(long)]
-    pub test: Option<PathBuf>,
     /// One JSON object per epoch and a final one on stdout.
     #[arg(long)]
     pub json: bool,
@@ -76,18 +70,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let Some(Backend::Plain) = args.backend else {
         anyhow::bail!("pass --backend plain (`henn serve` trains on ciphertexts)");
     };
-    let model = load_model(&args.file)?;
-    let train_path = args
-        .data
-        .clone()
-        .or_else(|| model.data.train.clone())
-        .ok_or(henn_tir::TrainError::NoData { what: "training" })?;
-    let train = load_data(&model, &train_path)?;
-    let test_path = args.test.clone().or_else(|| model.data.test.clone());
-    let test = test_path
-        .as_deref()
-        .map(|p| load_data(&model, p))
-        .transpose()?;
+    let model = load_model(&args.input.file)?;
+    let train = load_data(&model, &args.input.train_path(&model)?)?;
+    let test = args.input.load_test(&model)?;
 
     let mut trainer = Trainer::new(&model, &train)?;
     let total_steps = trainer.total_steps();
@@ -285,11 +270,13 @@ model tiny {
         let file = dir.join("tiny.henn");
         std::fs::write(&file, MODEL.replace("ACT", act)).unwrap();
         TrainArgs {
-            file,
+            input: crate::inputs::ModelData {
+                file,
+                data: Some(data("digits-train.csv")),
+                test: Some(data("digits-test.csv")),
+            },
             backend: Some(Backend::Plain),
             eval_keys: None,
-            data: Some(data("digits-train.csv")),
-            test: Some(data("digits-test.csv")),
             json: true,
             strict,
             output: Some(dir.join("w.json")),
@@ -320,7 +307,7 @@ model tiny {
         let dir = scratch("strict");
         let act = "poly([0.5, 0.106795345, 0.0, -0.000385032598], interval = [-8, 8])";
         let mut a = args(&dir, act, true);
-        a.data = Some(data("digits-train.csv"));
+        a.input.data = Some(data("digits-train.csv"));
         let code = run(a).unwrap();
         assert_eq!(code, ExitCode::FAILURE);
         assert!(!dir.join("w.json").exists());
@@ -331,7 +318,7 @@ model tiny {
     fn wrong_width_data_is_an_error_naming_the_file() {
         let dir = scratch("width");
         let mut a = args(&dir, "sigmoid_fit(degree = 5, interval = [-8, 8])", false);
-        a.data = Some(data("breast-cancer-train.csv"));
+        a.input.data = Some(data("breast-cancer-train.csv"));
         let err = run(a).unwrap_err().to_string();
         assert!(
             err.contains("breast-cancer-train.csv:2") && err.contains("expects 64"),
