@@ -317,3 +317,54 @@ fn run_plots_accuracy_loss_and_stage_times() {
     );
     fails_with(&out, "file");
 }
+
+#[test]
+fn train_plots_accuracy_and_loss_after_every_step() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(dir.join("tiny.henn"), model()).unwrap();
+    // `henn train tiny.henn --backend plain EXTRA...`
+    let train = |extra: &[&str]| {
+        let mut args = vec!["train", "tiny.henn", "--backend", "plain"];
+        args.extend(extra);
+        henn(dir, &args)
+    };
+    let out = train(&["--plot", "plots", "--json"]);
+    ok(&out);
+    // One point before training and one after each of the 3 steps, a marker on each.
+    for f in ["accuracy.svg", "loss.svg"] {
+        let svg = std::fs::read_to_string(dir.join("plots").join(f)).unwrap();
+        assert!(
+            svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
+            "{f}"
+        );
+        assert!(svg.contains("plaintext"), "{f} has no legend");
+        assert_eq!(svg.matches("<circle").count(), 4, "{f}");
+    }
+    // No encrypted curve and no stages in the clear.
+    assert!(!dir.join("plots/stages.svg").exists());
+    let curves = read_json(dir, "plots/curves.json");
+    assert_eq!(curves["measured_on"], "training");
+    assert!(curves.get("encrypted").is_none(), "{curves}");
+    let points = curves["plaintext"].as_array().unwrap();
+    let steps: Vec<f64> = points.iter().map(|p| p["step"].as_f64().unwrap()).collect();
+    assert_eq!(steps, [0.0, 1.0, 2.0, 3.0]);
+    for p in points {
+        let acc = p["accuracy"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&acc), "{p}");
+        assert!(p["loss"].as_f64().unwrap().is_finite(), "{p}");
+    }
+    assert_ne!(points[0]["loss"], points[3]["loss"], "the loss moves");
+    // With a test set the curves are measured on it; a --plot path that cannot be a directory
+    // is refused before training.
+    let out = train(&["--test", train_csv().to_str().unwrap(), "--plot", "plots2"]);
+    ok(&out);
+    assert_eq!(read_json(dir, "plots2/curves.json")["measured_on"], "test");
+    std::fs::write(dir.join("file"), "x").unwrap();
+    let out = train(&["--plot", "file"]);
+    fails_with(&out, "file");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).is_empty(),
+        "nothing trained"
+    );
+}
