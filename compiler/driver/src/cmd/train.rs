@@ -4,7 +4,8 @@
 //! initialisation and batch order from its seed) by interpreting the tensor IR, prints per-epoch
 //! loss and accuracy (a progress bar on a terminal, or one JSON object per epoch with `--json`),
 //! and warns when a layer's pre-activations leave its activation's fitted interval (`--strict`
-//! turns that into exit 1, without writing weights).
+//! turns that into exit 1, without writing weights). `--plot DIR` draws accuracy and loss after
+//! every step (through `crate::plot::step_charts`, as `henn run --plot` does).
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
