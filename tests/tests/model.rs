@@ -240,14 +240,46 @@ fn spec_lists_every_diagnostic_code() {
     assert_eq!(rows, expected);
 }
 
-/// The spec's annotated example is a valid model.
+/// The ```henn blocks of `spec/language.md`, in order (templates are ```text blocks).
+fn spec_henn_blocks(spec: &str) -> Vec<&str> {
+    let mut blocks = Vec::new();
+    let mut rest = spec;
+    while let Some(at) = rest.find("```henn\n") {
+        let start = at + "```henn\n".len();
+        let len = rest[start..].find("```").unwrap();
+        blocks.push(&rest[start..start + len]);
+        rest = &rest[start + len + 3..];
+    }
+    blocks
+}
+
+/// Every example in the spec is true: each ```henn block checks (as a file in `examples/`, so
+/// relative data paths resolve there) and names only data files that exist; the first is the
+/// annotated seed model; every example file the spec names exists and checks.
 #[test]
-fn spec_example_checks() {
+fn spec_examples_check() {
     let spec = std::fs::read_to_string(root().join("spec/language.md")).unwrap();
-    let start = spec.find("```henn\n").unwrap() + "```henn\n".len();
-    let end = start + spec[start..].find("```").unwrap();
-    let m = check_source("spec/example.henn", &spec[start..end]).unwrap();
-    assert_eq!(summary(&m), "400 → 64 → 64 → 10, bce, nag, 128-bit");
+    let blocks = spec_henn_blocks(&spec);
+    assert!(!blocks.is_empty(), "no ```henn block in the spec");
+    for (i, block) in blocks.iter().enumerate() {
+        let name = root().join(format!("examples/spec-{i}.henn"));
+        let m = check_source(name.to_str().unwrap(), block)
+            .unwrap_or_else(|e| panic!("spec block {i} does not check:\n{e}\n{block}"));
+        for path in [&m.data.train, &m.data.test].into_iter().flatten() {
+            assert!(path.exists(), "spec block {i} names {}", path.display());
+        }
+        if i == 0 {
+            assert_eq!(summary(&m), "400 → 64 → 64 → 10, bce, nag, 128-bit");
+        }
+    }
+    let named: std::collections::BTreeSet<&str> = spec
+        .split('`')
+        .filter(|w| w.starts_with("examples/") && w.ends_with(".henn"))
+        .collect();
+    assert!(named.contains("examples/seed.henn"), "{named:?}");
+    for file in named {
+        check_file(&root().join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+    }
 }
 
 #[test]

@@ -1,8 +1,9 @@
 //! Reading what commands are given: models (diagnostics through the checker's renderer), data
 //! files checked against a model, plans.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use anyhow::Context as _;
 use henn_data::csv::Expect;
 use henn_sema::Model;
 
@@ -63,6 +64,47 @@ pub(crate) fn fill_samples_from(model: &mut Model, path: &Path, rows: usize) -> 
         _ => {}
     }
     notes
+}
+
+/// The model and its data files, for the commands that train or classify (`train`, `run`,
+/// `predict`; flattened into each, which may reword a help text with `mut_arg`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ModelData {
+    /// The .henn model (its bundled data is used unless --data/--test say otherwise).
+    pub file: PathBuf,
+    /// Training data (CSV `label,f1,…`, or `IMAGES,LABELS` IDX files); default: the model's.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Test data, same formats; default: the model's.
+    #[arg(long)]
+    pub test: Option<PathBuf>,
+}
+
+impl ModelData {
+    /// The training data: `--data`, else the model's; an error when there is neither.
+    pub(crate) fn train_path(&self, model: &Model) -> anyhow::Result<PathBuf> {
+        self.data
+            .clone()
+            .or_else(|| model.data.train.clone())
+            .with_context(|| {
+                format!(
+                    "{} names no training data: pass --data",
+                    self.file.display()
+                )
+            })
+    }
+
+    /// The test data: `--test`, else the model's, if any.
+    pub(crate) fn test_path(&self, model: &Model) -> Option<PathBuf> {
+        self.test.clone().or_else(|| model.data.test.clone())
+    }
+
+    /// The test set ([`Self::test_path`]) loaded for `model`, if there is one.
+    pub(crate) fn load_test(&self, model: &Model) -> anyhow::Result<Option<henn_data::Dataset>> {
+        self.test_path(model)
+            .map(|p| load_data(model, &p))
+            .transpose()
+    }
 }
 
 /// The compiler's baselines, for `compile` and `run` alike (each flag turns one optimization off).

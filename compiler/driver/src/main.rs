@@ -112,7 +112,13 @@ fn main() -> ExitCode {
         Command::Bench(args) => cmd::bench::run(args),
         Command::Check(args) => cmd::check::run(args),
         Command::Train(args) => match args.eval_keys {
-            Some(eval_keys) => serve_alias(args.file, eval_keys, args.data, args.output, args.json),
+            Some(eval_keys) => serve_alias(
+                args.input.file,
+                eval_keys,
+                args.input.data,
+                args.output,
+                args.json,
+            ),
             None => cmd::train::run(args),
         },
         Command::Serve(args) => cmd::serve::run(args),
@@ -133,5 +139,37 @@ fn main() -> ExitCode {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    /// The help text of `--ARG` of `henn COMMAND`.
+    fn help(command: &str, arg: &str) -> String {
+        let cli = super::Cli::command();
+        let sub = cli.find_subcommand(command).unwrap();
+        let a = sub.get_arguments().find(|a| a.get_id() == arg).unwrap();
+        a.get_help().unwrap().to_string()
+    }
+
+    #[test]
+    fn the_arguments_are_well_formed() {
+        super::Cli::command().debug_assert();
+    }
+
+    /// `train`, `run` and `predict` share the model-and-data arguments; each help stays right.
+    #[test]
+    fn shared_data_arguments_keep_each_commands_help() {
+        for command in ["train", "run", "predict"] {
+            assert!(help(command, "file").starts_with("The .henn model"));
+        }
+        for command in ["train", "run"] {
+            assert!(help(command, "data").starts_with("Training data (CSV"));
+            assert!(help(command, "test").starts_with("Test data"));
+        }
+        assert!(help("predict", "data").contains("encrypted-weights mode"));
+        assert!(help("predict", "test").starts_with("The queries"));
     }
 }

@@ -146,22 +146,35 @@ pub(crate) fn bar_chart(
     save(path, &svg)
 }
 
-/// `henn run --plot DIR`: `accuracy.svg` and `loss.svg` (after every step, encrypted beside the
-/// twin; `on` names the data set they are measured on), `stages.svg` (seconds per stage) and
-/// `curves.json` (the numbers). Points are (step, accuracy, loss).
-pub(crate) fn run_charts(
+/// Accuracy and loss measured after every step: (step, accuracy, loss), step 0 before training.
+pub(crate) type StepPoint = (f64, f64, f64);
+
+/// One training run's curve: its name in the charts' legends, its key in `curves.json`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Series<'a> {
+    pub label: &'static str,
+    pub key: &'static str,
+    pub points: &'a [StepPoint],
+}
+
+/// `--plot DIR` of `henn train` and `henn run`: `accuracy.svg` and `loss.svg` (one line per
+/// series, after every step; `on` names the data set they are measured on), `stages.svg`
+/// (seconds per stage, when there are stages) and `curves.json` (the numbers).
+pub(crate) fn step_charts(
     dir: &Path,
     on: &str,
-    encrypted: &[(f64, f64, f64)],
-    twin: &[(f64, f64, f64)],
+    series: &[Series<'_>],
     seconds: &[(&'static str, f64)],
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let curves = |pick: fn(&(f64, f64, f64)) -> f64| {
-        [("encrypted", encrypted), ("plaintext twin", twin)].map(|(name, pts)| Curve {
-            name: name.to_owned(),
-            points: pts.iter().map(|p| (p.0, pick(p))).collect(),
-        })
+    let curves = |pick: fn(&StepPoint) -> f64| -> Vec<Curve> {
+        series
+            .iter()
+            .map(|s| Curve {
+                name: s.label.to_owned(),
+                points: s.points.iter().map(|p| (p.0, pick(p))).collect(),
+            })
+            .collect()
     };
     line_chart(
         &dir.join("accuracy.svg"),
@@ -177,22 +190,33 @@ pub(crate) fn run_charts(
         "loss",
         &curves(|p| p.2),
     )?;
-    bar_chart(
-        &dir.join("stages.svg"),
-        "time per stage",
-        "seconds",
-        seconds,
-    )?;
-    let rows = |pts: &[(f64, f64, f64)]| {
-        pts.iter()
+    if !seconds.is_empty() {
+        bar_chart(
+            &dir.join("stages.svg"),
+            "time per stage",
+            "seconds",
+            seconds,
+        )?;
+    }
+    let mut json = serde_json::Map::new();
+    json.insert("measured_on".to_owned(), on.into());
+    for s in series {
+        let rows = s
+            .points
+            .iter()
             .map(|p| serde_json::json!({"step": p.0, "accuracy": p.1, "loss": p.2}))
-            .collect::<Vec<_>>()
-    };
-    let json = serde_json::json!({
-        "measured_on": on,
-        "encrypted": rows(encrypted),
-        "plaintext_twin": rows(twin),
-        "seconds": seconds.iter().map(|(k, v)| ((*k).to_owned(), (*v).into())).collect::<serde_json::Map<_, _>>(),
-    });
-    save(&dir.join("curves.json"), &format!("{json}\n"))
+            .collect::<Vec<_>>();
+        json.insert(s.key.to_owned(), rows.into());
+    }
+    if !seconds.is_empty() {
+        let stages = seconds
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).into()))
+            .collect::<serde_json::Map<_, _>>();
+        json.insert("seconds".to_owned(), stages.into());
+    }
+    save(
+        &dir.join("curves.json"),
+        &format!("{}\n", serde_json::Value::Object(json)),
+    )
 }

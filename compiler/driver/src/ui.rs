@@ -240,3 +240,23 @@ impl StepProgress {
         self.pb.finish_and_clear();
     }
 }
+
+/// Per-layer figures (keyed by layer index) with their layers' names, in layer order.
+pub(crate) fn per_layer<'a>(
+    model: &'a henn_sema::Model,
+    values: &'a std::collections::BTreeMap<usize, f64>,
+) -> impl Iterator<Item = (&'a str, f64)> + 'a {
+    values
+        .iter()
+        .filter_map(|(l, v)| model.layers.get(*l).map(|layer| (layer.name.as_str(), *v)))
+}
+
+/// [`per_layer`] as a JSON object `{"layer": value}`.
+pub(crate) fn per_layer_json(
+    model: &henn_sema::Model,
+    values: &std::collections::BTreeMap<usize, f64>,
+) -> serde_json::Map<String, serde_json::Value> {
+    per_layer(model, values)
+        .map(|(name, v)| (name.to_owned(), v.into()))
+        .collect()
+}

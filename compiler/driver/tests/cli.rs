@@ -3,123 +3,53 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-const MODEL: &str = r#"
-model tiny {
-  data { features = 30  classes = 1  scaling = minmax  train = "TRAIN" }
-  activation s = poly([0.5, 0.197, 0, -0.004], interval = [-5, 5], derivative = polynomial)
-  network {
-    dense hidden(4, activation = s)
-    dense out(1, activation = s)
-  }
-  optimizer = sgd(lr = 1)
-  train { batch = 8  iterations = 2  seed = 5 }
-  encryption { security = insecure(ring = 2^12)  scale_bits = 40 }
-}
-"#;
+use std::path::Path;
+use std::process::Command;
 
-fn henn(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_henn"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn ok(out: &Output) {
-    assert!(
-        out.status.success(),
-        "failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn fails_with(out: &Output, needle: &str) {
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(needle), "stderr lacks `{needle}`: {err}");
-}
-
-fn train_csv() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/data/breast-cancer-train.csv")
-}
+use common::{
+    TINY, decrypt, encrypt, fails_with, henn, keygen, last_json, ok, read_json, root, serve, tiny,
+    train_csv,
+};
 
 /// The four roles as separate processes on `NAME.henn` in `dir`: compile, keygen, encrypt, serve
 /// (server), decrypt to `w.json`.
-fn run_roles(dir: &Path, name: &str, csv: &str) {
+fn run_roles(dir: &Path, name: &str) {
     let plan = format!("{name}.hplan");
     ok(&henn(
         dir,
         &["compile", &format!("{name}.henn"), "-o", &plan],
     ));
-    ok(&henn(
+    keygen(
         dir,
-        &[
-            "keygen",
-            &plan,
-            "--secret-key",
-            "sk.hkey",
-            "--eval-keys",
-            "keys.hkeys",
-            "--public-key",
-            "pk.hpub",
-        ],
-    ));
-    ok(&henn(
+        &plan,
+        "sk.hkey",
+        "keys.hkeys",
+        &["--public-key", "pk.hpub"],
+    );
+    encrypt(
         dir,
-        &[
-            "encrypt",
-            &plan,
-            "--data",
-            csv,
-            "--public-key",
-            "pk.hpub",
-            "--owner-file",
-            "sk.owner",
-            "-o",
-            "data.hct",
-        ],
-    ));
-    ok(&henn(
+        &plan,
+        &["--public-key", "pk.hpub", "--owner-file", "sk.owner"],
+        "data.hct",
+    );
+    ok(&serve(
         dir,
-        &[
-            "serve",
-            &plan,
-            "--eval-keys",
-            "keys.hkeys",
-            "--data",
-            "data.hct",
-            "-o",
-            "weights.hct",
-        ],
+        &plan,
+        "keys.hkeys",
+        "data.hct",
+        "weights.hct",
+        &[],
     ));
-    ok(&henn(
+    ok(&decrypt(
         dir,
-        &[
-            "decrypt",
-            "weights.hct",
-            "--plan",
-            &plan,
-            "--secret-key",
-            "sk.hkey",
-            "-o",
-            "w.json",
-        ],
+        "weights.hct",
+        &plan,
+        "sk.hkey",
+        "w.json",
+        &[],
     ));
-}
-
-/// The last line of a command's stdout as JSON (`--json` prints progress events first).
-fn last_json(out: &Output) -> serde_json::Value {
-    let text = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(text.lines().last().unwrap_or("")).unwrap()
 }
 
 /// The largest difference between the numbers of two JSON values of the same shape.
@@ -155,15 +85,14 @@ fn bootstrapped_roles_as_separate_processes() {
     let dir = tmp.path();
     let csv = train_csv();
     let csv = csv.to_str().unwrap();
-    let model = MODEL
-        .replace("TRAIN", csv)
+    let model = tiny(csv)
         .replace("iterations = 2", "iterations = 3")
         .replace(
             "security = insecure(ring = 2^12)",
             "security = insecure(ring = 2^10)  bootstrapping = on",
         );
     std::fs::write(dir.join("boot.henn"), model).unwrap();
-    run_roles(dir, "boot", csv);
+    run_roles(dir, "boot");
     let plan = henn_plan::io::load(&dir.join("boot.hplan")).unwrap();
     assert!(plan.bootstrap.is_some_and(|b| b.per_step > 0));
     // The plaintext trainer on the same initialisation and batches.
@@ -178,9 +107,7 @@ fn bootstrapped_roles_as_separate_processes() {
             "plain.json",
         ],
     ));
-    let read = |f: &str| -> serde_json::Value {
-        serde_json::from_str(&std::fs::read_to_string(dir.join(f)).unwrap()).unwrap()
-    };
+    let read = |f: &str| read_json(dir, f);
     let diff = max_json_diff(&read("w.json"), &read("plain.json"));
     assert!(
         diff < 1e-4,
@@ -194,16 +121,14 @@ fn roles_as_separate_processes() {
     let dir = tmp.path();
     let csv = train_csv();
     let csv = csv.to_str().unwrap();
-    std::fs::write(dir.join("tiny.henn"), MODEL.replace("TRAIN", csv)).unwrap();
-    run_roles(dir, "tiny", csv);
+    std::fs::write(dir.join("tiny.henn"), tiny(csv)).unwrap();
+    run_roles(dir, "tiny");
 
     // The decrypted weights equal the plaintext twin's (`henn run` trains both on the same batches).
     let run = henn(dir, &["run", "tiny.henn", "--json", "-o", "run.json"]);
     ok(&run);
     // `-o` keeps both results; the encrypted one is the decrypted state, the twin's the twin's.
-    let read = |f: &str| -> serde_json::Value {
-        serde_json::from_str(&std::fs::read_to_string(dir.join(f)).unwrap()).unwrap()
-    };
+    let read = |f: &str| read_json(dir, f);
     let (enc, twin) = (read("run.json"), read("run.twin.json"));
     assert_eq!(enc["model"], "tiny");
     let d = max_json_diff(&enc["layers"], &twin["layers"]);
@@ -293,18 +218,13 @@ fn roles_as_separate_processes() {
     let data = std::fs::read(dir.join("data.hct")).unwrap();
     std::fs::write(dir.join("cut.hct"), &data[..data.len() / 2]).unwrap();
     fails_with(
-        &henn(
+        &serve(
             dir,
-            &[
-                "serve",
-                "tiny.hplan",
-                "--eval-keys",
-                "keys.hkeys",
-                "--data",
-                "cut.hct",
-                "-o",
-                "weights.hct",
-            ],
+            "tiny.hplan",
+            "keys.hkeys",
+            "cut.hct",
+            "weights.hct",
+            &[],
         ),
         "cut.hct",
     );
@@ -320,29 +240,17 @@ fn roles_as_separate_processes() {
     // Keys for another plan (same model, another seed: another plan hash).
     std::fs::write(
         dir.join("other.henn"),
-        MODEL.replace("TRAIN", csv).replace("seed = 5", "seed = 6"),
+        tiny(csv).replace("seed = 5", "seed = 6"),
     )
     .unwrap();
     ok(&henn(dir, &["compile", "other.henn", "-o", "other.hplan"]));
     fails_with(
-        &henn(
-            dir,
-            &[
-                "serve",
-                "other.hplan",
-                "--eval-keys",
-                "keys.hkeys",
-                "--data",
-                "data.hct",
-                "-o",
-                "x.hct",
-            ],
-        ),
+        &serve(dir, "other.hplan", "keys.hkeys", "data.hct", "x.hct", &[]),
         "another plan",
     );
 
     // Training data of the wrong width.
-    let digits = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/data/digits-train.csv");
+    let digits = common::data("digits-train.csv");
     fails_with(
         &henn(
             dir,
@@ -366,7 +274,7 @@ fn roles_as_separate_processes() {
 
 /// The final JSON event of the plaintext trainer run strictly on a bundled example.
 fn plain_final(example: &str) -> serde_json::Value {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = root();
     let out = henn(
         &root,
         &["train", example, "--backend", "plain", "--strict", "--json"],
@@ -392,7 +300,7 @@ fn the_main_job_learns_in_plaintext() {
 #[test]
 #[ignore = "minutes: encrypted training at 128-bit parameters (N = 2^16)"]
 fn digits_at_128_bit() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = root();
     let out = henn(&root, &["run", "examples/digits-encrypted.henn", "--json"]);
     ok(&out);
     let s: serde_json::Value = last_json(&out);
@@ -433,7 +341,7 @@ fn digits_bootstrapped_learns_in_its_steps_in_plaintext() {
 #[test]
 #[ignore = "40 minutes: 32 bootstrapped training steps at 128-bit parameters (N = 2^16)"]
 fn digits_bootstrapped_at_128_bit() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = root();
     let out = henn(
         &root,
         &[
@@ -460,7 +368,7 @@ fn digits_bootstrapped_at_128_bit() {
 
 #[test]
 fn check_reports_files_lines_and_never_panics() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = root();
     let tmp = tempfile::tempdir().unwrap();
     // Every example is valid.
     ok(&henn(
@@ -481,8 +389,7 @@ fn check_reports_files_lines_and_never_panics() {
     let epochs = tmp.path().join("epochs.henn");
     std::fs::write(
         &epochs,
-        MODEL
-            .replace("  train = \"TRAIN\"", "")
+        TINY.replace("  train = \"TRAIN\"", "")
             .replace("iterations = 2", "epochs = 2"),
     )
     .unwrap();
@@ -497,9 +404,7 @@ fn check_reports_files_lines_and_never_panics() {
     let with_data = tmp.path().join("with-data.henn");
     std::fs::write(
         &with_data,
-        MODEL
-            .replace("TRAIN", train_csv().to_str().unwrap())
-            .replace("iterations = 2", "epochs = 1"),
+        tiny(train_csv().to_str().unwrap()).replace("iterations = 2", "epochs = 1"),
     )
     .unwrap();
     let out = henn(&root, &["check", "--json", with_data.to_str().unwrap()]);
@@ -564,7 +469,7 @@ fn a_reader_that_closes_early_ends_the_command_quietly() {
     use std::io::{BufRead, BufReader};
     use std::process::Stdio;
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("m.henn"), MODEL.replace("TRAIN", "t.csv")).unwrap();
+    std::fs::write(dir.path().join("m.henn"), tiny("t.csv")).unwrap();
     ok(&henn(dir.path(), &["compile", "m.henn", "-o", "m.hplan"]));
     // The DOT text of a plan is far larger than a pipe's buffer, so the writer meets the closed
     // pipe (`henn graph m.hplan | head -1`).

@@ -4,137 +4,45 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-/// Three steps with Nesterov momentum (a coefficient per step), so a resumed run that got the step
-/// number, the momentum state or the batch order wrong would end elsewhere.
-const MODEL: &str = r#"
-model tiny {
-  data { features = 30  classes = 1  scaling = minmax  train = "TRAIN" }
-  activation s = poly([0.5, 0.197, 0, -0.004], interval = [-5, 5], derivative = polynomial)
-  network {
-    dense out(1, activation = s)
-  }
-  optimizer = nag(lr = 1, momentum = nesterov)
-  train { batch = 8  iterations = 3  seed = 5 }
-  encryption { security = insecure(ring = 2^12)  scale_bits = 40 }
-}
-"#;
+use std::path::Path;
+use std::process::Output;
 
-fn henn(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_henn"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap()
-}
+use common::{fails_with, henn, json_lines, ok, read_json, train_csv};
 
-fn ok(out: &Output) {
-    assert!(
-        out.status.success(),
-        "failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn fails_with(out: &Output, needle: &str) {
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(needle), "stderr lacks `{needle}`: {err}");
-}
-
-fn train_csv() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/data/breast-cancer-train.csv")
-}
-
-/// Every stdout line as JSON (`--json`: progress events, then the result).
-fn json_lines(out: &Output) -> Vec<serde_json::Value> {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect()
-}
-
-fn read_json(dir: &Path, f: &str) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join(f)).unwrap()).unwrap()
+/// The toy model without its hidden layer, in three steps with Nesterov momentum (a coefficient
+/// per step), so a resumed run that got the step number, the momentum state or the batch order
+/// wrong would end elsewhere.
+fn model() -> String {
+    common::tiny(train_csv().to_str().unwrap())
+        .replace("    dense hidden(4, activation = s)\n", "")
+        .replace("sgd(lr = 1)", "nag(lr = 1, momentum = nesterov)")
+        .replace("iterations = 2", "iterations = 3")
 }
 
 /// compile + keygen (`sk.hkey`, `keys.hkeys`, `pk.hpub`) + encrypt with the secret key
 /// (`data.hct`, owner record `sk.owner`).
 fn setup(dir: &Path) {
-    let model = MODEL.replace("TRAIN", train_csv().to_str().unwrap());
-    std::fs::write(dir.join("tiny.henn"), model).unwrap();
+    std::fs::write(dir.join("tiny.henn"), model()).unwrap();
     ok(&henn(dir, &["compile", "tiny.henn", "-o", "tiny.hplan"]));
     keygen(dir, "sk.hkey", "keys.hkeys", "pk.hpub");
-    ok(&henn(
-        dir,
-        &[
-            "encrypt",
-            "tiny.hplan",
-            "--data",
-            train_csv().to_str().unwrap(),
-            "--secret-key",
-            "sk.hkey",
-            "-o",
-            "data.hct",
-        ],
-    ));
+    common::encrypt(dir, "tiny.hplan", &["--secret-key", "sk.hkey"], "data.hct");
 }
 
+/// A key generation for `tiny.hplan` (`--json`: its output names the sizes).
 fn keygen(dir: &Path, sk: &str, keys: &str, pk: &str) -> Output {
-    let out = henn(
-        dir,
-        &[
-            "keygen",
-            "tiny.hplan",
-            "--secret-key",
-            sk,
-            "--eval-keys",
-            keys,
-            "--public-key",
-            pk,
-            "--json",
-        ],
-    );
-    ok(&out);
-    out
+    common::keygen(dir, "tiny.hplan", sk, keys, &["--public-key", pk, "--json"])
 }
 
+/// The server on `tiny.hplan` with `keys.hkeys` and `data.hct`.
 fn serve(dir: &Path, extra: &[&str], out: &str) -> Output {
-    let mut args = vec![
-        "serve",
-        "tiny.hplan",
-        "--eval-keys",
-        "keys.hkeys",
-        "--data",
-        "data.hct",
-        "-o",
-        out,
-    ];
-    args.extend(extra);
-    henn(dir, &args)
+    common::serve(dir, "tiny.hplan", "keys.hkeys", "data.hct", out, extra)
 }
 
+/// The owner decrypting `state` with `sk.hkey`.
 fn decrypt(dir: &Path, state: &str, extra: &[&str], out: &str) -> Output {
-    let mut args = vec![
-        "decrypt",
-        state,
-        "--plan",
-        "tiny.hplan",
-        "--secret-key",
-        "sk.hkey",
-        "-o",
-        out,
-    ];
-    args.extend(extra);
-    henn(dir, &args)
+    common::decrypt(dir, state, "tiny.hplan", "sk.hkey", out, extra)
 }
 
 #[test]
@@ -209,21 +117,12 @@ fn decrypt_needs_only_the_plan_the_secret_key_and_the_state() {
     ));
     // A record of another key generation is refused by name.
     keygen(dir, "sk2.hkey", "keys2.hkeys", "pk2.hpub");
-    ok(&henn(
+    common::encrypt(
         dir,
-        &[
-            "encrypt",
-            "tiny.hplan",
-            "--data",
-            csv.to_str().unwrap(),
-            "--public-key",
-            "pk2.hpub",
-            "--owner-file",
-            "other.owner",
-            "-o",
-            "d2.hct",
-        ],
-    ));
+        "tiny.hplan",
+        &["--public-key", "pk2.hpub", "--owner-file", "other.owner"],
+        "d2.hct",
+    );
     let out = decrypt(
         dir,
         "state.hct",
@@ -282,50 +181,19 @@ fn serve_resumes_where_a_run_stopped_and_ends_where_one_run_ends() {
         "not a trained state",
     );
     fails_with(
-        &henn(
-            dir,
-            &[
-                "serve",
-                "tiny.hplan",
-                "--eval-keys",
-                "keys.hkeys",
-                "--data",
-                "s1.hct",
-                "-o",
-                "x.hct",
-            ],
-        ),
+        &common::serve(dir, "tiny.hplan", "keys.hkeys", "s1.hct", "x.hct", &[]),
         "--resume",
     );
     // A state of another key generation.
     keygen(dir, "sk2.hkey", "keys2.hkeys", "pk2.hpub");
-    ok(&henn(
+    common::encrypt(dir, "tiny.hplan", &["--secret-key", "sk2.hkey"], "d2.hct");
+    let out = common::serve(
         dir,
-        &[
-            "encrypt",
-            "tiny.hplan",
-            "--data",
-            train_csv().to_str().unwrap(),
-            "--secret-key",
-            "sk2.hkey",
-            "-o",
-            "d2.hct",
-        ],
-    ));
-    let out = henn(
-        dir,
-        &[
-            "serve",
-            "tiny.hplan",
-            "--eval-keys",
-            "keys2.hkeys",
-            "--data",
-            "d2.hct",
-            "--resume",
-            "s1.hct",
-            "-o",
-            "x.hct",
-        ],
+        "tiny.hplan",
+        "keys2.hkeys",
+        "d2.hct",
+        "x.hct",
+        &["--resume", "s1.hct"],
     );
     fails_with(&out, "different key generations");
     assert!(!dir.join("x.hct").exists());
@@ -410,8 +278,7 @@ fn json_progress_events_and_one_size_for_keys() {
 fn run_plots_accuracy_loss_and_stage_times() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let model = MODEL.replace("TRAIN", train_csv().to_str().unwrap());
-    std::fs::write(dir.join("tiny.henn"), model).unwrap();
+    std::fs::write(dir.join("tiny.henn"), model()).unwrap();
     let out = henn(dir, &["run", "tiny.henn", "--plot", "plots", "--json"]);
     ok(&out);
     for f in ["accuracy.svg", "loss.svg", "stages.svg"] {
@@ -449,4 +316,55 @@ fn run_plots_accuracy_loss_and_stage_times() {
         &["run", "tiny.henn", "--plot", "file", "--backend", "sim"],
     );
     fails_with(&out, "file");
+}
+
+#[test]
+fn train_plots_accuracy_and_loss_after_every_step() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(dir.join("tiny.henn"), model()).unwrap();
+    // `henn train tiny.henn --backend plain EXTRA...`
+    let train = |extra: &[&str]| {
+        let mut args = vec!["train", "tiny.henn", "--backend", "plain"];
+        args.extend(extra);
+        henn(dir, &args)
+    };
+    let out = train(&["--plot", "plots", "--json"]);
+    ok(&out);
+    // One point before training and one after each of the 3 steps, a marker on each.
+    for f in ["accuracy.svg", "loss.svg"] {
+        let svg = std::fs::read_to_string(dir.join("plots").join(f)).unwrap();
+        assert!(
+            svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
+            "{f}"
+        );
+        assert!(svg.contains("plaintext"), "{f} has no legend");
+        assert_eq!(svg.matches("<circle").count(), 4, "{f}");
+    }
+    // No encrypted curve and no stages in the clear.
+    assert!(!dir.join("plots/stages.svg").exists());
+    let curves = read_json(dir, "plots/curves.json");
+    assert_eq!(curves["measured_on"], "training");
+    assert!(curves.get("encrypted").is_none(), "{curves}");
+    let points = curves["plaintext"].as_array().unwrap();
+    let steps: Vec<f64> = points.iter().map(|p| p["step"].as_f64().unwrap()).collect();
+    assert_eq!(steps, [0.0, 1.0, 2.0, 3.0]);
+    for p in points {
+        let acc = p["accuracy"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&acc), "{p}");
+        assert!(p["loss"].as_f64().unwrap().is_finite(), "{p}");
+    }
+    assert_ne!(points[0]["loss"], points[3]["loss"], "the loss moves");
+    // With a test set the curves are measured on it; a --plot path that cannot be a directory
+    // is refused before training.
+    let out = train(&["--test", train_csv().to_str().unwrap(), "--plot", "plots2"]);
+    ok(&out);
+    assert_eq!(read_json(dir, "plots2/curves.json")["measured_on"], "test");
+    std::fs::write(dir.join("file"), "x").unwrap();
+    let out = train(&["--plot", "file"]);
+    fails_with(&out, "file");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).is_empty(),
+        "nothing trained"
+    );
 }

@@ -4,12 +4,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
+
+use common::{data, henn, last_json, ok};
 
 /// The main job's model on a toy ring: 64 → 10, degree-3 sigmoid, 2 SGD steps of 32.
 fn toy_model(dir: &Path, hidden: bool) -> PathBuf {
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/data");
     let network = if hidden {
         "dense hidden(8, activation = s3)\n    dense output(10, activation = s3)"
     } else {
@@ -35,31 +38,18 @@ model toy_digits {{
   encryption {{ security = insecure(ring = 2^12)  scale_bits = 40 }}
 }}
 "#,
-        train = data.join("digits-train.csv").display(),
-        test = data.join("digits-test.csv").display(),
+        train = data("digits-train.csv").display(),
+        test = data("digits-test.csv").display(),
     );
     let path = dir.join(if hidden { "hidden.henn" } else { "toy.henn" });
     std::fs::write(&path, src).unwrap();
     path
 }
 
-fn henn(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_henn"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
+/// The summary of a command that must succeed (its last stdout line).
 fn summary(out: &Output) -> serde_json::Value {
-    assert!(
-        out.status.success(),
-        "failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
+    ok(out);
+    last_json(out)
 }
 
 /// The encrypted predictions agree with plaintext inference of the same weights and the scores
@@ -184,7 +174,7 @@ fn predict_on_plaintext_weights_agrees_with_plaintext() {
 #[test]
 #[ignore = "128-bit: minutes; run by hand for BENCHMARKS.md"]
 fn digits_predict_at_128_bit() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = common::root();
     let out = henn(
         &root,
         &["predict", "examples/digits-encrypted.henn", "--json"],

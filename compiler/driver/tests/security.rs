@@ -4,42 +4,20 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+
+use common::{henn, ok, tiny, train_csv};
 
 use henn_ckks::serial::seal_envelope;
 use henn_ckks::{Encoder, Encryptor};
 use henn_runtime::files::{BundleReader, put_nested};
 use henn_runtime::server::LoadedPlan;
 
-const MODEL: &str = r#"
-model tiny {
-  data { features = 30  classes = 1  scaling = SCALING  train = "TRAIN" }
-  activation s = poly([0.5, 0.197, 0, -0.004], interval = [-5, 5], derivative = polynomial)
-  network {
-    dense hidden(4, activation = s)
-    dense out(1, activation = s)
-  }
-  optimizer = sgd(lr = 1)
-  train { batch = 8  iterations = 2  seed = 5 }
-  encryption { security = insecure(ring = 2^12)  scale_bits = 40 }
-}
-"#;
-
-fn henn(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_henn"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn ok(out: &Output) {
-    assert!(out.status.success(), "failed: {}", stderr(out));
 }
 
 fn fails_with(out: &Output, needle: &str) {
@@ -56,14 +34,10 @@ fn fails_with(out: &Output, needle: &str) {
     assert!(err.contains(needle), "stderr lacks `{needle}`: {err}");
 }
 
-fn train_csv() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/data/breast-cancer-train.csv")
-}
-
 /// compile + keygen (`sk.hkey`, `keys.hkeys`, `pk.hpub`) + encrypt (`data.hct`) in `dir`.
 fn setup(dir: &Path) -> String {
     let csv = train_csv().to_str().unwrap().to_owned();
-    let model = MODEL.replace("TRAIN", &csv).replace("SCALING", "minmax");
+    let model = tiny(&csv);
     std::fs::write(dir.join("tiny.henn"), model).unwrap();
     ok(&henn(dir, &["compile", "tiny.henn", "-o", "tiny.hplan"]));
     keygen(dir, "sk.hkey", "keys.hkeys", &["--public-key", "pk.hpub"]);
@@ -71,70 +45,35 @@ fn setup(dir: &Path) -> String {
     csv
 }
 
+/// A key generation for `tiny.hplan`, which must succeed.
 fn keygen(dir: &Path, sk: &str, keys: &str, extra: &[&str]) {
-    let mut args = vec![
-        "keygen",
-        "tiny.hplan",
-        "--secret-key",
-        sk,
-        "--eval-keys",
-        keys,
-    ];
-    args.extend(extra);
-    ok(&henn(dir, &args));
+    common::keygen(dir, "tiny.hplan", sk, keys, extra);
 }
 
+/// The training data encrypted for `tiny.hplan` under the public key `pk` (record `sk.owner`).
 fn encrypt(dir: &Path, pk: &str, out: &str) {
-    let csv = train_csv();
-    ok(&henn(
+    common::encrypt(
         dir,
-        &[
-            "encrypt",
-            "tiny.hplan",
-            "--data",
-            csv.to_str().unwrap(),
-            "--public-key",
-            pk,
-            "--owner-file",
-            "sk.owner",
-            "-o",
-            out,
-        ],
-    ));
+        "tiny.hplan",
+        &["--public-key", pk, "--owner-file", "sk.owner"],
+        out,
+    );
 }
 
 fn serve(dir: &Path, plan: &str, keys: &str, data: &str, out: &str) -> Output {
-    henn(
-        dir,
-        &[
-            "serve",
-            plan,
-            "--eval-keys",
-            keys,
-            "--data",
-            data,
-            "-o",
-            out,
-        ],
-    )
+    common::serve(dir, plan, keys, data, out, &[])
 }
 
+/// The owner decrypting `state` for `tiny.hplan` with `sk`, the scaling refitted on the data.
 fn decrypt(dir: &Path, state: &str, sk: &str, out: &str) -> Output {
     let csv = train_csv();
-    henn(
+    common::decrypt(
         dir,
-        &[
-            "decrypt",
-            state,
-            "--plan",
-            "tiny.hplan",
-            "--secret-key",
-            sk,
-            "--data",
-            csv.to_str().unwrap(),
-            "-o",
-            out,
-        ],
+        state,
+        "tiny.hplan",
+        sk,
+        out,
+        &["--data", csv.to_str().unwrap()],
     )
 }
 
@@ -441,7 +380,7 @@ fn out_of_range_data_is_refused_before_encryption() {
         csv.push_str(&format!("{},{}\n", i % 2, row.join(",")));
     }
     std::fs::write(dir.join("big.csv"), csv).unwrap();
-    let model = MODEL.replace("TRAIN", "big.csv").replace("SCALING", "none");
+    let model = tiny("big.csv").replace("scaling = minmax", "scaling = none");
     std::fs::write(dir.join("tiny.henn"), model).unwrap();
     ok(&henn(dir, &["compile", "tiny.henn", "-o", "tiny.hplan"]));
     keygen(dir, "sk.hkey", "keys.hkeys", &["--public-key", "pk.hpub"]);
@@ -471,7 +410,7 @@ fn insecure_plans_say_so_on_every_command() {
     let dir = tmp.path();
     let csv = train_csv();
     let csv = csv.to_str().unwrap();
-    let model = MODEL.replace("TRAIN", csv).replace("SCALING", "minmax");
+    let model = tiny(csv);
     std::fs::write(dir.join("tiny.henn"), &model).unwrap();
     let warned = |out: &Output| {
         ok(out);

@@ -335,8 +335,12 @@ impl Trainer {
     }
 
     /// Runs one epoch (a fresh shuffle), stopping early when the schedule's step count is
-    /// reached. `on_step` is called after every step (for progress bars).
-    pub fn run_epoch(&mut self, mut on_step: impl FnMut(u64)) -> Result<EpochStats, TrainError> {
+    /// reached. `on_step` is called with the trainer after every step (for progress bars, or to
+    /// evaluate the weights step by step).
+    pub fn run_epoch(
+        &mut self,
+        mut on_step: impl FnMut(&Trainer),
+    ) -> Result<EpochStats, TrainError> {
         let order = self.shuffle_epoch();
         let bs = self.model.schedule.batch_size;
         let total = self.total_steps();
@@ -351,7 +355,7 @@ impl Trainer {
             correct += stats.correct;
             loss_sum += stats.loss * chunk.len() as f64;
             seen += chunk.len();
-            on_step(self.steps);
+            on_step(self);
         }
         self.epochs += 1;
         Ok(EpochStats {

@@ -51,16 +51,7 @@ pub fn run(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
     }
     let mut out = std::io::stdout().lock();
     if args.json {
-        let abs: serde_json::Map<String, serde_json::Value> = eval
-            .max_abs_preactivation
-            .iter()
-            .filter_map(|(l, v)| {
-                model
-                    .layers
-                    .get(*l)
-                    .map(|layer| (layer.name.clone(), json!(v)))
-            })
-            .collect();
+        let abs = crate::ui::per_layer_json(&model, &eval.max_abs_preactivation);
         writeln!(
             out,
             "{}",

@@ -35,19 +35,17 @@ use crate::inputs::{fill_samples_from, load_data, load_model};
 use crate::ui::{duration, peak_rss_bytes};
 
 #[derive(Debug, clap::Args)]
+#[command(
+    mut_arg("data", |a| a.help("Training data for the encrypted-weights mode (CSV `label,f1,…`, or `IMAGES,LABELS` IDX files); default: the model's.")),
+    mut_arg("test", |a| a.help("The queries: a labelled test set, same formats; default: the model's.")),
+)]
 pub struct PredictArgs {
-    /// The .henn model (its bundled data is used unless --data/--test say otherwise).
-    pub file: PathBuf,
+    #[command(flatten)]
+    pub input: crate::inputs::ModelData,
     /// Plaintext-weights mode: classify with these weights (a `henn train -o`, `run -o` or
     /// `decrypt` weights file) instead of training under encryption first.
     #[arg(long)]
     pub weights: Option<PathBuf>,
-    /// Training data (encrypted-weights mode).
-    #[arg(long)]
-    pub data: Option<PathBuf>,
-    /// The queries: a labelled test set (CSV, or IMAGES,LABELS for IDX).
-    #[arg(long)]
-    pub test: Option<PathBuf>,
     /// Classify only the first N test samples.
     #[arg(long)]
     pub limit: Option<usize>,
@@ -101,12 +99,13 @@ fn size(path: &Path) -> u64 {
 }
 
 pub fn run(args: PredictArgs) -> anyhow::Result<ExitCode> {
-    let mut model = load_model(&args.file)?;
-    let test_path = args
-        .test
-        .clone()
-        .or_else(|| model.data.test.clone())
-        .with_context(|| format!("{} names no test data: pass --test", args.file.display()))?;
+    let mut model = load_model(&args.input.file)?;
+    let test_path = args.input.test_path(&model).with_context(|| {
+        format!(
+            "{} names no test data: pass --test",
+            args.input.file.display()
+        )
+    })?;
     let mut test = load_data(&model, &test_path)?;
     if let Some(n) = args.limit {
         test = test.subset(&(0..n.min(test.len())).collect::<Vec<_>>());
@@ -422,23 +421,14 @@ fn encrypted_weights(
     seconds: &mut Seconds,
     sizes: &mut Sizes,
 ) -> anyhow::Result<Ready> {
-    let train_path = args
-        .data
-        .clone()
-        .or_else(|| model.data.train.clone())
-        .with_context(|| {
-            format!(
-                "{} names no training data: pass --data",
-                args.file.display()
-            )
-        })?;
+    let train_path = args.input.train_path(model)?;
     let train = load_data(model, &train_path)?;
     for note in fill_samples_from(model, &train_path, train.len()) {
         eprintln!("{note}");
     }
     let t = Instant::now();
     let (tc, ic) = compile_for_inference(model, &Default::default(), batch, scores)
-        .with_context(|| format!("cannot compile {}", args.file.display()))?;
+        .with_context(|| format!("cannot compile {}", args.input.file.display()))?;
     crate::ui::warn_insecure(&tc.plan);
     let (train_plan, infer_plan) = (dir.join("train.hplan"), dir.join("infer.hplan"));
     henn_plan::io::save(&tc.plan, &train_plan)?;

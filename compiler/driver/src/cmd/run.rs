@@ -32,18 +32,13 @@ use henn_tir::train::{Trainer, evaluate};
 use henn_tir::{Slot, interp::Tensor};
 
 use crate::inputs::{fill_samples_from, load_data};
+use crate::plot::{Series, StepPoint};
 use crate::ui::{Stages, StepProgress, bar, duration, peak_rss_bytes};
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// The .henn model (its bundled data is used unless --data/--test say otherwise).
-    pub file: PathBuf,
-    /// Training data (CSV, or IMAGES,LABELS for IDX).
-    #[arg(long)]
-    pub data: Option<PathBuf>,
-    /// Test data.
-    #[arg(long)]
-    pub test: Option<PathBuf>,
+    #[command(flatten)]
+    pub input: crate::inputs::ModelData,
     /// Run only the first K steps of the schedule's plan.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=henn_contract::MAX_STEPS))]
     pub iterations: Option<u64>,
@@ -119,44 +114,119 @@ fn merge(
     (merged, max_err)
 }
 
+/// The model and its data, read before any work.
+struct Inputs {
+    model: henn_sema::Model,
+    train_path: PathBuf,
+    train: Dataset,
+    test: Option<Dataset>,
+}
+
+/// What training left: the decrypted state, the twin beside it, and the curves for `--plot`.
+struct Trained {
+    enc_state: BTreeMap<Slot, Vec<f64>>,
+    twin: Trainer,
+    /// Test accuracy of the initial weights.
+    before: Option<f64>,
+    enc_curve: Vec<StepPoint>,
+    twin_curve: Vec<StepPoint>,
+    seconds: Seconds,
+}
+
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let mut model = match henn_sema::check_file(&args.file) {
+    let Some(mut inputs) = read_inputs(&args)? else {
+        return Ok(ExitCode::FAILURE);
+    };
+    let mut stages = Stages::new(args.json);
+    let (plan, steps) = compile_plan(&args, &mut inputs, &mut stages)?;
+    if args.backend == RunBackend::Ckks && !check_estimate(&plan, steps, &args)? {
+        return Ok(ExitCode::FAILURE);
+    }
+    let trained = train_both(&args, &inputs, &plan, steps, &mut stages)?;
+    let Inputs { model, test, .. } = &inputs;
+    let (merged, max_weight_error) = merge(trained.twin.state(), &trained.enc_state);
+    let (plain_acc, enc_acc) = match test {
+        Some(test) => (
+            Some(trained.twin.evaluate(test)?.accuracy),
+            Some(evaluate(model, &merged, trained.twin.scaler(), test)?.accuracy),
+        ),
+        None => (None, None),
+    };
+    if let Some(out) = &args.output {
+        save_weights(out, model, &trained.twin, &merged, steps as u64)?;
+    }
+    if let Some(dir) = &args.plot {
+        plot(dir, test.is_some(), &trained)?;
+    }
+    let summary = serde_json::json!({
+        "event": "final",
+        "model": model.name,
+        "backend": match args.backend { RunBackend::Ckks => "ckks", RunBackend::Sim => "sim" },
+        "log_n": plan.params.log_n,
+        "security": plan.params.security,
+        "steps": steps,
+        "planned_steps": plan.schedule.steps(),
+        "batch": plan.data.batch_size,
+        "chance_accuracy": test.as_ref().map(chance),
+        "accuracy_before": trained.before,
+        "plaintext_accuracy": plain_acc,
+        "encrypted_accuracy": enc_acc,
+        "max_weight_error": max_weight_error,
+        "seconds": trained.seconds.iter().map(|(k, v)| ((*k).to_owned(), (*v).into())).collect::<serde_json::Map<_, _>>(),
+        "peak_rss_bytes": peak_rss_bytes(),
+        // Key and upload sizes from the one function every command uses (not the keys' size in
+        // memory, which holds both halves of every key).
+        "upload_bytes": henn_plan::report::sizes(&plan).upload_bytes(steps as u64),
+        "key_bytes": henn_plan::report::sizes(&plan).key_bytes,
+        "bootstraps": plan.bootstrap.as_ref().map_or(0, |b| u64::from(b.per_step) * steps as u64),
+        "weights": args.output.as_ref().map(|p| p.display().to_string()),
+    });
+    if args.json {
+        outln!("{summary}");
+    } else {
+        print_summary(&args.input.file, &plan, &summary, &trained.seconds);
+    }
+    Ok(verdict(max_weight_error))
+}
+
+/// The model (diagnostics printed, `None` when it does not check) and its data; the `--plot`
+/// directory is made here, so a path that cannot be one fails before any work.
+fn read_inputs(args: &RunArgs) -> anyhow::Result<Option<Inputs>> {
+    let model = match henn_sema::check_file(&args.input.file) {
         Ok(m) => m,
         Err(e) => {
             eprintln!("{e}");
-            return Ok(ExitCode::FAILURE);
+            return Ok(None);
         }
     };
-    let train_path = args
-        .data
-        .clone()
-        .or_else(|| model.data.train.clone())
-        .with_context(|| {
-            format!(
-                "{} names no training data: pass --data",
-                args.file.display()
-            )
-        })?;
-    let test_path = args.test.clone().or_else(|| model.data.test.clone());
+    let train_path = args.input.train_path(&model)?;
     let train = load_data(&model, &train_path)?;
-    let test = match &test_path {
-        Some(p) => Some(load_data(&model, p)?),
-        None => None,
-    };
+    let test = args.input.load_test(&model)?;
     if let Some(dir) = &args.plot {
-        // Before any work: a --plot path that cannot be a directory fails here, not after a run.
         std::fs::create_dir_all(dir)
             .with_context(|| format!("--plot {}: cannot create the directory", dir.display()))?;
     }
-    let mut stages = Stages::new(args.json);
+    Ok(Some(Inputs {
+        model,
+        train_path,
+        train,
+        test,
+    }))
+}
 
-    // Compile the schedule's plan.
+/// Compiles the schedule's plan (the sample count filled in from the data) and the number of
+/// steps to run (`--iterations`, at most the plan's).
+fn compile_plan(
+    args: &RunArgs,
+    inputs: &mut Inputs,
+    stages: &mut Stages,
+) -> anyhow::Result<(Plan, usize)> {
     stages.start("compile");
-    for note in fill_samples_from(&mut model, &train_path, train.len()) {
+    for note in fill_samples_from(&mut inputs.model, &inputs.train_path, inputs.train.len()) {
         eprintln!("{note}");
     }
-    let plan = compile_with(&model, &args.choices.options())
-        .with_context(|| format!("cannot compile {}", args.file.display()))?
+    let plan = compile_with(&inputs.model, &args.choices.options())
+        .with_context(|| format!("cannot compile {}", args.input.file.display()))?
         .plan;
     crate::ui::warn_insecure(&plan);
     stages.end();
@@ -164,29 +234,40 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let steps = match args.iterations {
         Some(k) if k > planned => bail!(
             "--iterations {k}: the plan of {} has {planned} steps",
-            args.file.display()
+            args.input.file.display()
         ),
         Some(k) => k,
         None => planned,
     } as usize;
-    if args.backend == RunBackend::Ckks && !check_estimate(&plan, steps, &args)? {
-        return Ok(ExitCode::FAILURE);
-    }
+    Ok((plan, steps))
+}
 
+/// The encrypted (or simulated) run and the plaintext twin on the same batches; with `--plot`,
+/// both evaluated after every step.
+fn train_both(
+    args: &RunArgs,
+    inputs: &Inputs,
+    plan: &Plan,
+    steps: usize,
+    stages: &mut Stages,
+) -> anyhow::Result<Trained> {
+    let Inputs {
+        model, train, test, ..
+    } = inputs;
     // The owner knows the job only through the plan's owner contract; the twin through the
     // model. Both apply the same rules (henn-contract), so their batches and start agree.
-    let prepared = Prepared::new(&plan.owner, &train)?;
-    let mut twin = Trainer::new(&model, &train)?;
-    let before = match &test {
+    let prepared = Prepared::new(&plan.owner, train)?;
+    let mut twin = Trainer::new(model, train)?;
+    let before = match test {
         Some(test) => Some(twin.evaluate(test)?.accuracy),
         None => None,
     };
     // With --plot, the encrypted state is decrypted and evaluated after every step.
-    let eval_set = test.as_ref().unwrap_or(&train);
-    let mut enc_curve: Vec<(f64, f64, f64)> = Vec::new();
+    let eval_set = test.as_ref().unwrap_or(train);
+    let mut enc_curve: Vec<StepPoint> = Vec::new();
     let mut on_step = |step: usize, state: &BTreeMap<Slot, Vec<f64>>| -> anyhow::Result<()> {
         let e = evaluate(
-            &model,
+            model,
             &merge(twin.state(), state).0,
             twin.scaler(),
             eval_set,
@@ -199,12 +280,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let enc_state = match args.backend {
-        RunBackend::Ckks => encrypted_run(&plan, &prepared, steps, &mut stages, watch)?,
-        RunBackend::Sim => simulated_run(&plan, &prepared, steps, &mut stages, watch)?,
+        RunBackend::Ckks => encrypted_run(plan, &prepared, steps, stages, watch)?,
+        RunBackend::Sim => simulated_run(plan, &prepared, steps, stages, watch)?,
     };
-    // Key and upload sizes from the one function every command uses (not the keys' size in
-    // memory, which holds both halves of every key).
-    let sizes = henn_plan::report::sizes(&plan);
 
     // The plaintext twin.
     stages.start("plaintext");
@@ -218,68 +296,52 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     }
     stages.end();
-    let seconds = std::mem::take(&mut stages.seconds);
     enc_curve.insert(0, twin_curve[0]);
+    Ok(Trained {
+        enc_state,
+        twin,
+        before,
+        enc_curve,
+        twin_curve,
+        seconds: std::mem::take(&mut stages.seconds),
+    })
+}
 
-    let (merged, max_weight_error) = merge(twin.state(), &enc_state);
-    let (plain_acc, enc_acc) = match &test {
-        Some(test) => (
-            Some(twin.evaluate(test)?.accuracy),
-            Some(evaluate(&model, &merged, twin.scaler(), test)?.accuracy),
-        ),
-        None => (None, None),
-    };
-    if let Some(out) = &args.output {
-        save_weights(out, &model, &twin, &merged, steps as u64)?;
-    }
-    if let Some(dir) = &args.plot {
-        let on = if test.is_some() { "test" } else { "training" };
-        crate::plot::run_charts(dir, on, &enc_curve, &twin_curve, &seconds)?;
-    }
-    let bootstraps = plan
-        .bootstrap
-        .as_ref()
-        .map_or(0, |b| u64::from(b.per_step) * steps as u64);
-    let summary = serde_json::json!({
-        "event": "final",
-        "model": model.name,
-        "backend": match args.backend { RunBackend::Ckks => "ckks", RunBackend::Sim => "sim" },
-        "log_n": plan.params.log_n,
-        "security": plan.params.security,
-        "steps": steps,
-        "planned_steps": planned,
-        "batch": plan.data.batch_size,
-        "chance_accuracy": test.as_ref().map(chance),
-        "accuracy_before": before,
-        "plaintext_accuracy": plain_acc,
-        "encrypted_accuracy": enc_acc,
-        "max_weight_error": max_weight_error,
-        "seconds": seconds.iter().map(|(k, v)| ((*k).to_owned(), (*v).into())).collect::<serde_json::Map<_, _>>(),
-        "peak_rss_bytes": peak_rss_bytes(),
-        "upload_bytes": sizes.upload_bytes(steps as u64),
-        "key_bytes": sizes.key_bytes,
-        "bootstraps": bootstraps,
-        "weights": args.output.as_ref().map(|p| p.display().to_string()),
-    });
-    if args.json {
-        outln!("{summary}");
-    } else {
-        print_summary(&args.file, &plan, &summary, &seconds);
-    }
+/// `--plot DIR`: the encrypted curve beside the twin's, and the time per stage.
+fn plot(dir: &Path, on_test: bool, trained: &Trained) -> anyhow::Result<()> {
+    let on = if on_test { "test" } else { "training" };
+    let series = [
+        Series {
+            label: "encrypted",
+            key: "encrypted",
+            points: &trained.enc_curve,
+        },
+        Series {
+            label: "plaintext twin",
+            key: "plaintext_twin",
+            points: &trained.twin_curve,
+        },
+    ];
+    crate::plot::step_charts(dir, on, &series, &trained.seconds)
+}
+
+/// Exit 1 when the encrypted weights are not finite or differ from the twin's by more than the
+/// CKKS noise accounts for.
+fn verdict(max_weight_error: f64) -> ExitCode {
     if max_weight_error.is_nan() {
         eprintln!(
             "error: the encrypted weights are not finite: values left the ranges the plan assumes (try `--backend sim --iterations K` to see where the error grows)"
         );
-        return Ok(ExitCode::FAILURE);
+        return ExitCode::FAILURE;
     }
     if !henn_owner::job::within(max_weight_error, henn_owner::job::TWIN_AGREEMENT) {
         eprintln!(
             "error: the encrypted weights differ from the plaintext twin's by {max_weight_error:.3e}, more than the {:.0e} CKKS noise accounts for: the encrypted run is wrong",
             henn_owner::job::TWIN_AGREEMENT
         );
-        return Ok(ExitCode::FAILURE);
+        return ExitCode::FAILURE;
     }
-    Ok(ExitCode::SUCCESS)
+    ExitCode::SUCCESS
 }
 
 /// Prints the plan's estimate for `steps` steps and says whether the run may start.

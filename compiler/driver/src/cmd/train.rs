@@ -4,7 +4,8 @@
 //! initialisation and batch order from its seed) by interpreting the tensor IR, prints per-epoch
 //! loss and accuracy (a progress bar on a terminal, or one JSON object per epoch with `--json`),
 //! and warns when a layer's pre-activations leave its activation's fitted interval (`--strict`
-//! turns that into exit 1, without writing weights).
+//! turns that into exit 1, without writing weights). `--plot DIR` draws accuracy and loss after
+//! every step (through `crate::plot::step_charts`, as `henn run --plot` does).
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
@@ -15,9 +16,13 @@ use std::time::Instant;
 use anyhow::Context;
 use henn_sema::Model;
 
-use crate::inputs::{load_data, load_model};
-use henn_tir::train::{RangeViolation, Trainer};
+use henn_data::Dataset;
+use henn_tir::train::{EpochStats, Evaluation, RangeViolation, Trainer};
 use serde_json::json;
+
+use crate::inputs::{load_data, load_model};
+use crate::plot::{Series, StepPoint};
+use crate::ui::{per_layer, per_layer_json};
 
 /// Where training runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -28,20 +33,14 @@ pub enum Backend {
 
 #[derive(Debug, clap::Args)]
 pub struct TrainArgs {
-    /// The .henn model.
-    pub file: PathBuf,
+    #[command(flatten)]
+    pub input: crate::inputs::ModelData,
     /// The backend to train on: `plain` runs the plaintext reference on a .henn model.
     #[arg(long, value_enum, required_unless_present = "eval_keys")]
     pub backend: Option<Backend>,
     /// Deprecated alias of `henn serve FILE --eval-keys K --data D -o OUT` (the server role).
     #[arg(long, conflicts_with_all = ["backend", "strict", "test"])]
     pub eval_keys: Option<PathBuf>,
-    /// Training data (CSV `label,f1,…`, or `IMAGES,LABELS` IDX files); default: the model's.
-    #[arg(long)]
-    pub data: Option<PathBuf>,
-    /// Test data, same formats; default: the model's.
-    #[arg(long)]
-    pub test: Option<PathBuf>,
     /// One JSON object per epoch and a final one on stdout.
     #[arg(long)]
     pub json: bool,
@@ -51,48 +50,241 @@ pub struct TrainArgs {
     /// Write the trained weights here (JSON; CSV when the name ends in `.csv`).
     #[arg(short = 'o', long = "output")]
     pub output: Option<PathBuf>,
-}
-
-fn layer_map(
-    model: &Model,
-    values: &BTreeMap<usize, f64>,
-) -> serde_json::Map<String, serde_json::Value> {
-    values
-        .iter()
-        .filter_map(|(l, v)| {
-            model
-                .layers
-                .get(*l)
-                .map(|layer| (layer.name.clone(), json!(v)))
-        })
-        .collect()
+    /// Write SVG charts here: accuracy and loss after every step (on the test set, or the
+    /// training set when there is none); the numbers in `curves.json`.
+    #[arg(long, value_name = "DIR")]
+    pub plot: Option<PathBuf>,
 }
 
 fn violation_json(v: &RangeViolation) -> serde_json::Value {
     json!({"layer": v.name, "seen": [v.seen.0, v.seen.1], "interval": [v.interval.0, v.interval.1]})
 }
 
+/// Test accuracy and loss after every step, for `--plot` (on the test set, or the training set
+/// when there is none, as `henn run` measures its curves).
+struct StepCurve<'a> {
+    on: &'a Dataset,
+    points: Vec<StepPoint>,
+    /// The first evaluation that failed (reported after the epoch).
+    error: Option<henn_tir::TrainError>,
+}
+
+impl<'a> StepCurve<'a> {
+    /// The curve's first point: the weights before training.
+    fn new(on: &'a Dataset, trainer: &Trainer) -> anyhow::Result<Self> {
+        let e = trainer.evaluate(on)?;
+        Ok(Self {
+            on,
+            points: vec![(0.0, e.accuracy, e.loss)],
+            error: None,
+        })
+    }
+
+    fn record(&mut self, trainer: &Trainer) {
+        match trainer.evaluate(self.on) {
+            Ok(e) => self
+                .points
+                .push((trainer.steps() as f64, e.accuracy, e.loss)),
+            Err(e) => {
+                self.error.get_or_insert(e);
+            }
+        }
+    }
+}
+
+/// Where the per-epoch lines go: stdout, or above the progress bar on a terminal.
+struct Printer {
+    json: bool,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Printer {
+    fn new(json: bool, total_steps: u64) -> Self {
+        let bar = (!json && std::io::stderr().is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::new(total_steps);
+            if let Ok(style) =
+                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} steps {msg}")
+            {
+                bar.set_style(style);
+            }
+            bar
+        });
+        Self { json, bar }
+    }
+
+    fn set_position(&self, steps: u64) {
+        if let Some(b) = &self.bar {
+            b.set_position(steps);
+        }
+    }
+
+    fn clear(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+
+    /// A line of the run's text on stdout.
+    fn line(&self, out: &mut impl Write, line: String) -> std::io::Result<()> {
+        match &self.bar {
+            Some(b) => {
+                b.println(line);
+                Ok(())
+            }
+            None => writeln!(out, "{line}"),
+        }
+    }
+
+    /// A warning on stderr.
+    fn warn(&self, msg: String) {
+        match &self.bar {
+            Some(b) => b.println(msg),
+            None => eprintln!("{msg}"),
+        }
+    }
+}
+
+/// One epoch's line: a JSON object, or the text line with loss, accuracies and ranges.
+fn print_epoch(
+    out: &mut impl Write,
+    printer: &Printer,
+    model: &Model,
+    stats: &EpochStats,
+    eval: Option<&Evaluation>,
+    total_epochs: u64,
+    secs: f64,
+) -> std::io::Result<()> {
+    let test_accuracy = eval.map(|e| e.accuracy);
+    if printer.json {
+        let v = json!({
+            "event": "epoch",
+            "epoch": stats.epoch,
+            "steps": stats.steps,
+            "train_loss": stats.train_loss,
+            "train_accuracy": stats.train_accuracy,
+            "test_accuracy": test_accuracy,
+            "test_loss": eval.map(|e| e.loss),
+            "max_abs_preactivation": per_layer_json(model, &stats.max_abs_preactivation),
+            "seconds": secs,
+        });
+        return writeln!(out, "{v}");
+    }
+    let ranges: Vec<String> = per_layer(model, &stats.max_abs_preactivation)
+        .map(|(name, v)| format!("{name} {v:.2}"))
+        .collect();
+    let line = format!(
+        "epoch {:>3}/{total_epochs}  loss {:.4}  train acc {:5.1}%  test acc {}  max|z|: {}",
+        stats.epoch,
+        stats.train_loss,
+        100.0 * stats.train_accuracy,
+        test_accuracy.map_or("  n/a".to_owned(), |a| format!("{:5.1}%", 100.0 * a)),
+        ranges.join(", ")
+    );
+    printer.line(out, line)
+}
+
+/// What the epochs left: for the final line.
+struct Outcome {
+    last_loss: f64,
+    test_accuracy: Option<f64>,
+    overall_abs: BTreeMap<usize, f64>,
+    failed_strict: bool,
+}
+
+/// Runs the epochs until the schedule is done (or `--strict` meets a range violation), printing
+/// a line per epoch and each new range violation once; `curve` records every step.
+fn epochs(
+    args: &TrainArgs,
+    model: &Model,
+    trainer: &mut Trainer,
+    test: Option<&Dataset>,
+    out: &mut impl Write,
+    mut curve: Option<&mut StepCurve<'_>>,
+) -> anyhow::Result<Outcome> {
+    let total_epochs = trainer
+        .total_steps()
+        .div_ceil(trainer.steps_per_epoch().max(1));
+    let printer = Printer::new(args.json, trainer.total_steps());
+    let mut warned = std::collections::BTreeSet::new();
+    let mut outcome = Outcome {
+        last_loss: f64::NAN,
+        test_accuracy: None,
+        overall_abs: BTreeMap::new(),
+        failed_strict: false,
+    };
+    while !trainer.done() {
+        let t0 = Instant::now();
+        let stats = match trainer.run_epoch(|t| {
+            printer.set_position(t.steps());
+            if let Some(c) = curve.as_mut() {
+                c.record(t);
+            }
+        }) {
+            Ok(stats) => stats,
+            Err(err) => {
+                printer.clear();
+                if args.json {
+                    let v = json!({"event": "error", "steps": trainer.steps(), "message": err.to_string()});
+                    writeln!(out, "{v}")?;
+                }
+                return Err(err.into());
+            }
+        };
+        if let Some(e) = curve.as_mut().and_then(|c| c.error.take()) {
+            printer.clear();
+            return Err(e.into());
+        }
+        let secs = t0.elapsed().as_secs_f64();
+        outcome.last_loss = stats.train_loss;
+        for (l, v) in &stats.max_abs_preactivation {
+            let e = outcome.overall_abs.entry(*l).or_insert(0.0);
+            *e = e.max(*v);
+        }
+        let eval = test.map(|t| trainer.evaluate(t)).transpose()?;
+        outcome.test_accuracy = eval.as_ref().map(|e| e.accuracy);
+        let violations = trainer.range_violations();
+        print_epoch(
+            out,
+            &printer,
+            model,
+            &stats,
+            eval.as_ref(),
+            total_epochs,
+            secs,
+        )?;
+        for v in &violations {
+            if warned.insert(v.layer) {
+                printer.warn(format!(
+                    "{}: {v}",
+                    if args.strict { "error" } else { "warning" }
+                ));
+            }
+        }
+        if args.strict && !violations.is_empty() {
+            outcome.failed_strict = true;
+            break;
+        }
+    }
+    printer.clear();
+    Ok(outcome)
+}
+
 pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let Some(Backend::Plain) = args.backend else {
         anyhow::bail!("pass --backend plain (`henn serve` trains on ciphertexts)");
     };
-    let model = load_model(&args.file)?;
-    let train_path = args
-        .data
-        .clone()
-        .or_else(|| model.data.train.clone())
-        .ok_or(henn_tir::TrainError::NoData { what: "training" })?;
-    let train = load_data(&model, &train_path)?;
-    let test_path = args.test.clone().or_else(|| model.data.test.clone());
-    let test = test_path
-        .as_deref()
-        .map(|p| load_data(&model, p))
-        .transpose()?;
+    let model = load_model(&args.input.file)?;
+    let train = load_data(&model, &args.input.train_path(&model)?)?;
+    let test = args.input.load_test(&model)?;
+    if let Some(dir) = &args.plot {
+        // Before any work: a --plot path that cannot be a directory fails here, not after a run.
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("--plot {}: cannot create the directory", dir.display()))?;
+    }
 
     let mut trainer = Trainer::new(&model, &train)?;
     let total_steps = trainer.total_steps();
     let per_epoch = trainer.steps_per_epoch().max(1);
-    let total_epochs = total_steps.div_ceil(per_epoch);
     let mut out = std::io::stdout().lock();
     if !args.json {
         writeln!(
@@ -102,110 +294,22 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
             trainer.samples(),
             total_steps,
             model.schedule.batch_size,
-            total_epochs
+            total_steps.div_ceil(per_epoch)
         )?;
     }
-    let bar = (!args.json && std::io::stderr().is_terminal()).then(|| {
-        let bar = indicatif::ProgressBar::new(total_steps);
-        if let Ok(style) =
-            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} steps {msg}")
-        {
-            bar.set_style(style);
-        }
-        bar
-    });
-
-    let mut warned = std::collections::BTreeSet::new();
-    let mut overall_abs: BTreeMap<usize, f64> = BTreeMap::new();
-    let mut last_loss = f64::NAN;
-    let mut test_accuracy = None;
+    let mut curve = match &args.plot {
+        Some(_) => Some(StepCurve::new(test.as_ref().unwrap_or(&train), &trainer)?),
+        None => None,
+    };
     let started = Instant::now();
-    let mut failed_strict = false;
-    while !trainer.done() {
-        let t0 = Instant::now();
-        let stats = match trainer.run_epoch(|s| {
-            if let Some(b) = &bar {
-                b.set_position(s);
-            }
-        }) {
-            Ok(stats) => stats,
-            Err(err) => {
-                if let Some(b) = &bar {
-                    b.finish_and_clear();
-                }
-                if args.json {
-                    let v = json!({"event": "error", "steps": trainer.steps(), "message": err.to_string()});
-                    writeln!(out, "{v}")?;
-                }
-                return Err(err.into());
-            }
-        };
-        let secs = t0.elapsed().as_secs_f64();
-        last_loss = stats.train_loss;
-        for (l, v) in &stats.max_abs_preactivation {
-            let e = overall_abs.entry(*l).or_insert(0.0);
-            *e = e.max(*v);
-        }
-        let eval = test.as_ref().map(|t| trainer.evaluate(t)).transpose()?;
-        test_accuracy = eval.as_ref().map(|e| e.accuracy);
-        let violations = trainer.range_violations();
-        if args.json {
-            writeln!(
-                out,
-                "{}",
-                json!({
-                    "event": "epoch",
-                    "epoch": stats.epoch,
-                    "steps": stats.steps,
-                    "train_loss": stats.train_loss,
-                    "train_accuracy": stats.train_accuracy,
-                    "test_accuracy": test_accuracy,
-                    "test_loss": eval.as_ref().map(|e| e.loss),
-                    "max_abs_preactivation": layer_map(&model, &stats.max_abs_preactivation),
-                    "seconds": secs,
-                })
-            )?;
-        } else {
-            let ranges: Vec<String> = stats
-                .max_abs_preactivation
-                .iter()
-                .filter_map(|(l, v)| {
-                    model
-                        .layers
-                        .get(*l)
-                        .map(|layer| format!("{} {v:.2}", layer.name))
-                })
-                .collect();
-            let line = format!(
-                "epoch {:>3}/{total_epochs}  loss {:.4}  train acc {:5.1}%  test acc {}  max|z|: {}",
-                stats.epoch,
-                stats.train_loss,
-                100.0 * stats.train_accuracy,
-                test_accuracy.map_or("  n/a".to_owned(), |a| format!("{:5.1}%", 100.0 * a)),
-                ranges.join(", ")
-            );
-            match &bar {
-                Some(b) => b.println(line),
-                None => writeln!(out, "{line}")?,
-            }
-        }
-        for v in &violations {
-            if warned.insert(v.layer) {
-                let msg = format!("{}: {v}", if args.strict { "error" } else { "warning" });
-                match &bar {
-                    Some(b) => b.println(msg),
-                    None => eprintln!("{msg}"),
-                }
-            }
-        }
-        if args.strict && !violations.is_empty() {
-            failed_strict = true;
-            break;
-        }
-    }
-    if let Some(b) = &bar {
-        b.finish_and_clear();
-    }
+    let outcome = epochs(
+        &args,
+        &model,
+        &mut trainer,
+        test.as_ref(),
+        &mut out,
+        curve.as_mut(),
+    )?;
     let violations = trainer.range_violations();
     if args.json {
         writeln!(
@@ -215,12 +319,12 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
                 "event": "final",
                 "model": model.name,
                 "steps": trainer.steps(),
-                "train_loss": last_loss,
-                "test_accuracy": test_accuracy,
-                "max_abs_preactivation": layer_map(&model, &overall_abs),
+                "train_loss": outcome.last_loss,
+                "test_accuracy": outcome.test_accuracy,
+                "max_abs_preactivation": per_layer_json(&model, &outcome.overall_abs),
                 "range_violations": violations.iter().map(violation_json).collect::<Vec<_>>(),
                 "seconds": started.elapsed().as_secs_f64(),
-                "strict_failure": failed_strict,
+                "strict_failure": outcome.failed_strict,
             })
         )?;
     } else {
@@ -229,11 +333,22 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
             "done: {} steps in {:.2} s, train loss {:.4}, test accuracy {}",
             trainer.steps(),
             started.elapsed().as_secs_f64(),
-            last_loss,
-            test_accuracy.map_or("n/a".to_owned(), |a| format!("{:.2}%", 100.0 * a))
+            outcome.last_loss,
+            outcome
+                .test_accuracy
+                .map_or("n/a".to_owned(), |a| format!("{:.2}%", 100.0 * a))
         )?;
     }
-    if failed_strict {
+    if let (Some(dir), Some(curve)) = (&args.plot, &curve) {
+        let on = if test.is_some() { "test" } else { "training" };
+        let series = [Series {
+            label: "plaintext",
+            key: "plaintext",
+            points: &curve.points,
+        }];
+        crate::plot::step_charts(dir, on, &series, &[])?;
+    }
+    if outcome.failed_strict {
         eprintln!("error: --strict: pre-activations left the fitted interval; no weights written");
         return Ok(ExitCode::FAILURE);
     }
@@ -285,14 +400,17 @@ model tiny {
         let file = dir.join("tiny.henn");
         std::fs::write(&file, MODEL.replace("ACT", act)).unwrap();
         TrainArgs {
-            file,
+            input: crate::inputs::ModelData {
+                file,
+                data: Some(data("digits-train.csv")),
+                test: Some(data("digits-test.csv")),
+            },
             backend: Some(Backend::Plain),
             eval_keys: None,
-            data: Some(data("digits-train.csv")),
-            test: Some(data("digits-test.csv")),
             json: true,
             strict,
             output: Some(dir.join("w.json")),
+            plot: None,
         }
     }
 
@@ -320,7 +438,7 @@ model tiny {
         let dir = scratch("strict");
         let act = "poly([0.5, 0.106795345, 0.0, -0.000385032598], interval = [-8, 8])";
         let mut a = args(&dir, act, true);
-        a.data = Some(data("digits-train.csv"));
+        a.input.data = Some(data("digits-train.csv"));
         let code = run(a).unwrap();
         assert_eq!(code, ExitCode::FAILURE);
         assert!(!dir.join("w.json").exists());
@@ -331,7 +449,7 @@ model tiny {
     fn wrong_width_data_is_an_error_naming_the_file() {
         let dir = scratch("width");
         let mut a = args(&dir, "sigmoid_fit(degree = 5, interval = [-8, 8])", false);
-        a.data = Some(data("breast-cancer-train.csv"));
+        a.input.data = Some(data("breast-cancer-train.csv"));
         let err = run(a).unwrap_err().to_string();
         assert!(
             err.contains("breast-cancer-train.csv:2") && err.contains("expects 64"),
