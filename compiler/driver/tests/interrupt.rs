@@ -11,19 +11,12 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-const MODEL: &str = r#"
-model tiny {
-  data { features = 30  classes = 1  scaling = minmax  train = "TRAIN" }
-  activation s = poly([0.5, 0.197, 0, -0.004], interval = [-5, 5], derivative = polynomial)
-  network {
-    dense hidden(4, activation = s)
-    dense out(1, activation = s)
-  }
-  optimizer = sgd(lr = 1)
-  train { batch = 8  iterations = 2  seed = 5 }
-  encryption { security = insecure(ring = 2^13)  scale_bits = 40 }
+mod common;
+
+/// `keygen` of the shared toy model on a 2^13 ring takes long enough to be caught writing.
+fn model() -> String {
+    common::tiny(common::train_csv().to_str().unwrap()).replace("ring = 2^12", "ring = 2^13")
 }
-"#;
 
 fn henn(dir: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_henn"));
@@ -42,15 +35,13 @@ fn temporaries(dir: &Path) -> Vec<String> {
 #[test]
 fn a_signal_leaves_no_temporary_and_no_partial_output() {
     let dir = tempfile::tempdir().unwrap();
-    let csv =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/data/breast-cancer-train.csv");
-    let model = MODEL.replace("TRAIN", csv.to_str().unwrap());
+    let model = model();
+    assert!(model.contains("ring = 2^13"));
     std::fs::write(dir.path().join("tiny.henn"), model).unwrap();
-    let compiled = henn(dir.path())
-        .args(["compile", "tiny.henn", "-o", "tiny.hplan"])
-        .output()
-        .unwrap();
-    assert!(compiled.status.success());
+    common::ok(&common::henn(
+        dir.path(),
+        &["compile", "tiny.henn", "-o", "tiny.hplan"],
+    ));
 
     let mut interrupted = 0;
     for (k, delay_ms) in [5u64, 30, 80, 150, 300, 600, 1200].into_iter().enumerate() {
@@ -90,11 +81,7 @@ fn a_signal_leaves_no_temporary_and_no_partial_output() {
                         "{f} missing after a complete keygen"
                     );
                 }
-                let report = henn(dir.path())
-                    .args(["report", "tiny.hplan"])
-                    .output()
-                    .unwrap();
-                assert!(report.status.success());
+                common::ok(&common::henn(dir.path(), &["report", "tiny.hplan"]));
             }
             Some(130) => {
                 assert!(killed.success());
