@@ -4,6 +4,7 @@
 //! when every refreshed value fits in fewer slots.
 
 use super::*;
+use henn_passes::bootstrap::Placed;
 use henn_passes::placement::{Method, Placement, place_min_time, step_time};
 use henn_passes::schedule::bootstrap_sites;
 use henn_plan::bootstrap::{BootstrapSite, PlacementSummary};
@@ -222,36 +223,61 @@ fn placed_plan(
     let input_level = spec.output_level(params.max_level()).map_err(boot_err)? as u32;
     // The placement's cost model: the report's, on this chain (the sparse circuit is chosen
     // after the placement, from the values it refreshes: every bootstrap costs a full one here).
-    let times = OpTimes::new(
-        &CostModel::default(),
-        &ChainShape {
-            log_n: params.log_n(),
-            q_limbs: params.q().len(),
-            p_limbs: params.p().len(),
-            dnum: params.dnum(),
-            base_limbs: input_level as usize + 1,
-            bootstrap_log_slots: None,
-        },
-    );
+    let times_with = |log_slots: Option<u32>| {
+        OpTimes::new(
+            &CostModel::default(),
+            &ChainShape {
+                log_n: params.log_n(),
+                q_limbs: params.q().len(),
+                p_limbs: params.p().len(),
+                dnum: params.dnum(),
+                base_limbs: input_level as usize + 1,
+                bootstrap_log_slots: log_slots,
+            },
+        )
+    };
+    let times = times_with(None);
     let placement = if cost_driven {
         place_min_time(graph, usable, &times)?
     } else {
         let placed = place_bootstraps(graph, usable)?;
         let t = step_time(&placed.graph, &times);
         Placement {
-            greedy: Some((placed.bootstraps, t)),
+            greedy: Some((placed.clone(), t)),
             placed,
             est_time_s: t,
             method: Method::Greedy,
         }
     };
-    let summary = PlacementSummary {
-        method: placement.method.name().to_owned(),
-        bootstraps: placement.placed.bootstraps as u32,
-        est_step_s: placement.est_time_s,
-        greedy: placement.greedy.map(|(n, t)| (n as u32, t)),
+    let greedy = placement
+        .greedy
+        .as_ref()
+        .map(|(p, t)| (p.bootstraps as u32, *t));
+    // With its circuit (sparse or not, and the re-replication a zeroed one needs) the chosen
+    // placement may lose to the greedy one it beat: keep whichever is cheaper as built.
+    let finish = |placed: Placed| -> Result<(HeGraph, BootstrapSpec, f64), CompileError> {
+        let (graph, spec) = sparse_circuit(placed.graph, spec)?;
+        let t = step_time(&graph, &times_with(spec.log_slots));
+        Ok((graph, spec, t))
     };
-    let (graph, spec) = sparse_circuit(placement.placed.graph, spec)?;
+    let (bootstraps, mut method) = (placement.placed.bootstraps, placement.method);
+    let (mut graph, mut spec, mut est) = finish(placement.placed)?;
+    let mut chosen = bootstraps;
+    if method != Method::Greedy
+        && let Some((g, _)) = placement.greedy
+    {
+        let gb = g.bootstraps;
+        let (gg, gs, gt) = finish(g)?;
+        if gt < est {
+            (graph, spec, est, method, chosen) = (gg, gs, gt, Method::Greedy, gb);
+        }
+    }
+    let summary = PlacementSummary {
+        method: method.name().to_owned(),
+        bootstraps: chosen as u32,
+        est_step_s: est,
+        greedy,
+    };
     check_valid(&graph, usable)?;
     let sites = bootstrap_sites(&graph)?;
     let mut bootstrap =

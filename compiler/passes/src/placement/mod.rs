@@ -58,8 +58,8 @@ pub struct Placement {
     /// Estimated seconds of the placed step ([`step_time`]).
     pub est_time_s: f64,
     pub method: Method,
-    /// The greedy placement's bootstraps and estimated seconds (`None` when it failed).
-    pub greedy: Option<(usize, f64)>,
+    /// The greedy placement and its estimated seconds (`None` when it failed).
+    pub greedy: Option<(Placed, f64)>,
 }
 
 /// Estimated seconds of one run of `g` (every node at its depth): what the report sums over the
@@ -115,24 +115,46 @@ pub fn place_min_time(g: &HeGraph, levels: u32, times: &OpTimes) -> Result<Place
         }
         _ => None,
     };
-    let greedy_summary = greedy
-        .as_ref()
-        .ok()
-        .zip(greedy_time)
-        .map(|(p, t)| (p.bootstraps, t));
     match (searched, greedy) {
-        (Some((placed, t, method)), _) if greedy_time.is_none_or(|g| t < g) => Ok(Placement {
+        (Some((placed, t, method)), greedy) if greedy_time.is_none_or(|g| t < g) => Ok(Placement {
             placed,
             est_time_s: t,
             method,
-            greedy: greedy_summary,
+            greedy: greedy.ok().zip(greedy_time),
         }),
-        (_, Ok(placed)) => Ok(Placement {
-            est_time_s: greedy_time.unwrap_or(0.0),
-            placed,
-            method: Method::Greedy,
-            greedy: greedy_summary,
-        }),
+        (_, Ok(placed)) => {
+            let t = greedy_time.unwrap_or(0.0);
+            Ok(Placement {
+                greedy: Some((placed.clone(), t)),
+                est_time_s: t,
+                placed,
+                method: Method::Greedy,
+            })
+        }
         (_, Err(e)) => Err(e),
     }
+}
+
+/// [`place_min_time`] for each budget of `budgets` (in increasing order), each also offered the
+/// placement kept for the budgets below it: a placement within a budget is within every looser
+/// one and costs the same under one cost model, so the time (and, bootstraps dominating it, the
+/// bootstraps) can only fall as the budget grows, also where the search is bounded rather than
+/// exact (an exact search is monotone by itself).
+pub fn place_min_time_each(
+    g: &HeGraph,
+    budgets: &[u32],
+    times: &OpTimes,
+) -> Result<Vec<Placement>, IrError> {
+    let mut sorted = budgets.to_vec();
+    sorted.sort_unstable();
+    let mut out: Vec<Placement> = Vec::with_capacity(sorted.len());
+    for levels in sorted {
+        let p = place_min_time(g, levels, times)?;
+        let kept = match out.last() {
+            Some(tighter) if tighter.est_time_s < p.est_time_s => tighter.clone(),
+            _ => p,
+        };
+        out.push(kept);
+    }
+    Ok(out)
 }
