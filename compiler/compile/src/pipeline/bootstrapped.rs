@@ -241,33 +241,30 @@ fn placed_plan(
         place_min_time(graph, usable, &times)?
     } else {
         let placed = place_bootstraps(graph, usable)?;
-        let t = step_time(&placed.graph, &times);
         Placement {
-            greedy: Some((placed.clone(), t)),
+            est_time_s: step_time(&placed.graph, &times),
             placed,
-            est_time_s: t,
             method: Method::Greedy,
+            greedy: None,
         }
     };
-    let greedy = placement
-        .greedy
-        .as_ref()
-        .map(|(p, t)| (p.bootstraps as u32, *t));
     // With its circuit (sparse or not, and the re-replication a zeroed one needs) the chosen
-    // placement may lose to the greedy one it beat: keep whichever is cheaper as built.
+    // placement may lose to the greedy one it beat: both are estimated as built, and the
+    // cheaper kept.
     let finish = |placed: Placed| -> Result<(HeGraph, BootstrapSpec, f64), CompileError> {
         let (graph, spec) = sparse_circuit(placed.graph, spec)?;
         let t = step_time(&graph, &times_with(spec.log_slots));
         Ok((graph, spec, t))
     };
-    let (bootstraps, mut method) = (placement.placed.bootstraps, placement.method);
+    let (mut chosen, mut method) = (placement.placed.bootstraps, placement.method);
     let (mut graph, mut spec, mut est) = finish(placement.placed)?;
-    let mut chosen = bootstraps;
+    let mut greedy = (method == Method::Greedy).then_some((chosen as u32, est));
     if method != Method::Greedy
         && let Some((g, _)) = placement.greedy
     {
         let gb = g.bootstraps;
         let (gg, gs, gt) = finish(g)?;
+        greedy = Some((gb as u32, gt));
         if gt < est {
             (graph, spec, est, method, chosen) = (gg, gs, gt, Method::Greedy, gb);
         }

@@ -108,11 +108,13 @@ impl Flat {
                 last_use: None,
             });
         }
-        for i in 0..nodes.len() {
-            for k in 0..nodes[i].operands.len() {
-                let o = nodes[i].operands[k];
-                nodes[o].last_use = Some(i);
-            }
+        let reads: Vec<(usize, usize)> = nodes
+            .iter()
+            .enumerate()
+            .flat_map(|(i, n)| n.operands.iter().map(move |&o| (o, i)))
+            .collect();
+        for (o, i) in reads {
+            nodes[o].last_use = Some(i);
         }
         Ok(Flat {
             nodes,
