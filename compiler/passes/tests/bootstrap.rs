@@ -387,10 +387,7 @@ fn small_step(seed: u64, ops: usize) -> HeGraph {
         let b = values[next(values.len())];
         let v = match next(4) {
             0 => g.mul(a, b).unwrap(),
-            1 => {
-                let m = g.mul_plain(a, mask).unwrap();
-                g.op(HeOp::Rescale, &[m]).unwrap()
-            }
+            1 => g.mul_plain(a, mask).unwrap(),
             2 => g.add(a, b).unwrap(),
             _ => g.rotate(a, 1 + next(3) as i64).unwrap(),
         };
