@@ -120,6 +120,9 @@ pub struct CompileOptions {
     /// when the cost model says it pays (`henn_passes::pack`); `false` keeps the greedy
     /// placement's one bootstrap per refreshed value (the baseline).
     pub pack_refreshes: bool,
+    /// Place bootstraps for the least estimated time (`henn_passes::placement`); `false` keeps
+    /// the greedy placement (the baseline; `henn compile --greedy-placement`).
+    pub cost_placement: bool,
     /// Levels a leveled plan's chain keeps beyond its training steps, so that its trained state
     /// still has them for an inference plan (`compile_inference` with encrypted weights). 0 for a
     /// training-only plan; a bootstrapping plan ignores it (its state leaves every step refreshed).
@@ -131,6 +134,7 @@ impl Default for CompileOptions {
         CompileOptions {
             optimize: true,
             pack_refreshes: true,
+            cost_placement: true,
             reserve_levels: 0,
         }
     }

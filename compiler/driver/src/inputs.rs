@@ -117,6 +117,9 @@ pub struct CompilerChoices {
     /// state refreshes into as few bootstraps as the slots allow.
     #[arg(long)]
     pub no_pack: bool,
+    /// Place bootstraps greedily (the baseline) instead of for the least estimated time.
+    #[arg(long)]
+    pub greedy_placement: bool,
 }
 
 impl CompilerChoices {
@@ -124,6 +127,7 @@ impl CompilerChoices {
         henn_compile::CompileOptions {
             optimize: !self.no_opt,
             pack_refreshes: !self.no_pack,
+            cost_placement: !self.greedy_placement,
             ..Default::default()
         }
     }

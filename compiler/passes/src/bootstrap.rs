@@ -37,7 +37,7 @@ use petgraph::visit::NodeIndexable;
 use henn_he_ir::error::IrError;
 use henn_he_ir::graph::{HeGraph, ValueId};
 use henn_he_ir::op::HeOp;
-use henn_he_ir::types::{Kind, ValueType};
+use henn_he_ir::types::{Kind, Packing, ValueType};
 
 /// The placed graph and what the pass did.
 #[derive(Debug, Clone)]
@@ -56,13 +56,13 @@ fn unplaceable(reason: String) -> IrError {
 }
 
 /// A ciphertext a bootstrap can take: relinearized and at scale Δ.
-fn at_rest(ty: &ValueType) -> bool {
+pub(crate) fn at_rest(ty: &ValueType) -> bool {
     ty.kind == Kind::Cipher && ty.degree == 1 && ty.scale_pow == 1
 }
 
 /// Operations that change neither depth nor scale and have one ciphertext operand: refreshing their
 /// source refreshes them too.
-fn level_neutral_unary(op: &HeOp) -> bool {
+pub(crate) fn level_neutral_unary(op: &HeOp) -> bool {
     matches!(
         op,
         HeOp::Rotate(_) | HeOp::Conjugate | HeOp::Neg | HeOp::MulInt(_) | HeOp::AddScalar(_)
@@ -72,18 +72,18 @@ fn level_neutral_unary(op: &HeOp) -> bool {
 /// A map keyed by node index, dense over the graph's index range (node indices are small and
 /// dense; hashing them dominated the placement's time).
 #[derive(Debug, Clone)]
-struct NodeMap<T>(Vec<Option<T>>);
+pub(crate) struct NodeMap<T>(Vec<Option<T>>);
 
 impl<T: Copy> NodeMap<T> {
-    fn with_capacity(bound: usize) -> NodeMap<T> {
+    pub(crate) fn with_capacity(bound: usize) -> NodeMap<T> {
         NodeMap(vec![None; bound])
     }
 
-    fn get(&self, n: NodeIndex) -> Option<T> {
+    pub(crate) fn get(&self, n: NodeIndex) -> Option<T> {
         self.0.get(n.index()).copied().flatten()
     }
 
-    fn insert(&mut self, n: NodeIndex, value: T) {
+    pub(crate) fn insert(&mut self, n: NodeIndex, value: T) {
         let i = n.index();
         if i >= self.0.len() {
             self.0.resize(i + 1, None);
@@ -157,6 +157,31 @@ pub fn place_bootstraps(graph: &HeGraph, levels: u32) -> Result<Placed, IrError>
         }
     }
     Err(unplaceable("no placement converged".into()))
+}
+
+/// `graph` with exactly the values in `refresh` (original node indices) bootstrapped right after
+/// they are computed; fails if that breaks a rule (a value deeper than `levels`, an output not
+/// at depth 0). For placements chosen elsewhere ([`crate::placement`]) and for tests.
+pub fn place_refreshes(
+    graph: &HeGraph,
+    levels: u32,
+    refresh: &BTreeSet<NodeIndex>,
+) -> Result<Placed, IrError> {
+    let order = program_order(graph)?;
+    let operands: Vec<Vec<ValueId>> = order.iter().map(|&n| graph.operands(ValueId(n))).collect();
+    let r = replay(graph, &order, &operands, refresh, levels)?;
+    if let Some(v) = r.violations.first() {
+        return Err(unplaceable(format!(
+            "the chosen refreshes leave %{} at depth {} ({} levels allowed; outputs at 0)",
+            v.0.index(),
+            r.graph.ty(*v).map(|t| t.depth.0).unwrap_or(0),
+            levels
+        )));
+    }
+    Ok(Placed {
+        graph: r.graph,
+        bootstraps: r.bootstraps,
+    })
 }
 
 /// Rebuild `src` with the values in `refresh` bootstrapped right after they are computed, and
@@ -477,6 +502,18 @@ pub enum SlotNeed {
     Sparse { slots: usize, fill: SparseFill },
 }
 
+/// The slots a refreshed value of layout `l` occupies (see [`slot_need`]): one period of
+/// replicated weights, the sample rows rounded up to a power of two; `None` for a value without
+/// row structure (it needs every slot).
+pub fn refresh_span(l: &henn_he_ir::types::Layout) -> Option<usize> {
+    match l.packing {
+        Packing::Weights { period } => Some(period.saturating_mul(l.stride)),
+        // The rows past `rows` up to the power of two are the input's (zero).
+        Packing::Samples => Some(l.rows.saturating_mul(l.stride).next_power_of_two()),
+        Packing::Flat => None,
+    }
+}
+
 /// The slots the bootstraps of `g` need, from their values' layouts.
 ///
 /// - A `Samples` value spans `rows · stride` slots (rounded up to a power of two). Beyond them it needs **zeros**: its
@@ -490,7 +527,6 @@ pub enum SlotNeed {
 /// Weights alone take a periodic circuit; samples alone, or both, a zeroed one (the weights
 /// are then re-replicated by [`replicate_sparse_weights`]: rotations and additions, no level).
 pub fn slot_need(g: &HeGraph) -> SlotNeed {
-    use henn_he_ir::types::Packing;
     let (mut span, mut samples, mut any) = (0usize, false, false);
     let mut slots = 0usize;
     for n in g.graph.node_weights() {
@@ -498,14 +534,9 @@ pub fn slot_need(g: &HeGraph) -> SlotNeed {
             continue;
         }
         let l = &n.ty.layout;
-        let s = match l.packing {
-            Packing::Weights { period } => period.saturating_mul(l.stride),
-            Packing::Samples => {
-                samples = true;
-                // The rows past `rows` up to the power of two are the input's (zero).
-                l.rows.saturating_mul(l.stride).next_power_of_two()
-            }
-            Packing::Flat => return SlotNeed::Full,
+        samples |= l.packing == Packing::Samples;
+        let Some(s) = refresh_span(l) else {
+            return SlotNeed::Full;
         };
         if !s.is_power_of_two() || (any && l.slots != slots) {
             return SlotNeed::Full;
@@ -533,7 +564,6 @@ pub fn slot_need(g: &HeGraph) -> SlotNeed {
 /// whole ciphertext (no level, no scale change), and every consumer reads the copy. Other nodes
 /// are copied as they are. Returns the new graph and the rotations it added per step.
 pub fn replicate_sparse_weights(g: &HeGraph, slots: usize) -> Result<(HeGraph, usize), IrError> {
-    use henn_he_ir::types::Packing;
     let order = program_order(g)?;
     let mut out = HeGraph::with_constants_of(g);
     let mut map: NodeMap<ValueId> = NodeMap::with_capacity(g.graph.node_bound());

@@ -3,7 +3,8 @@
 //! [`bootstrap`] places bootstraps for bootstrapping plans (every value within the level budget
 //! between refreshes, every state output refreshed to depth 0), picks the sparse-slot circuit
 //! ([`bootstrap::slot_need`]) and re-replicates refreshed weights after a zeroed sparse bootstrap;
-//! [`pack`] packs the state refreshes of a step into as few bootstraps as the slots allow;
+//! [`placement`] chooses the refreshes for the least estimated time (the greedy pass is its
+//! baseline); [`pack`] packs the state refreshes of a step into as few bootstraps as the slots allow;
 //! [`schedule`] linearizes the graph into the plan's instruction list with register reuse
 //! ([`schedule::to_program`]) and derives its key manifest ([`schedule::key_manifest`]).
 //!
@@ -14,4 +15,5 @@
 
 pub mod bootstrap;
 pub mod pack;
+pub mod placement;
 pub mod schedule;

@@ -7,28 +7,117 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use henn_plan::bootstrap::BootstrapSite;
 use henn_plan::plan::{Instr, KeyManifest, PlanConst, Program, Reg, RotationKey};
 use petgraph::algo::toposort;
 
 use henn_he_ir::error::IrError;
 use henn_he_ir::graph::{HeGraph, ValueId};
 use henn_he_ir::op::HeOp;
+use henn_he_ir::types::Packing;
 
-/// Linearize the graph into a program.
-pub fn to_program(graph: &HeGraph) -> Result<Program, IrError> {
-    // The builder's insertion order is topological and follows the lowering's loop nest, which
-    // keeps few values live; fall back to a topological sort if a rewrite broke that order.
-    let mut order: Vec<ValueId> = graph.graph.node_indices().map(ValueId).collect();
+use crate::bootstrap::refresh_span;
+
+/// The order the program runs the graph's nodes in. The builder's insertion order is topological
+/// and follows the lowering's loop nest, which keeps few values live; a topological sort if a
+/// rewrite broke that order.
+fn run_order(graph: &HeGraph) -> Result<Vec<ValueId>, IrError> {
+    let order: Vec<ValueId> = graph.graph.node_indices().map(ValueId).collect();
     let in_order = order
         .iter()
         .all(|&v| graph.operands(v).iter().all(|o| o.0 < v.0));
-    if !in_order {
-        order = toposort(&graph.graph, None)
-            .map_err(|_| IrError::Cycle)?
-            .into_iter()
-            .map(ValueId)
-            .collect();
+    if in_order {
+        return Ok(order);
     }
+    Ok(toposort(&graph.graph, None)
+        .map_err(|_| IrError::Cycle)?
+        .into_iter()
+        .map(ValueId)
+        .collect())
+}
+
+/// What each bootstrap of `graph` refreshes, in program order (the plan's bootstrap `sites`):
+/// the state outputs it feeds through level-neutral operations (a packed refresh feeds several),
+/// else the value it refreshes, by stage, layer, operation and shape.
+pub fn bootstrap_sites(graph: &HeGraph) -> Result<Vec<BootstrapSite>, IrError> {
+    let mut sites = Vec::new();
+    for v in run_order(graph)? {
+        let Some(node) = graph.node(v) else { continue };
+        if !matches!(node.op, HeOp::Bootstrap) {
+            continue;
+        }
+        let mut names = fed_outputs(graph, v);
+        if names.is_empty()
+            && let Some(&src) = graph.operands(v).first()
+            && let Some(n) = graph.node(src)
+        {
+            let l = &n.ty.layout;
+            let shape = match l.packing {
+                Packing::Samples => format!("samples {}×{}", l.rows, l.cols),
+                Packing::Weights { .. } => format!("weights {}×{}", l.rows, l.cols),
+                Packing::Flat => "flat".to_owned(),
+            };
+            let layer = n
+                .origin
+                .layer
+                .map(|l| format!(" layer {}", l + 1))
+                .unwrap_or_default();
+            names.push(format!(
+                "{}{layer} {} ({shape})",
+                format!("{:?}", n.origin.stage).to_lowercase(),
+                n.op.mnemonic()
+            ));
+        }
+        let layout = &node.ty.layout;
+        sites.push(BootstrapSite {
+            refreshes: names,
+            slots: refresh_span(layout).map_or(layout.slots, |s| s.min(layout.slots)),
+        });
+    }
+    Ok(sites)
+}
+
+/// The outputs `v` reaches through operations that keep it at depth 0 (rotations, copies, the
+/// re-replication after a sparse bootstrap), in name order.
+fn fed_outputs(graph: &HeGraph, v: ValueId) -> Vec<String> {
+    let mut names = std::collections::BTreeSet::new();
+    let mut stack = vec![v];
+    let mut seen = std::collections::HashSet::new();
+    while let Some(u) = stack.pop() {
+        if !seen.insert(u) {
+            continue;
+        }
+        for w in graph
+            .graph
+            .neighbors_directed(u.0, petgraph::Direction::Outgoing)
+        {
+            let Some(n) = graph.node(ValueId(w)) else {
+                continue;
+            };
+            match &n.op {
+                HeOp::Output { name } => {
+                    names.insert(name.clone());
+                }
+                HeOp::Rotate(_)
+                | HeOp::AddScalar(_)
+                | HeOp::Neg
+                | HeOp::MulInt(_)
+                | HeOp::Conjugate
+                | HeOp::AddCC
+                    if n.ty.depth.0 == 0 =>
+                {
+                    stack.push(ValueId(w));
+                }
+                _ => {}
+            }
+        }
+    }
+    names.into_iter().collect()
+}
+
+/// Linearize the graph into a program.
+pub fn to_program(graph: &HeGraph) -> Result<Program, IrError> {
+    let order = run_order(graph)?;
     // Last use of every value (outputs stay live to the end: the runtime reads them after the run).
     let mut last_use: HashMap<ValueId, usize> = HashMap::new();
     for (i, &v) in order.iter().enumerate() {

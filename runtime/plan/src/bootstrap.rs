@@ -32,6 +32,36 @@ pub struct BootstrapPlan {
     /// `2^-precision_bits · message_bound`, outside it grows with the cube of the excess.
     #[serde(default = "one")]
     pub message_bound: f64,
+    /// One entry per bootstrap of a step, in program order: what it refreshes (reports only;
+    /// the loader checks there is one per bootstrap instruction).
+    pub sites: Vec<BootstrapSite>,
+    /// How the bootstraps were placed, beside the greedy baseline (reports only).
+    pub placement: PlacementSummary,
+}
+
+/// One bootstrap of a step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BootstrapSite {
+    /// What it refreshes: the state outputs a packed refresh carries (by name), or one in-step
+    /// value described by where it is computed and its shape.
+    pub refreshes: Vec<String>,
+    /// Slots the refreshed values span (a packed group's span; a value's rows times the row
+    /// stride, rounded up to a power of two; all slots for a value without row structure).
+    pub slots: usize,
+}
+
+/// How the placement was chosen, and what the greedy baseline would have placed, both estimated
+/// with the same cost model on the same chain (so they compare like for like).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlacementSummary {
+    /// `optimal` (the search proved no placement cheaper), `bounded search` (cheaper than greedy,
+    /// not proven optimal) or `greedy`.
+    pub method: String,
+    /// Bootstraps per step and estimated seconds per step of the chosen placement.
+    pub bootstraps: u32,
+    pub est_step_s: f64,
+    /// The same for the greedy placement (`None`: the greedy pass found none).
+    pub greedy: Option<(u32, f64)>,
 }
 
 fn one() -> f64 {

@@ -13,7 +13,9 @@ use crate::types::{Layout, ValueType};
 /// Version 4: the owner contract carries the feature bound the plan's ranges assume.
 /// Version 5: the plan's `kind` (training, or inference with encrypted or plaintext weights) and
 /// the data contract's `predictions` (an inference plan's class-score outputs).
-pub const FORMAT_VERSION: u32 = 5;
+/// Version 6: the bootstrap section names its bootstraps (`sites`: what each refreshes, its
+/// slots) and how they were placed beside the greedy baseline (`placement`).
+pub const FORMAT_VERSION: u32 = 6;
 
 /// A compiled training job, or an inference job over a trained model (`kind`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

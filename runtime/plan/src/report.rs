@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use henn_ckks::bootstrap::SparseOutput;
 use serde::{Deserialize, Serialize};
 
+use crate::bootstrap::PlacementSummary;
 use crate::op::HeOp;
 use crate::plan::Plan;
 use crate::types::Stage;
@@ -219,6 +220,28 @@ pub struct Report {
     /// Per layer: the depth at which its forward output is ready and the levels its forward
     /// pass (product + activation) uses.
     pub layers: Vec<LayerReport>,
+    /// How the bootstraps were placed and what the greedy baseline would have placed (`None`
+    /// for a leveled plan).
+    pub placement: Option<PlacementSummary>,
+    /// Every bootstrap of a step, in program order.
+    pub bootstrap_sites: Vec<SiteReport>,
+}
+
+/// One bootstrap of a step.
+#[derive(Debug, Clone, Serialize)]
+pub struct SiteReport {
+    /// Its instruction's index in the program.
+    pub instr: usize,
+    pub stage: String,
+    pub layer: Option<u32>,
+    /// Depth of the value it refreshes.
+    pub input_depth: u32,
+    /// What it refreshes (the plan's `sites`).
+    pub refreshes: Vec<String>,
+    pub slots: usize,
+    pub est_time_s: f64,
+    /// Its share of the estimated step time.
+    pub share: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -297,46 +320,90 @@ pub fn sizes(plan: &Plan) -> Sizes {
     }
 }
 
-/// Compute the report of a plan.
-pub fn report(plan: &Plan, cost: &CostModel) -> Report {
-    let p = &plan.params;
-    let n = 1usize << p.log_n;
-    let levels = p.levels();
-    let q_limbs = p.q.len();
-    // Limbs of a value at depth 0: a bootstrapping plan starts every step at its input level.
-    let base_limbs = plan
-        .bootstrap
-        .as_ref()
-        .map(|b| b.input_level as usize + 1)
-        .unwrap_or(q_limbs);
-    let mut boot_time = 0.0;
-    let chain_factor = bootstrap_chain_factor(q_limbs);
-    let sparse_factor = plan
-        .bootstrap
-        .as_ref()
-        .and_then(|b| b.spec.log_slots)
-        .map_or(1.0, |log_slots| {
-            sparse_bootstrap_factor((p.log_n - 1).saturating_sub(log_slots))
+/// The shape of a chain that fixes what each operation costs: the ring, the Q and P limbs, the
+/// key-switching digits, the limbs of a value at depth 0 and the bootstrap's slots.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ChainShape {
+    pub log_n: u32,
+    /// Q limbs of the whole chain (a bootstrapping chain includes the bootstrap's own levels).
+    pub q_limbs: usize,
+    /// Special (P) limbs.
+    pub p_limbs: usize,
+    pub dnum: usize,
+    /// Limbs of a value at depth 0: the whole chain for a leveled plan, the bootstrap's output
+    /// level + 1 for a bootstrapping one.
+    pub base_limbs: usize,
+    /// `Some(log2 slots)` for a sparse-slot bootstrap circuit.
+    pub bootstrap_log_slots: Option<u32>,
+}
+
+impl ChainShape {
+    /// The chain of a plan.
+    pub fn of(plan: &Plan) -> ChainShape {
+        let p = &plan.params;
+        let q_limbs = p.q.len();
+        ChainShape {
+            log_n: p.log_n,
+            q_limbs,
+            p_limbs: p.p.len(),
+            dnum: p.dnum.max(1),
+            base_limbs: plan
+                .bootstrap
+                .as_ref()
+                .map_or(q_limbs, |b| b.input_level as usize + 1),
+            bootstrap_log_slots: plan.bootstrap.as_ref().and_then(|b| b.spec.log_slots),
+        }
+    }
+}
+
+/// Seconds per operation on one chain: the report's cost model applied to one op at one depth.
+/// The one place op times are computed (the report sums them over a plan's program; the
+/// bootstrap placement minimizes them over placements).
+#[derive(Debug, Clone, Copy)]
+pub struct OpTimes {
+    base_limbs: usize,
+    alpha: f64,
+    k: f64,
+    ntt: f64,
+    /// One NTT inside a key switch (with the basis-conversion overhead).
+    ks_ntt: f64,
+    pass: f64,
+    bootstrap: f64,
+}
+
+impl OpTimes {
+    pub fn new(cost: &CostModel, chain: &ChainShape) -> OpTimes {
+        let n = 1usize << chain.log_n;
+        let size_factor = ntt_size_factor(chain.log_n);
+        let sparse_factor = chain.bootstrap_log_slots.map_or(1.0, |log_slots| {
+            sparse_bootstrap_factor((chain.log_n - 1).saturating_sub(log_slots))
         });
-    let k = p.p.len();
-    let dnum = p.dnum.max(1);
-    let alpha = q_limbs.div_ceil(dnum) as f64;
-    let size_factor = ntt_size_factor(p.log_n);
-    let ntt = cost.ntt_2_16_s * size_factor;
-    let pass = cost.limb_pass_2_16_s * n as f64 / 65536.0;
-    let mut op_counts: BTreeMap<String, u64> = BTreeMap::new();
-    let (mut step_time, mut key_switches, mut depth, mut boots) = (0.0, 0u64, 0u32, 0u64);
-    let mut stage_acc: BTreeMap<Stage, (u32, u64, f64)> = BTreeMap::new();
-    let mut layer_depth: BTreeMap<u32, u32> = BTreeMap::new();
-    for ins in &plan.program.instrs {
-        let before = (step_time, key_switches);
-        *op_counts.entry(ins.op.mnemonic().to_owned()).or_insert(0) += 1;
-        depth = depth.max(ins.ty.depth.0);
-        let limbs = base_limbs.saturating_sub(ins.ty.depth.0 as usize).max(1) as f64;
-        step_time += match &ins.op {
+        OpTimes {
+            base_limbs: chain.base_limbs,
+            alpha: chain.q_limbs.div_ceil(chain.dnum.max(1)) as f64,
+            k: chain.p_limbs as f64,
+            ntt: cost.ntt_2_16_s * size_factor,
+            ks_ntt: cost.ntt_2_16_s * size_factor * cost.key_switch_overhead,
+            pass: cost.limb_pass_2_16_s * n as f64 / 65536.0,
+            bootstrap: cost.bootstrap_2_16_s
+                * size_factor
+                * sparse_factor
+                * bootstrap_chain_factor(chain.q_limbs),
+        }
+    }
+
+    /// One bootstrap.
+    pub fn bootstrap(&self) -> f64 {
+        self.bootstrap
+    }
+
+    /// One `op` whose result is at `depth` (a value at depth `d` has `base_limbs - d` limbs).
+    pub fn op(&self, op: &HeOp, depth: u32) -> f64 {
+        let limbs = self.base_limbs.saturating_sub(depth as usize).max(1) as f64;
+        let (ntt, pass) = (self.ntt, self.pass);
+        match op {
             HeOp::Relin | HeOp::Rotate(_) | HeOp::Conjugate => {
-                key_switches += 1;
-                key_switch_ntts(limbs, alpha, k as f64) * ntt * cost.key_switch_overhead
+                key_switch_ntts(limbs, self.alpha, self.k) * self.ks_ntt
             }
             HeOp::Rescale => 2.0 * limbs * ntt,
             HeOp::MulCC => 4.0 * limbs * pass,
@@ -350,14 +417,59 @@ pub fn report(plan: &Plan, cost: &CostModel) -> Report {
             | HeOp::Neg
             | HeOp::AddScalar(_) => 2.0 * limbs * pass,
             HeOp::Const(_) => limbs * ntt,
-            HeOp::Bootstrap => {
-                boots += 1;
-                let t = cost.bootstrap_2_16_s * size_factor * sparse_factor * chain_factor;
-                boot_time += t;
-                t
-            }
+            HeOp::Bootstrap => self.bootstrap,
             _ => 0.0,
-        };
+        }
+    }
+}
+
+/// Compute the report of a plan.
+pub fn report(plan: &Plan, cost: &CostModel) -> Report {
+    let p = &plan.params;
+    let n = 1usize << p.log_n;
+    let levels = p.levels();
+    let chain = ChainShape::of(plan);
+    let times = OpTimes::new(cost, &chain);
+    let dnum = chain.dnum;
+    let mut boot_time = 0.0;
+    let mut op_counts: BTreeMap<String, u64> = BTreeMap::new();
+    let (mut step_time, mut key_switches, mut depth, mut boots) = (0.0, 0u64, 0u32, 0u64);
+    let mut stage_acc: BTreeMap<Stage, (u32, u64, f64)> = BTreeMap::new();
+    let mut layer_depth: BTreeMap<u32, u32> = BTreeMap::new();
+    let mut reg_depth: BTreeMap<u32, u32> = BTreeMap::new();
+    let mut sites: Vec<SiteReport> = Vec::new();
+    let named = plan.bootstrap.as_ref().map_or(&[][..], |b| &b.sites[..]);
+    for (index, ins) in plan.program.instrs.iter().enumerate() {
+        let before = (step_time, key_switches);
+        *op_counts.entry(ins.op.mnemonic().to_owned()).or_insert(0) += 1;
+        depth = depth.max(ins.ty.depth.0);
+        let t = times.op(&ins.op, ins.ty.depth.0);
+        step_time += t;
+        match &ins.op {
+            HeOp::Relin | HeOp::Rotate(_) | HeOp::Conjugate => key_switches += 1,
+            HeOp::Bootstrap => {
+                let site = named.get(sites.len());
+                sites.push(SiteReport {
+                    instr: index,
+                    stage: format!("{:?}", ins.origin.stage).to_lowercase(),
+                    layer: ins.origin.layer,
+                    input_depth: ins
+                        .args
+                        .first()
+                        .and_then(|r| reg_depth.get(&r.0))
+                        .copied()
+                        .unwrap_or(0),
+                    refreshes: site.map(|s| s.refreshes.clone()).unwrap_or_default(),
+                    slots: site.map_or(0, |s| s.slots),
+                    est_time_s: t,
+                    share: 0.0,
+                });
+                boots += 1;
+                boot_time += t;
+            }
+            _ => {}
+        }
+        reg_depth.insert(ins.dst.0, ins.ty.depth.0);
         let e = stage_acc.entry(ins.origin.stage).or_insert((0, 0, 0.0));
         e.0 = e.0.max(ins.ty.depth.0);
         e.1 += key_switches - before.1;
@@ -388,6 +500,13 @@ pub fn report(plan: &Plan, cost: &CostModel) -> Report {
             forward_levels: d.saturating_sub(prev),
         });
         prev = *d;
+    }
+    for site in &mut sites {
+        site.share = if step_time > 0.0 {
+            site.est_time_s / step_time
+        } else {
+            0.0
+        };
     }
     let steps = plan.schedule.steps();
     let Sizes {
@@ -442,10 +561,48 @@ pub fn report(plan: &Plan, cost: &CostModel) -> Report {
         peak_live_ciphertexts: plan.program.peak_live,
         stages,
         layers,
+        placement: plan.bootstrap.as_ref().map(|b| b.placement.clone()),
+        bootstrap_sites: sites,
     }
 }
 
 impl Report {
+    /// The placement line and one line per bootstrap (empty for a leveled plan).
+    fn placement_text(&self) -> String {
+        let mut s = String::new();
+        if let Some(p) = &self.placement {
+            let greedy = match p.greedy {
+                Some((n, t)) => format!("greedy baseline {n} per step, ≈ {t:.1} s per step"),
+                None => "no greedy placement".to_owned(),
+            };
+            s.push_str(&format!(
+                "  placement   {}: {} per step, ≈ {:.1} s per step ({greedy}; placement cost model)\n",
+                p.method, p.bootstraps, p.est_step_s
+            ));
+        }
+        for (i, b) in self.bootstrap_sites.iter().enumerate() {
+            let layer = b
+                .layer
+                .map(|l| format!(" layer {}", l + 1))
+                .unwrap_or_default();
+            s.push_str(&format!(
+                "    #{:<3} {}{layer}, from depth {}, {} slots, {:.1} s ({:.1} %): {}\n",
+                i + 1,
+                b.stage,
+                b.input_depth,
+                b.slots,
+                b.est_time_s,
+                100.0 * b.share,
+                if b.refreshes.is_empty() {
+                    "?".to_owned()
+                } else {
+                    b.refreshes.join(", ")
+                }
+            ));
+        }
+        s
+    }
+
     /// The human-readable form.
     pub fn to_text(&self) -> String {
         let mb = |b: u64| b as f64 / (1u64 << 20) as f64;
@@ -477,6 +634,7 @@ impl Report {
                 }
             )),
         }
+        s.push_str(&self.placement_text());
         s.push_str(&format!(
             "  keys        relin + {} rotation keys{}, {:.1} MiB\n",
             self.rotation_keys,

@@ -30,6 +30,14 @@ pub enum PlanError {
     },
     #[error("the key manifest and the bootstrap section disagree")]
     BootstrapKeys,
+    #[error(
+        "the bootstrap section names {sites} bootstraps and counts {per_step} per step; the program has {instrs}"
+    )]
+    BootstrapSites {
+        sites: usize,
+        per_step: u32,
+        instrs: usize,
+    },
     #[error("instruction {index} (`{op}`): {problem}")]
     Instr {
         index: usize,
@@ -190,6 +198,21 @@ pub fn validate_plan(plan: &Plan) -> Vec<PlanError> {
     };
     if plan.keys.bootstrap != plan.bootstrap.is_some() {
         errors.push(PlanError::BootstrapKeys);
+    }
+    if let Some(b) = &plan.bootstrap {
+        let instrs = plan
+            .program
+            .instrs
+            .iter()
+            .filter(|i| matches!(i.op, HeOp::Bootstrap))
+            .count();
+        if b.sites.len() != instrs || b.per_step as usize != instrs {
+            errors.push(PlanError::BootstrapSites {
+                sites: b.sites.len(),
+                per_step: b.per_step,
+                instrs,
+            });
+        }
     }
     let program = check_program(plan, levels, &mut errors);
     check_contract(&plan.data, params.slots(), &mut errors);

@@ -4,6 +4,11 @@
 //! when every refreshed value fits in fewer slots.
 
 use super::*;
+use henn_passes::bootstrap::Placed;
+use henn_passes::placement::{Method, Placement, place_min_time, step_time};
+use henn_passes::schedule::bootstrap_sites;
+use henn_plan::bootstrap::{BootstrapSite, PlacementSummary};
+use henn_plan::report::{ChainShape, OpTimes};
 
 /// Precision one bootstrap is assumed to keep (bits): the floor for the mean, below what
 /// the backend measures on toy rings (StC-first: 25.4 mean / 22.2 max-error bits at Δ = 2^40), so
@@ -75,8 +80,7 @@ pub(super) fn compile_bootstrapped(
                 usable,
             };
             let schedule = (iterations, batches, steps);
-            let pack = options.pack_refreshes;
-            match bootstrapped_plan(model, step, &lowered, &chain, schedule, &rotations, pack) {
+            match bootstrapped_plan(model, step, &lowered, &chain, schedule, &rotations, options) {
                 Err(e) => Candidate::Failed(e.to_string()),
                 Ok(plan) => {
                     let rep = report(&plan, &cost);
@@ -160,18 +164,19 @@ fn bootstrapped_plan(
     chain: &BootChain<'_>,
     schedule: (u64, u64, u64),
     rotations: &RotationCache,
-    pack: bool,
+    options: &CompileOptions,
 ) -> Result<Plan, CompileError> {
+    let cost_driven = options.cost_placement;
     let unpacked = placed_plan(
         model,
         step,
         lowered,
-        &lowered.graph,
+        (&lowered.graph, cost_driven),
         chain,
         schedule,
         rotations,
     );
-    if !pack {
+    if !options.pack_refreshes {
         return unpacked;
     }
     let Some(packed_step) = pack_state_refreshes(&lowered.graph)? else {
@@ -181,7 +186,7 @@ fn bootstrapped_plan(
         model,
         step,
         lowered,
-        &packed_step.graph,
+        (&packed_step.graph, cost_driven),
         chain,
         schedule,
         rotations,
@@ -198,12 +203,13 @@ fn bootstrapped_plan(
 }
 
 /// The plan of `graph` (the lowered step, or the step with packed refreshes) with bootstraps
-/// placed for the chain's usable levels, validated, assembled.
+/// placed for the chain's usable levels (for the least estimated time with `cost_driven`, else
+/// greedily), validated, assembled.
 fn placed_plan(
     model: &Model,
     step: &StepGraph,
     lowered: &Lowered,
-    graph: &HeGraph,
+    (graph, cost_driven): (&HeGraph, bool),
     chain: &BootChain<'_>,
     schedule: (u64, u64, u64),
     rotations: &RotationCache,
@@ -213,11 +219,67 @@ fn placed_plan(
         spec,
         usable,
     } = *chain;
-    let placed = place_bootstraps(graph, usable)?;
-    let (graph, spec) = sparse_circuit(placed.graph, spec)?;
+    let boot_err = |e: henn_ckks::CkksError| CompileError::Boot(e.to_string());
+    let input_level = spec.output_level(params.max_level()).map_err(boot_err)? as u32;
+    // The placement's cost model: the report's, on this chain (the sparse circuit is chosen
+    // after the placement, from the values it refreshes: every bootstrap costs a full one here).
+    let times_with = |log_slots: Option<u32>| {
+        OpTimes::new(
+            &CostModel::default(),
+            &ChainShape {
+                log_n: params.log_n(),
+                q_limbs: params.q().len(),
+                p_limbs: params.p().len(),
+                dnum: params.dnum(),
+                base_limbs: input_level as usize + 1,
+                bootstrap_log_slots: log_slots,
+            },
+        )
+    };
+    let times = times_with(None);
+    let placement = if cost_driven {
+        place_min_time(graph, usable, &times)?
+    } else {
+        let placed = place_bootstraps(graph, usable)?;
+        Placement {
+            est_time_s: step_time(&placed.graph, &times),
+            placed,
+            method: Method::Greedy,
+            greedy: None,
+        }
+    };
+    // With its circuit (sparse or not, and the re-replication a zeroed one needs) the chosen
+    // placement may lose to the greedy one it beat: both are estimated as built, and the
+    // cheaper kept.
+    let finish = |placed: Placed| -> Result<(HeGraph, BootstrapSpec, f64), CompileError> {
+        let (graph, spec) = sparse_circuit(placed.graph, spec)?;
+        let t = step_time(&graph, &times_with(spec.log_slots));
+        Ok((graph, spec, t))
+    };
+    let (mut chosen, mut method) = (placement.placed.bootstraps, placement.method);
+    let (mut graph, mut spec, mut est) = finish(placement.placed)?;
+    let mut greedy = (method == Method::Greedy).then_some((chosen as u32, est));
+    if method != Method::Greedy
+        && let Some((g, _)) = placement.greedy
+    {
+        let gb = g.bootstraps;
+        let (gg, gs, gt) = finish(g)?;
+        greedy = Some((gb as u32, gt));
+        if gt < est {
+            (graph, spec, est, method, chosen) = (gg, gs, gt, Method::Greedy, gb);
+        }
+    }
+    let summary = PlacementSummary {
+        method: method.name().to_owned(),
+        bootstraps: chosen as u32,
+        est_step_s: est,
+        greedy,
+    };
     check_valid(&graph, usable)?;
-    let mut bootstrap = bootstrap_plan(params, &spec, usable, placed.bootstraps, rotations)
-        .map_err(|e| CompileError::Boot(e.to_string()))?;
+    let sites = bootstrap_sites(&graph)?;
+    let mut bootstrap =
+        bootstrap_plan(params, &spec, usable, sites, rotations).map_err(boot_err)?;
+    bootstrap.placement = summary;
     bootstrap.message_bound = message_bound(model);
     make_plan(
         model,
@@ -299,7 +361,7 @@ fn bootstrap_plan(
     params: &Params,
     spec: &BootstrapSpec,
     usable: u32,
-    per_step: usize,
+    sites: Vec<BootstrapSite>,
     cache: &RotationCache,
 ) -> Result<BootstrapPlan, henn_ckks::CkksError> {
     let input_level = spec.output_level(params.max_level())? as u32;
@@ -324,10 +386,17 @@ fn bootstrap_plan(
         spec: spec.clone(),
         input_level,
         usable_levels: usable,
-        per_step: per_step as u32,
+        per_step: sites.len() as u32,
         rotations,
         precision_bits: BOOTSTRAP_PRECISION_BITS,
         message_bound: 1.0,
+        placement: PlacementSummary {
+            method: Method::Greedy.name().to_owned(),
+            bootstraps: sites.len() as u32,
+            est_step_s: 0.0,
+            greedy: None,
+        },
+        sites,
     })
 }
 
@@ -387,9 +456,10 @@ model toy {
                 usable,
             };
             let schedule = (iterations, batches, steps);
-            if let Ok(plan) =
-                bootstrapped_plan(&model, &step, &lowered, &chain, schedule, &rotations, true)
-            {
+            let options = CompileOptions::default();
+            if let Ok(plan) = bootstrapped_plan(
+                &model, &step, &lowered, &chain, schedule, &rotations, &options,
+            ) {
                 ests.push((usable, report(&plan, &cost).est_time_s));
             }
         }
