@@ -1,7 +1,8 @@
 //! Fuzzes every loader of the files the owner and the server exchange with arbitrary bytes: the
 //! evaluation-key stream, the ciphertext bundle (read to its end marker), the public- and
-//! secret-key files. Any input must give a value or an error, never a panic, an abort or an
-//! unbounded allocation.
+//! secret-key files, the owner record, the plan; and the owner's clear-text inputs: CSV data
+//! (plain and as read from a `.csv.gz` name), IDX images/labels and weights files (JSON and CSV).
+//! Any input must give a value or an error, never a panic, an abort or an unbounded allocation.
 #![no_main]
 
 use std::sync::{Arc, OnceLock};
@@ -34,4 +35,16 @@ fuzz_target!(|data: &[u8]| {
         while let Ok(Some(_)) = r.next_record() {}
     }
     let _ = henn_runtime::server::LoadedPlan::load(&path);
+    let _ = henn_data::csv::load_csv(&path, henn_data::csv::Expect::default());
+    let _ = henn_data::idx::read_idx(&path);
+    let _ = henn_contract::WeightsFile::load(&path);
+    // The loaders that choose a format by the file's name.
+    for ext in ["csv", "csv.gz"] {
+        let named = path.with_extension(ext);
+        if std::fs::write(&named, data).is_ok() {
+            let _ = henn_data::csv::load_csv(&named, henn_data::csv::Expect::default());
+            let _ = henn_contract::WeightsFile::load(&named);
+            let _ = std::fs::remove_file(&named);
+        }
+    }
 });
