@@ -21,7 +21,6 @@
 //! the polynomial's levels are saved), or its activations.
 
 use henn_ckks::{Params, SecurityLevel};
-use henn_he_ir::{Limits, validate};
 use henn_lower::lower::{LowerConfig, Lowered, lower_inference};
 use henn_plan::HeOp;
 use henn_plan::Plan;
@@ -30,7 +29,8 @@ use henn_sema::{Activation, Model, RingDegree};
 use henn_tir::build_inference;
 
 use super::{
-    CompileError, CompileOptions, Compiled, OptSummary, build_params, compile_with, make_plan,
+    CompileError, CompileOptions, Compiled, OptSummary, build_params, check_valid, compile_with,
+    make_plan,
 };
 
 /// Where an inference plan's weights come from.
@@ -109,22 +109,24 @@ fn lower(
     Ok((step, lowered, summary))
 }
 
-fn check_levels(lowered: &Lowered, levels: u32) -> Result<(), CompileError> {
-    let errors: Vec<String> = validate(
+/// The plan of one inference pass: a single step, no bootstrapping, `kind` saying where the
+/// weights come from.
+fn inference_plan(
+    model: &Model,
+    step: &henn_tir::StepGraph,
+    lowered: &Lowered,
+    params: &Params,
+    kind: PlanKind,
+) -> Result<Plan, CompileError> {
+    make_plan(
+        model,
+        step,
+        lowered,
         &lowered.graph,
-        &Limits {
-            levels: Some(levels),
-            rotation_keys: None,
-        },
+        params,
+        (1, 1, 1),
+        (None, kind),
     )
-    .iter()
-    .map(ToString::to_string)
-    .collect();
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(CompileError::Invalid(errors))
-    }
 }
 
 /// Compile the inference plan of a checked model (see the module documentation).
@@ -204,21 +206,13 @@ fn encrypted(
             },
         });
     }
-    check_levels(&lowered, available)?;
+    check_valid(&lowered.graph, available)?;
     let kind = PlanKind::Infer(InferSpec {
         weights: WeightSource::Encrypted { train_plan: hash },
         input_level: available,
         scores: opts.scores,
     });
-    let mut plan = make_plan(
-        model,
-        &step,
-        &lowered,
-        &lowered.graph,
-        &params,
-        (1, 1, 1),
-        (None, kind),
-    )?;
+    let mut plan = inference_plan(model, &step, &lowered, &params, kind)?;
     // The owner scales queries with the training job's statistics: keep its contract whole.
     plan.owner = train.owner.clone();
     Ok(Compiled {
@@ -260,21 +254,13 @@ fn plaintext(
             ));
             continue;
         };
-        check_levels(&lowered, params.max_level() as u32)?;
+        check_valid(&lowered.graph, params.max_level() as u32)?;
         let kind = PlanKind::Infer(InferSpec {
             weights: WeightSource::Plaintext,
             input_level: params.max_level() as u32,
             scores: opts.scores,
         });
-        let plan = make_plan(
-            model,
-            &step,
-            &lowered,
-            &lowered.graph,
-            &params,
-            (1, 1, 1),
-            (None, kind),
-        )?;
+        let plan = inference_plan(model, &step, &lowered, &params, kind)?;
         return Ok(Compiled {
             plan,
             step,
