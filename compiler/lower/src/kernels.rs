@@ -45,6 +45,26 @@ fn log2(x: usize) -> usize {
     x.trailing_zeros() as usize
 }
 
+/// A·Bᵀ kernels mask nothing themselves: the padding outside the matrix must be zero in `A`
+/// (layout `la`) or in every block of `B`.
+fn require_zero_padding(
+    g: &HeGraph,
+    kernel: &'static str,
+    la: &Layout,
+    blocks: &[ValueId],
+) -> Result<(), IrError> {
+    let zero_b = blocks
+        .iter()
+        .all(|&b| g.ty(b).is_ok_and(|t| t.layout.padding == Padding::Zero));
+    if la.padding != Padding::Zero && !zero_b {
+        return Err(layout_err(
+            kernel,
+            "one operand must have zero padding outside its matrix".into(),
+        ));
+    }
+    Ok(())
+}
+
 fn layout_err(kernel: &'static str, reason: String) -> IrError {
     IrError::Layout { kernel, reason }
 }
@@ -264,15 +284,7 @@ pub fn dvr_forward(
             format!("{p} output columns do not fit {rows_per_ct} rows × {w} columns"),
         ));
     }
-    let zero_b = blocks
-        .iter()
-        .all(|&b| g.ty(b).is_ok_and(|t| t.layout.padding == Padding::Zero));
-    if la.padding != Padding::Zero && !zero_b {
-        return Err(layout_err(
-            K,
-            "one operand must have zero padding outside its matrix".into(),
-        ));
-    }
+    require_zero_padding(g, K, &la, blocks)?;
     let m = la.rows;
     let col0 = mask(g, format!("rows<{m}&col=0/w{w}"), &la, |r, c| {
         r < m && c == 0

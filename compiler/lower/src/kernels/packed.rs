@@ -28,9 +28,12 @@
 
 use henn_he_ir::error::IrError;
 use henn_he_ir::graph::{HeGraph, ValueId};
-use henn_he_ir::types::{Layout, Padding};
+use henn_he_ir::types::Layout;
 
-use super::{KernelCost, layout_err, log2, mask, mask_valued, same_grid, samples, weight_blocks};
+use super::{
+    KernelCost, layout_err, log2, mask, mask_valued, require_zero_padding, same_grid, samples,
+    weight_blocks,
+};
 
 const K: &str = "packed_forward";
 
@@ -127,15 +130,7 @@ pub fn packed_forward_shape(
             format!("inner dimensions differ ({} vs {})", la.cols, lb.cols),
         ));
     }
-    let zero_b = blocks
-        .iter()
-        .all(|&b| g.ty(b).is_ok_and(|t| t.layout.padding == Padding::Zero));
-    if la.padding != Padding::Zero && !zero_b {
-        return Err(layout_err(
-            K,
-            "one operand must have zero padding outside its matrix".into(),
-        ));
-    }
+    require_zero_padding(g, K, &la, blocks)?;
     let win = packed_windows(la.cols, period, la.stride)?;
     Ok((la, period, p, win))
 }
