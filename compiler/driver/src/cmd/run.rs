@@ -186,7 +186,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     } else {
         print_summary(&args.input.file, &plan, &summary, &trained.seconds);
     }
-    Ok(verdict(max_weight_error))
+    Ok(verdict(max_weight_error, args.backend))
 }
 
 /// The model (diagnostics printed, `None` when it does not check) and its data; the `--plot`
@@ -326,22 +326,29 @@ fn plot(dir: &Path, on_test: bool, trained: &Trained) -> anyhow::Result<()> {
 }
 
 /// Exit 1 when the encrypted weights are not finite or differ from the twin's by more than the
-/// CKKS noise accounts for.
-fn verdict(max_weight_error: f64) -> ExitCode {
-    if max_weight_error.is_nan() {
-        eprintln!(
+/// CKKS noise accounts for. The simulator only predicts: a predicted difference over the bound is
+/// a warning (its noise model is an upper estimate), a predicted divergence an error.
+fn verdict(max_weight_error: f64, backend: RunBackend) -> ExitCode {
+    let bound = henn_owner::job::TWIN_AGREEMENT;
+    match backend {
+        RunBackend::Ckks if max_weight_error.is_nan() => eprintln!(
             "error: the encrypted weights are not finite: values left the ranges the plan assumes (try `--backend sim --iterations K` to see where the error grows)"
-        );
-        return ExitCode::FAILURE;
+        ),
+        RunBackend::Sim if max_weight_error.is_nan() => eprintln!(
+            "error: the simulator predicts the encrypted run diverges (weights not finite): values leave the ranges the plan assumes (`--iterations K` shows where the error grows)"
+        ),
+        RunBackend::Ckks if !henn_owner::job::within(max_weight_error, bound) => eprintln!(
+            "error: the encrypted weights differ from the plaintext twin's by {max_weight_error:.3e}, more than the {bound:.0e} CKKS noise accounts for: the encrypted run is wrong"
+        ),
+        RunBackend::Sim if !henn_owner::job::within(max_weight_error, bound) => {
+            eprintln!(
+                "warning: the simulator predicts the encrypted weights will differ from the twin's by {max_weight_error:.3e}, over the {bound:.0e} an encrypted run accepts; its noise model is an upper estimate (measured 128-bit runs came out 2-16x below it: BENCHMARKS.md), so compare the predicted accuracy with the twin's before a long run"
+            );
+            return ExitCode::SUCCESS;
+        }
+        _ => return ExitCode::SUCCESS,
     }
-    if !henn_owner::job::within(max_weight_error, henn_owner::job::TWIN_AGREEMENT) {
-        eprintln!(
-            "error: the encrypted weights differ from the plaintext twin's by {max_weight_error:.3e}, more than the {:.0e} CKKS noise accounts for: the encrypted run is wrong",
-            henn_owner::job::TWIN_AGREEMENT
-        );
-        return ExitCode::FAILURE;
-    }
-    ExitCode::SUCCESS
+    ExitCode::FAILURE
 }
 
 /// Prints the plan's estimate for `steps` steps and says whether the run may start.
@@ -639,5 +646,20 @@ fn print_summary(file: &Path, plan: &Plan, s: &serde_json::Value, seconds: &Seco
     );
     if let Some(w) = s["weights"].as_str() {
         outln!("  weights                   {w} (and the twin's beside it)");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ExitCode, RunBackend, verdict};
+
+    #[test]
+    fn the_simulator_warns_where_an_encrypted_run_fails() {
+        let nan = f64::NAN;
+        assert_eq!(verdict(1e-3, RunBackend::Ckks), ExitCode::SUCCESS);
+        assert_eq!(verdict(2e-2, RunBackend::Ckks), ExitCode::FAILURE);
+        assert_eq!(verdict(nan, RunBackend::Ckks), ExitCode::FAILURE);
+        assert_eq!(verdict(2e-2, RunBackend::Sim), ExitCode::SUCCESS);
+        assert_eq!(verdict(nan, RunBackend::Sim), ExitCode::FAILURE);
     }
 }
