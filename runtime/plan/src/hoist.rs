@@ -49,7 +49,10 @@ pub fn estimate(program: &Program, times: &OpTimes) -> HoistEstimate {
         if let (HeOp::Rotate(_), Some(src)) = (&ins.op, ins.args.first()) {
             rotations += 1;
             // A source with no definition (an invalid program) counts as its own value.
-            let value = def.get(&src.0).copied().unwrap_or(usize::MAX - src.0 as usize);
+            let value = def
+                .get(&src.0)
+                .copied()
+                .unwrap_or(usize::MAX - src.0 as usize);
             let g = groups.entry(value).or_insert((0, ins.ty.depth.0));
             g.0 += 1;
         }
