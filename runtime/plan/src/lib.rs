@@ -5,6 +5,7 @@
 //! runtime crates depend on this crate and never on the compiler.
 
 pub mod bootstrap;
+pub mod hoist;
 pub mod io;
 pub mod op;
 pub mod plan;
