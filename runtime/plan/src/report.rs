@@ -631,11 +631,13 @@ impl Report {
             return String::new();
         }
         format!(
-            "  hoisting    {} of {} rotations rotate {} shared values: hoisting would save {} decompositions, ≈ {:.2} s per step ({:.1} %; not done)\n",
+            "  hoisting    {} of {} rotations rotate {} value{} more than once: hoisting would save {} decomposition{}, ≈ {:.2} s per step ({:.1} %; not done)\n",
             h.shared_rotations,
             h.rotations,
             h.shared_sources,
+            if h.shared_sources == 1 { "" } else { "s" },
             h.decompositions_saved,
+            if h.decompositions_saved == 1 { "" } else { "s" },
             h.est_saving_s,
             if self.est_step_time_s > 0.0 {
                 100.0 * h.est_saving_s / self.est_step_time_s
