@@ -271,6 +271,16 @@ fn train_both(
     // model. Both apply the same rules (henn-contract), so their batches and start agree.
     let prepared = Prepared::new(&plan.owner, train)?;
     let mut twin = Trainer::new(model, train)?;
+    // Made before the run, so a model the exact sigmoid cannot stand in for fails at once.
+    let exact = if args.exact_sigmoid {
+        Some(Trainer::with_activation(
+            model,
+            train,
+            ActivationMode::ExactSigmoid,
+        )?)
+    } else {
+        None
+    };
     let before = match test {
         Some(test) => Some(twin.evaluate(test)?.accuracy),
         None => None,
@@ -302,14 +312,14 @@ fn train_both(
     let batches = &prepared.batches[..steps.min(prepared.batches.len())];
     let twin_curve = replay(&mut twin, batches, eval_set, args.plot.is_some())?;
     stages.end();
-    let exact = if args.exact_sigmoid {
-        stages.start("exact sigmoid");
-        let mut exact = Trainer::with_activation(model, train, ActivationMode::ExactSigmoid)?;
-        let curve = replay(&mut exact, batches, eval_set, args.plot.is_some())?;
-        stages.end();
-        Some((exact, curve))
-    } else {
-        None
+    let exact = match exact {
+        Some(mut exact) => {
+            stages.start("exact sigmoid");
+            let curve = replay(&mut exact, batches, eval_set, args.plot.is_some())?;
+            stages.end();
+            Some((exact, curve))
+        }
+        None => None,
     };
     enc_curve.insert(0, twin_curve[0]);
     Ok(Trained {
