@@ -12,10 +12,14 @@
 #          the first 2000 as the test set and the next 1024 as the training set, disjoint
 #          (examples/mnist-transfer.henn).
 # Writes OUT_DIR/SET96-{train,test}.csv (96 features of `block_10_project_BN`),
-# OUT_DIR/SET.plain.jsonl (the plaintext trainer), OUT_DIR/SET.run.json (the encrypted run:
-# accuracy before/after, twin, weight difference, time per stage), the decrypted weights
-# OUT_DIR/SET.weights.json (+ .twin.json) and OUT_DIR/SET-plots/ (accuracy and loss per step,
-# encrypted vs plaintext, and time per stage as SVG; the numbers in curves.json).
+# OUT_DIR/SET.plain.jsonl (the plaintext trainer: the polynomial twin),
+# OUT_DIR/SET.exact.jsonl (the exact-sigmoid float model on the same features and samples:
+# `henn train --activation exact`, σ in place of every sigmoid_fit), OUT_DIR/SET.run.json (the
+# encrypted run: accuracy before/after, twin, exact-sigmoid model, weight difference, time per
+# stage), the decrypted weights OUT_DIR/SET.weights.json (+ .twin.json) and OUT_DIR/SET-plots/
+# (accuracy and loss per step, encrypted vs plaintext twin vs exact sigmoid, and time per stage as
+# SVG; the numbers in curves.json; report.md: the summary and per-step Markdown tables with the
+# charts embedded).
 # About an hour per data set on 2 quiet cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,6 +45,8 @@ esac
 DATA=(--data "$OUT/${SET}96-train.csv" --test "$OUT/${SET}96-test.csv")
 $HENN train $MODEL --backend plain "${DATA[@]}" --json > "$OUT/$SET.plain.jsonl"
 tail -1 "$OUT/$SET.plain.jsonl"
+$HENN train $MODEL --backend plain --activation exact "${DATA[@]}" --json > "$OUT/$SET.exact.jsonl"
+tail -1 "$OUT/$SET.exact.jsonl"
 /usr/bin/time -v $HENN run $MODEL "${DATA[@]}" --yes --json -o "$OUT/$SET.weights.json" \
-  --plot "$OUT/$SET-plots" > "$OUT/$SET.run.json" 2> "$OUT/$SET.run.err"
+  --exact-sigmoid --plot "$OUT/$SET-plots" > "$OUT/$SET.run.json" 2> "$OUT/$SET.run.err"
 tail -1 "$OUT/$SET.run.json"

@@ -1,6 +1,9 @@
 //! SVG charts for `--plot DIR` (plotters' SVG backend only: no font or bitmap system libraries).
 //! Each chart is drawn into memory and written atomically, so a failed command never leaves a
-//! half-written picture.
+//! half-written picture. `report.md` beside them (the [`report`] module) puts the numbers in
+//! Markdown tables.
+
+mod report;
 
 use std::path::Path;
 
@@ -157,14 +160,25 @@ pub(crate) struct Series<'a> {
     pub points: &'a [StepPoint],
 }
 
+/// The accuracy of always answering the most frequent class of `data`.
+pub(crate) fn chance(data: &henn_data::Dataset) -> f64 {
+    let mut counts: std::collections::HashMap<u32, usize> = std::collections::HashMap::new();
+    for &l in data.labels() {
+        *counts.entry(l).or_default() += 1;
+    }
+    counts.values().copied().max().unwrap_or(0) as f64 / data.len().max(1) as f64
+}
+
 /// `--plot DIR` of `henn train` and `henn run`: `accuracy.svg` and `loss.svg` (one line per
 /// series, after every step; `on` names the data set they are measured on), `stages.svg`
-/// (seconds per stage, when there are stages) and `curves.json` (the numbers).
+/// (seconds per stage, when there are stages), `curves.json` (the numbers) and `report.md`
+/// (the command's final JSON `summary` and the curves as Markdown tables, the charts embedded).
 pub(crate) fn step_charts(
     dir: &Path,
     on: &str,
     series: &[Series<'_>],
     seconds: &[(&'static str, f64)],
+    summary: &serde_json::Value,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let curves = |pick: fn(&StepPoint) -> f64| -> Vec<Curve> {
@@ -218,5 +232,14 @@ pub(crate) fn step_charts(
     save(
         &dir.join("curves.json"),
         &format!("{}\n", serde_json::Value::Object(json)),
+    )?;
+    let charts: &[&str] = if seconds.is_empty() {
+        &["accuracy.svg", "loss.svg"]
+    } else {
+        &["accuracy.svg", "loss.svg", "stages.svg"]
+    };
+    save(
+        &dir.join("report.md"),
+        &report::render(on, series, seconds, summary, charts),
     )
 }

@@ -72,6 +72,10 @@ pub enum TrainError {
         step: u64,
         layer: String,
     },
+    #[error(
+        "layer `{layer}` has explicit coefficients (`poly([...])`), not a sigmoid fit (max |p − σ| = {max_fit_error:.3} on its interval): the exact-sigmoid model replaces only `sigmoid_fit` activations; `henn train --activation exact-all` replaces every polynomial, if this one stands for σ"
+    )]
+    NotASigmoidFit { layer: String, max_fit_error: f64 },
 }
 
 impl From<henn_contract::ContractError> for TrainError {

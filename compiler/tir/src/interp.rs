@@ -1,11 +1,12 @@
 //! The plaintext interpreter: evaluates a [`Graph`] in `f64`, node by node, exactly as the ops
 //! are written (no fusion), so it is the reference an encrypted run is compared with.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use petgraph::algo::toposort;
 
 use crate::error::TirError;
+use crate::exact::{sigmoid, sigmoid_derivative};
 use crate::graph::{
     Factor, Graph, InputKind, LayerIdx, LossKind, MatMulForm, Op, PolyRole, Slot, ValueId,
 };
@@ -144,6 +145,13 @@ impl Outcome {
 /// loaded slots included) is checked against its node's declared shape, so a malformed graph or
 /// environment is an error, never a panic.
 pub fn run(graph: &Graph, env: &Env) -> Result<Outcome, TirError> {
+    run_with(graph, env, &BTreeSet::new())
+}
+
+/// [`run`], with the polynomial activation of every layer in `exact` (and its derivative
+/// polynomial) evaluated as the exact sigmoid σ (and σ(1 − σ)): the exact-sigmoid float model
+/// ([`crate::exact`]). Pre-activation ranges are recorded as for the polynomial.
+pub fn run_with(graph: &Graph, env: &Env, exact: &BTreeSet<LayerIdx>) -> Result<Outcome, TirError> {
     graph
         .validate()
         .map_err(|e| TirError::Invalid(Box::new(e)))?;
@@ -233,7 +241,11 @@ pub fn run(graph: &Graph, env: &Env) -> Result<Outcome, TirError> {
                     let e = ranges.entry(*layer).or_insert((lo, hi));
                     *e = (e.0.min(lo), e.1.max(hi));
                 }
-                arg.map(|x| horner(coeffs, x))
+                match (exact.contains(layer), role) {
+                    (false, _) => arg.map(|x| horner(coeffs, x)),
+                    (true, PolyRole::Activation) => arg.map(sigmoid),
+                    (true, PolyRole::Derivative) => arg.map(sigmoid_derivative),
+                }
             }
             Op::ColSum => {
                 let a = get(Arg)?;

@@ -16,12 +16,16 @@
 //! 4. [`interp::run`] evaluates it in `f64`; [`train::Trainer`] drives it over epochs with the
 //!    model's seed, tracking the range of every activation's input.
 //!
+//! [`exact`] names the layers a run evaluates with the exact sigmoid instead of their polynomial
+//! (the float model the twin is compared with, [`train::Trainer::with_activation`]).
+//!
 //! [`surrogate`] documents (and computes) the loss whose exact gradient the BCE rule `A − Y` is
 //! when σ̃ is a polynomial; the gradient check in the tests uses it.
 
 pub mod build;
 pub mod contract;
 pub mod error;
+pub mod exact;
 pub mod graph;
 pub mod interp;
 pub mod print;

@@ -14,7 +14,7 @@
 //!
 //! These seeds make public-data experiments repeatable; nothing here is key material.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use henn_contract::BatchOrder;
 use henn_data::{Dataset, Scaler};
@@ -26,8 +26,9 @@ use crate::contract::{
     from_contract_state, init_rule, label_encoding, layer_shapes, owner_contract, to_contract_state,
 };
 use crate::error::TrainError;
+use crate::exact::{ActivationMode, ExactLayers, Replacement, exact_layers};
 use crate::graph::{LayerIdx, Slot};
-use crate::interp::{Env, Tensor, run};
+use crate::interp::{Env, Tensor, run_with};
 use crate::weights::WeightsFile;
 
 /// Statistics of one epoch (or of the steps run by one call of [`Trainer::run_epoch`]).
@@ -141,12 +142,28 @@ pub struct Trainer {
     alpha: f64,
     /// Per layer, the overall pre-activation range seen during training.
     ranges: BTreeMap<LayerIdx, (f64, f64)>,
+    /// Which activations run as the exact sigmoid (none for the twin).
+    mode: ActivationMode,
+    exact: ExactLayers,
 }
 
 impl Trainer {
     /// Prepares training: checks the data against the model, fits the scaler on `train`,
     /// builds the step graph and initialises the parameters.
     pub fn new(model: &Model, train: &Dataset) -> Result<Self, TrainError> {
+        Self::with_activation(model, train, ActivationMode::Polynomial)
+    }
+
+    /// [`Trainer::new`] with the activations `mode` names evaluated as the exact sigmoid (the
+    /// exact-sigmoid float model, [`crate::exact`]): everything else (initialisation, batch
+    /// order, optimizer, loss, scaling) is the twin's. Errors on an explicit polynomial under
+    /// [`ActivationMode::ExactSigmoid`].
+    pub fn with_activation(
+        model: &Model,
+        train: &Dataset,
+        mode: ActivationMode,
+    ) -> Result<Self, TrainError> {
+        let exact = exact_layers(model, mode)?;
         train.check_shape(model.data.features, model.data.classes)?;
         let contract = owner_contract(model, 0);
         let train = contract.training_rows(train)?;
@@ -165,6 +182,8 @@ impl Trainer {
             epochs: 0,
             alpha: 1.0,
             ranges: BTreeMap::new(),
+            mode,
+            exact,
         };
         let b = t.model.schedule.batch_size.min(t.labels.len());
         t.graph_for(b)?;
@@ -187,6 +206,16 @@ impl Trainer {
     /// The model being trained.
     pub fn model(&self) -> &Model {
         &self.model
+    }
+
+    /// Which activations run as the exact sigmoid.
+    pub fn activation_mode(&self) -> ActivationMode {
+        self.mode
+    }
+
+    /// The layers whose polynomial the exact sigmoid replaced (empty for the twin).
+    pub fn replaced(&self) -> &[Replacement] {
+        &self.exact.replaced
     }
 
     /// The step graph for the configured batch size.
@@ -293,7 +322,7 @@ impl Trainer {
             state: std::mem::take(&mut self.state),
             momentum,
         };
-        let outcome = run(&step.graph, &env);
+        let outcome = run_with(&step.graph, &env, &self.exact.layers);
         self.state = env.state;
         let outcome = outcome?;
         self.steps += 1;
@@ -367,14 +396,25 @@ impl Trainer {
         })
     }
 
-    /// Layers whose pre-activations left their fitted interval so far in training.
+    /// Layers whose pre-activations left their fitted interval so far in training (a layer run
+    /// as the exact sigmoid has no interval to leave).
     pub fn range_violations(&self) -> Vec<RangeViolation> {
-        violations(&self.model, &self.ranges)
+        let mut v = violations(&self.model, &self.ranges);
+        v.retain(|v| !self.exact.layers.contains(&LayerIdx(v.layer)));
+        v
     }
 
-    /// Evaluates the current weights on `data` (scaled with the training statistics).
+    /// Evaluates the current weights on `data` (scaled with the training statistics), with the
+    /// trainer's activations.
     pub fn evaluate(&self, data: &Dataset) -> Result<Evaluation, TrainError> {
-        evaluate(&self.model, &self.state, &self.scaler, data)
+        forward_eval(
+            &self.model,
+            &self.state,
+            &self.scaler,
+            data,
+            &self.exact.layers,
+        )
+        .map(|(e, _)| e)
     }
 
     /// The weights file of the current state.
@@ -421,6 +461,17 @@ pub fn evaluate_with_ranges(
     scaler: &Scaler,
     data: &Dataset,
 ) -> Result<(Evaluation, Ranges), TrainError> {
+    forward_eval(model, state, scaler, data, &BTreeSet::new())
+}
+
+/// [`evaluate_with_ranges`] with the layers in `exact` evaluated as the exact sigmoid.
+fn forward_eval(
+    model: &Model,
+    state: &BTreeMap<Slot, Tensor>,
+    scaler: &Scaler,
+    data: &Dataset,
+    exact: &BTreeSet<LayerIdx>,
+) -> Result<(Evaluation, Ranges), TrainError> {
     data.check_shape(model.data.features, model.data.classes)?;
     if data.is_empty() {
         return Err(TrainError::Data(henn_data::DataError::Empty {
@@ -439,7 +490,7 @@ pub fn evaluate_with_ranges(
         state: state.clone(),
         momentum: 0.0,
     };
-    let outcome = run(&step.graph, &env)?;
+    let outcome = run_with(&step.graph, &env, exact)?;
     let out = outcome
         .value(step.a[step.a.len() - 1])
         .ok_or(TrainError::Ir(crate::error::TirError::Model(

@@ -28,6 +28,7 @@ use henn_runtime::Backend;
 use henn_runtime::ckks::CkksBackend;
 use henn_runtime::executor::run_step;
 use henn_runtime::sim::{NoiseModel, SimCt, SlotSim};
+use henn_tir::exact::ActivationMode;
 use henn_tir::train::{Trainer, evaluate};
 use henn_tir::{Slot, interp::Tensor};
 
@@ -59,9 +60,14 @@ pub struct RunArgs {
     pub backend: RunBackend,
     /// Write SVG charts here: test accuracy and loss after every step, encrypted (decrypted
     /// after each step) beside the plaintext twin, and the time of every stage; the numbers in
-    /// `curves.json`.
+    /// `curves.json`, the tables in `report.md`.
     #[arg(long, value_name = "DIR")]
     pub plot: Option<PathBuf>,
+    /// Also train the exact-sigmoid float model on the same batches (σ and σ(1−σ) in place of
+    /// every `sigmoid_fit`, as `henn train --activation exact`): its accuracy goes beside the
+    /// twin's in the summary and in `--plot`.
+    #[arg(long)]
+    pub exact_sigmoid: bool,
     /// Print progress events (stage start/end, step k/n with elapsed time and ETA) and the
     /// summary as JSON objects, one per line, the summary last (`"event": "final"`).
     #[arg(long)]
@@ -130,6 +136,8 @@ struct Trained {
     before: Option<f64>,
     enc_curve: Vec<StepPoint>,
     twin_curve: Vec<StepPoint>,
+    /// With `--exact-sigmoid`: the exact-sigmoid float model after the same batches, its curve.
+    exact: Option<(Trainer, Vec<StepPoint>)>,
     seconds: Seconds,
 }
 
@@ -152,11 +160,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         ),
         None => (None, None),
     };
+    let exact_acc = match (test, &trained.exact) {
+        (Some(test), Some((exact, _))) => Some(exact.evaluate(test)?.accuracy),
+        _ => None,
+    };
     if let Some(out) = &args.output {
         save_weights(out, model, &trained.twin, &merged, steps as u64)?;
-    }
-    if let Some(dir) = &args.plot {
-        plot(dir, test.is_some(), &trained)?;
     }
     let summary = serde_json::json!({
         "event": "final",
@@ -167,10 +176,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         "steps": steps,
         "planned_steps": plan.schedule.steps(),
         "batch": plan.data.batch_size,
-        "chance_accuracy": test.as_ref().map(chance),
+        "chance_accuracy": test.as_ref().map(crate::plot::chance),
         "accuracy_before": trained.before,
         "plaintext_accuracy": plain_acc,
         "encrypted_accuracy": enc_acc,
+        "exact_sigmoid_accuracy": exact_acc,
         "max_weight_error": max_weight_error,
         "seconds": trained.seconds.iter().map(|(k, v)| ((*k).to_owned(), (*v).into())).collect::<serde_json::Map<_, _>>(),
         "peak_rss_bytes": peak_rss_bytes(),
@@ -181,6 +191,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         "bootstraps": plan.bootstrap.as_ref().map_or(0, |b| u64::from(b.per_step) * steps as u64),
         "weights": args.output.as_ref().map(|p| p.display().to_string()),
     });
+    if let Some(dir) = &args.plot {
+        plot(dir, test.is_some(), &trained, &summary)?;
+    }
     if args.json {
         outln!("{summary}");
     } else {
@@ -258,6 +271,16 @@ fn train_both(
     // model. Both apply the same rules (henn-contract), so their batches and start agree.
     let prepared = Prepared::new(&plan.owner, train)?;
     let mut twin = Trainer::new(model, train)?;
+    // Made before the run, so a model the exact sigmoid cannot stand in for fails at once.
+    let exact = if args.exact_sigmoid {
+        Some(Trainer::with_activation(
+            model,
+            train,
+            ActivationMode::ExactSigmoid,
+        )?)
+    } else {
+        None
+    };
     let before = match test {
         Some(test) => Some(twin.evaluate(test)?.accuracy),
         None => None,
@@ -286,16 +309,18 @@ fn train_both(
 
     // The plaintext twin.
     stages.start("plaintext");
-    let start = twin.evaluate(eval_set)?;
-    let mut twin_curve = vec![(0.0, start.accuracy, start.loss)];
-    for (step, chunk) in prepared.batches.iter().take(steps).enumerate() {
-        twin.train_step(chunk)?;
-        if args.plot.is_some() {
-            let e = twin.evaluate(eval_set)?;
-            twin_curve.push(((step + 1) as f64, e.accuracy, e.loss));
-        }
-    }
+    let batches = &prepared.batches[..steps.min(prepared.batches.len())];
+    let twin_curve = replay(&mut twin, batches, eval_set, args.plot.is_some())?;
     stages.end();
+    let exact = match exact {
+        Some(mut exact) => {
+            stages.start("exact sigmoid");
+            let curve = replay(&mut exact, batches, eval_set, args.plot.is_some())?;
+            stages.end();
+            Some((exact, curve))
+        }
+        None => None,
+    };
     enc_curve.insert(0, twin_curve[0]);
     Ok(Trained {
         enc_state,
@@ -303,14 +328,41 @@ fn train_both(
         before,
         enc_curve,
         twin_curve,
+        exact,
         seconds: std::mem::take(&mut stages.seconds),
     })
 }
 
-/// `--plot DIR`: the encrypted curve beside the twin's, and the time per stage.
-fn plot(dir: &Path, on_test: bool, trained: &Trained) -> anyhow::Result<()> {
+/// Trains `trainer` on `batches` in order; the accuracy and loss on `eval_set` before the first
+/// step and, when `every_step`, after each.
+fn replay(
+    trainer: &mut Trainer,
+    batches: &[Vec<usize>],
+    eval_set: &Dataset,
+    every_step: bool,
+) -> anyhow::Result<Vec<StepPoint>> {
+    let start = trainer.evaluate(eval_set)?;
+    let mut curve = vec![(0.0, start.accuracy, start.loss)];
+    for (step, chunk) in batches.iter().enumerate() {
+        trainer.train_step(chunk)?;
+        if every_step {
+            let e = trainer.evaluate(eval_set)?;
+            curve.push(((step + 1) as f64, e.accuracy, e.loss));
+        }
+    }
+    Ok(curve)
+}
+
+/// `--plot DIR`: the encrypted curve beside the twin's (and the exact-sigmoid model's), the time
+/// per stage, and `report.md` with the `summary`.
+fn plot(
+    dir: &Path,
+    on_test: bool,
+    trained: &Trained,
+    summary: &serde_json::Value,
+) -> anyhow::Result<()> {
     let on = if on_test { "test" } else { "training" };
-    let series = [
+    let mut series = vec![
         Series {
             label: "encrypted",
             key: "encrypted",
@@ -322,7 +374,14 @@ fn plot(dir: &Path, on_test: bool, trained: &Trained) -> anyhow::Result<()> {
             points: &trained.twin_curve,
         },
     ];
-    crate::plot::step_charts(dir, on, &series, &trained.seconds)
+    if let Some((_, curve)) = &trained.exact {
+        series.push(Series {
+            label: "exact sigmoid (float)",
+            key: "exact_sigmoid",
+            points: curve,
+        });
+    }
+    crate::plot::step_charts(dir, on, &series, &trained.seconds, summary)
 }
 
 /// Exit 1 when the encrypted weights are not finite or differ from the twin's by more than the
@@ -382,15 +441,6 @@ fn check_estimate(plan: &Plan, steps: usize, args: &RunArgs) -> anyhow::Result<b
         return Ok(false);
     }
     Ok(true)
-}
-
-/// The accuracy of always answering the test set's most frequent class.
-fn chance(test: &Dataset) -> f64 {
-    let mut counts: HashMap<u32, usize> = HashMap::new();
-    for &l in test.labels() {
-        *counts.entry(l).or_default() += 1;
-    }
-    counts.values().copied().max().unwrap_or(0) as f64 / test.len().max(1) as f64
 }
 
 /// The owner's and the server's roles in one process on CKKS: keys, then [`run_on`].
@@ -623,6 +673,12 @@ fn print_summary(file: &Path, plan: &Plan, s: &serde_json::Value, seconds: &Seco
         "  plaintext twin accuracy   {}",
         pct(&s["plaintext_accuracy"])
     );
+    if !s["exact_sigmoid_accuracy"].is_null() {
+        outln!(
+            "  exact-sigmoid float model {} (σ in place of every sigmoid_fit, same batches)",
+            pct(&s["exact_sigmoid_accuracy"])
+        );
+    }
     outln!(
         "  largest weight difference {:.3e} (encrypted vs twin)",
         s["max_weight_error"].as_f64().unwrap_or(f64::NAN)

@@ -17,12 +17,37 @@ use anyhow::Context;
 use henn_sema::Model;
 
 use henn_data::Dataset;
+use henn_tir::exact::{ActivationMode, Replacement};
 use henn_tir::train::{EpochStats, Evaluation, RangeViolation, Trainer};
 use serde_json::json;
 
 use crate::inputs::{load_data, load_model};
 use crate::plot::{Series, StepPoint};
 use crate::ui::{per_layer, per_layer_json};
+
+/// Which activation function the plaintext run evaluates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ActivationArg {
+    /// The model's polynomials, exactly as an encrypted run evaluates them (the twin).
+    #[default]
+    Polynomial,
+    /// The exact sigmoid 1/(1+e^-z) and its derivative σ(1−σ) in place of every `sigmoid_fit`
+    /// (a float model to compare the twin with); refuses explicit `poly([...])` activations.
+    Exact,
+    /// As `exact`, and also in place of explicit `poly([...])` activations (for polynomials the
+    /// file says stand for σ, such as the seed's cubic).
+    ExactAll,
+}
+
+impl ActivationArg {
+    fn mode(self) -> ActivationMode {
+        match self {
+            ActivationArg::Polynomial => ActivationMode::Polynomial,
+            ActivationArg::Exact => ActivationMode::ExactSigmoid,
+            ActivationArg::ExactAll => ActivationMode::ExactSigmoidAll,
+        }
+    }
+}
 
 /// Where training runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -51,13 +76,47 @@ pub struct TrainArgs {
     #[arg(short = 'o', long = "output")]
     pub output: Option<PathBuf>,
     /// Write SVG charts here: accuracy and loss after every step (on the test set, or the
-    /// training set when there is none); the numbers in `curves.json`.
+    /// training set when there is none); the numbers in `curves.json`, a Markdown report in
+    /// `report.md`.
     #[arg(long, value_name = "DIR")]
     pub plot: Option<PathBuf>,
+    /// `exact`: train the exact-sigmoid float model instead of the twin (same network, init,
+    /// batch order, optimizer and loss; σ and σ(1−σ) in place of every `sigmoid_fit`).
+    /// `exact-all` also replaces explicit `poly([...])` activations.
+    #[arg(long, value_enum, default_value_t = ActivationArg::Polynomial)]
+    pub activation: ActivationArg,
 }
 
 fn violation_json(v: &RangeViolation) -> serde_json::Value {
     json!({"layer": v.name, "seen": [v.seen.0, v.seen.1], "interval": [v.interval.0, v.interval.1]})
+}
+
+fn replacement_json(r: &Replacement) -> serde_json::Value {
+    json!({"layer": r.name, "replaced": r.replaced, "max_fit_error": r.max_fit_error})
+}
+
+/// The human line saying what the exact sigmoid replaced.
+fn replacement_line(mode: ActivationMode, replaced: &[Replacement]) -> String {
+    if mode == ActivationMode::Polynomial {
+        return "activation: the model's polynomials (as encrypted)".to_owned();
+    }
+    if replaced.is_empty() {
+        return "activation: exact sigmoid requested, but no layer has a polynomial activation"
+            .to_owned();
+    }
+    let layers: Vec<String> = replaced
+        .iter()
+        .map(|r| {
+            format!(
+                "`{}` ({}, max |p - σ| {:.2e})",
+                r.name, r.replaced, r.max_fit_error
+            )
+        })
+        .collect();
+    format!(
+        "activation: exact sigmoid 1/(1+e^-z), σ' = σ(1-σ), in place of the polynomial of {}",
+        layers.join(", ")
+    )
 }
 
 /// Test accuracy and loss after every step, for `--plot` (on the test set, or the training set
@@ -282,7 +341,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("--plot {}: cannot create the directory", dir.display()))?;
     }
 
-    let mut trainer = Trainer::new(&model, &train)?;
+    let mode = args.activation.mode();
+    let mut trainer = Trainer::with_activation(&model, &train, mode)?;
     let total_steps = trainer.total_steps();
     let per_epoch = trainer.steps_per_epoch().max(1);
     let mut out = std::io::stdout().lock();
@@ -296,7 +356,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
             model.schedule.batch_size,
             total_steps.div_ceil(per_epoch)
         )?;
+        writeln!(out, "{}", replacement_line(mode, trainer.replaced()))?;
     }
+    let before = test.as_ref().map(|t| trainer.evaluate(t)).transpose()?;
     let mut curve = match &args.plot {
         Some(_) => Some(StepCurve::new(test.as_ref().unwrap_or(&train), &trainer)?),
         None => None,
@@ -311,26 +373,34 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         curve.as_mut(),
     )?;
     let violations = trainer.range_violations();
+    let summary = json!({
+        "event": "final",
+        "model": model.name,
+        "activation": mode.name(),
+        "replaced": trainer.replaced().iter().map(replacement_json).collect::<Vec<_>>(),
+        "steps": trainer.steps(),
+        "batch": model.schedule.batch_size,
+        "samples": trainer.samples(),
+        "train_loss": outcome.last_loss,
+        "chance_accuracy": test.as_ref().map(crate::plot::chance),
+        "accuracy_before": before.map(|e| e.accuracy),
+        "test_accuracy": outcome.test_accuracy,
+        "max_abs_preactivation": per_layer_json(&model, &outcome.overall_abs),
+        "range_violations": violations.iter().map(violation_json).collect::<Vec<_>>(),
+        "seconds": started.elapsed().as_secs_f64(),
+        "strict_failure": outcome.failed_strict,
+    });
     if args.json {
-        writeln!(
-            out,
-            "{}",
-            json!({
-                "event": "final",
-                "model": model.name,
-                "steps": trainer.steps(),
-                "train_loss": outcome.last_loss,
-                "test_accuracy": outcome.test_accuracy,
-                "max_abs_preactivation": per_layer_json(&model, &outcome.overall_abs),
-                "range_violations": violations.iter().map(violation_json).collect::<Vec<_>>(),
-                "seconds": started.elapsed().as_secs_f64(),
-                "strict_failure": outcome.failed_strict,
-            })
-        )?;
+        writeln!(out, "{summary}")?;
     } else {
         writeln!(
             out,
-            "done: {} steps in {:.2} s, train loss {:.4}, test accuracy {}",
+            "done{}: {} steps in {:.2} s, train loss {:.4}, test accuracy {}",
+            if mode == ActivationMode::Polynomial {
+                ""
+            } else {
+                " (exact-sigmoid float model)"
+            },
             trainer.steps(),
             started.elapsed().as_secs_f64(),
             outcome.last_loss,
@@ -341,12 +411,20 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     }
     if let (Some(dir), Some(curve)) = (&args.plot, &curve) {
         let on = if test.is_some() { "test" } else { "training" };
-        let series = [Series {
-            label: "plaintext",
-            key: "plaintext",
-            points: &curve.points,
+        let series = [if mode == ActivationMode::Polynomial {
+            Series {
+                label: "plaintext",
+                key: "plaintext",
+                points: &curve.points,
+            }
+        } else {
+            Series {
+                label: "exact sigmoid (float)",
+                key: "exact_sigmoid",
+                points: &curve.points,
+            }
         }];
-        crate::plot::step_charts(dir, on, &series, &[])?;
+        crate::plot::step_charts(dir, on, &series, &[], &summary)?;
     }
     if outcome.failed_strict {
         eprintln!("error: --strict: pre-activations left the fitted interval; no weights written");
@@ -411,6 +489,7 @@ model tiny {
             strict,
             output: Some(dir.join("w.json")),
             plot: None,
+            activation: ActivationArg::Polynomial,
         }
     }
 
@@ -442,6 +521,55 @@ model tiny {
         let code = run(a).unwrap();
         assert_eq!(code, ExitCode::FAILURE);
         assert!(!dir.join("w.json").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// `--activation exact` trains a different model (σ in place of the degree-5 fit) that
+    /// still learns digits; its report names the mode and the replaced layers. A `poly([...])`
+    /// activation is refused, naming `exact-all`.
+    #[test]
+    fn exact_sigmoid_differs_from_the_fit_and_reports_itself() {
+        let dir = scratch("exact");
+        let act = "sigmoid_fit(degree = 5, interval = [-8, 8])";
+        let curve = |activation: ActivationArg, name: &str| {
+            let mut a = args(&dir, act, false);
+            a.activation = activation;
+            a.plot = Some(dir.join(name));
+            assert_eq!(run(a).unwrap(), ExitCode::SUCCESS);
+            let text = std::fs::read_to_string(dir.join(name).join("curves.json")).unwrap();
+            let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let report = std::fs::read_to_string(dir.join(name).join("report.md")).unwrap();
+            (json, report)
+        };
+        let (poly, poly_md) = curve(ActivationArg::Polynomial, "poly");
+        let (exact, exact_md) = curve(ActivationArg::Exact, "exact");
+        let last = |v: &serde_json::Value, key: &str| {
+            let points = v[key].as_array().unwrap();
+            assert_eq!(points.len(), 181, "before training and after 2 × 90 steps");
+            points[180].clone()
+        };
+        let (p, e) = (last(&poly, "plaintext"), last(&exact, "exact_sigmoid"));
+        let loss_gap = (p["loss"].as_f64().unwrap() - e["loss"].as_f64().unwrap()).abs();
+        assert!(
+            loss_gap > 1e-3,
+            "the exact sigmoid changed nothing: {p} vs {e}"
+        );
+        assert!(e["accuracy"].as_f64().unwrap() > 0.6, "{e}");
+        assert!(poly_md.contains("| activation | polynomial |"), "{poly_md}");
+        assert!(
+            exact_md.contains("| activation | exact_sigmoid |"),
+            "{exact_md}"
+        );
+        assert!(exact_md.contains("σ in place of `hidden` | sigmoid_fit(degree = 5"));
+        assert!(exact_md.contains("![accuracy](accuracy.svg)"));
+
+        let mut a = args(&dir, "poly([0.5, 0.25], interval = [-2, 2])", false);
+        a.activation = ActivationArg::Exact;
+        let err = run(a).unwrap_err().to_string();
+        assert!(
+            err.contains("`hidden`") && err.contains("exact-all"),
+            "{err}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
