@@ -241,36 +241,17 @@ fn job(
     let n = test.len();
     let labels = test.labels();
     let acc = |p: &[u32]| p.iter().zip(labels).filter(|(a, b)| a == b).count() as f64 / n as f64;
-    let max_score_error = enc_scores
-        .iter()
-        .zip(&plain_scores.data)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0f64, f64::max);
-    // Encryption's effect: the class of the encrypted scores against the class of the same scores
-    // computed in the clear (logits may leave the activation's interval, where a fitted
-    // polynomial is not monotone: the model's own prediction is compared separately).
-    let plain_class = owner::infer::classify(&plain_scores.data, classes, threshold);
-    let share =
-        |p: &[u32]| enc_pred.iter().zip(p).filter(|(a, b)| a == b).count() as f64 / n as f64;
-    let agree = share(&plain_class);
-    let model_agree = share(&plain_pred);
-    // Disagreements where the two classes' plaintext scores are within twice the largest
-    // measured score error: a near tie that the encryption noise may decide either way.
-    let near_ties = enc_pred
-        .iter()
-        .zip(&plain_class)
-        .enumerate()
-        .filter(|(_, (a, b))| a != b)
-        .filter(|&(r, (&a, &b))| {
-            let row = &plain_scores.data[r * classes.max(1)..(r + 1) * classes.max(1)];
-            let margin = if classes <= 1 {
-                (row[0] - threshold).abs()
-            } else {
-                (row[a as usize] - row[b as usize]).abs()
-            };
-            margin <= 2.0 * max_score_error
-        })
-        .count();
+    let Agreement {
+        agree,
+        model_agree,
+        near_ties,
+        max_score_error,
+    } = agreement(
+        (&enc_pred, &enc_scores),
+        (&plain_pred, &plain_scores.data),
+        classes,
+        threshold,
+    );
     let out = json!({
         "model": model.name,
         "weights": if args.weights.is_some() { "plaintext" } else { "encrypted" },
@@ -320,6 +301,60 @@ fn job(
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// How the encrypted predictions compare with plaintext inference.
+struct Agreement {
+    /// Share of samples whose encrypted class equals the class of the same scores in the clear.
+    agree: f64,
+    /// Share equal to the model's own prediction (through its last activation).
+    model_agree: f64,
+    /// Disagreements that are near ties (see [`agreement`]).
+    near_ties: usize,
+    max_score_error: f64,
+}
+
+/// Encryption's effect: the class of the encrypted scores against the class of the same scores
+/// computed in the clear (logits may leave the activation's interval, where a fitted polynomial
+/// is not monotone: the model's own prediction is compared separately); a disagreement is a near
+/// tie when the two classes' plaintext scores are within twice the largest measured score error.
+fn agreement(
+    (enc_pred, enc_scores): (&[u32], &[f64]),
+    (plain_pred, plain_scores): (&[u32], &[f64]),
+    classes: usize,
+    threshold: f64,
+) -> Agreement {
+    let n = enc_pred.len().max(1);
+    let max_score_error = enc_scores
+        .iter()
+        .zip(plain_scores)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f64, f64::max);
+    let plain_class = owner::infer::classify(plain_scores, classes, threshold);
+    let share =
+        |p: &[u32]| enc_pred.iter().zip(p).filter(|(a, b)| a == b).count() as f64 / n as f64;
+    let width = classes.max(1);
+    let near_ties = enc_pred
+        .iter()
+        .zip(&plain_class)
+        .enumerate()
+        .filter(|(_, (a, b))| a != b)
+        .filter(|&(r, (&a, &b))| {
+            let row = &plain_scores[r * width..(r + 1) * width];
+            let margin = if classes <= 1 {
+                (row[0] - threshold).abs()
+            } else {
+                (row[a as usize] - row[b as usize]).abs()
+            };
+            margin <= 2.0 * max_score_error
+        })
+        .count();
+    Agreement {
+        agree: share(&plain_class),
+        model_agree: share(plain_pred),
+        near_ties,
+        max_score_error,
+    }
 }
 
 fn print_summary(out: &serde_json::Value, seconds: &Seconds, sizes: &Sizes) {
