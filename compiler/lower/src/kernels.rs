@@ -25,6 +25,7 @@
 //! are the same kernels with a single weight block.
 
 pub mod packed;
+pub mod plain;
 pub mod registry;
 
 use henn_he_ir::error::IrError;

@@ -18,5 +18,6 @@ pub mod lower;
 pub mod poly;
 
 pub use lower::{
-    LowerConfig, Lowered, ProductUse, choose_stride, lower_step, lower_step_with, state_slot,
+    LowerConfig, Lowered, PlainWeights, ProductUse, choose_stride, lower_inference_plain,
+    lower_step, lower_step_with, state_slot,
 };

@@ -29,6 +29,7 @@ use henn_tir::{
     Factor, Graph as Tir, InputKind, MatMulForm, Op, Slot, SlotKind, StepGraph, ValueId as TirValue,
 };
 
+use crate::kernels::plain::{PlainMatrix, plain_add_row, plain_forward, plain_forward_cost};
 use crate::kernels::registry::KernelRegistry;
 use crate::kernels::{self, KernelCost};
 use crate::poly;
@@ -81,6 +82,9 @@ enum HeVal {
     Batch(Vec<ValueId>),
     /// Weight-row blocks (one for a matrix that fits a ciphertext).
     Param(Vec<ValueId>),
+    /// A parameter known at compile time (an inference plan on plaintext weights): its products
+    /// are ciphertext × plaintext ([`kernels::plain`]).
+    Plain(std::sync::Arc<PlainMatrix>),
     /// The monitored loss: not computed under encryption.
     Skipped,
 }
@@ -167,22 +171,50 @@ pub fn lower_step_with(
     cfg: &LowerConfig,
     registry: &KernelRegistry,
 ) -> Result<Lowered, IrError> {
-    lower_graph(step, cfg, registry, None)
+    lower_graph(step, cfg, registry, None, None)
 }
 
 /// Lower an inference step (`henn_tir::build_inference`): the forward pass, whose last layer's
 /// output (`step.a`'s last value) leaves the step as the class scores of every block of queries,
 /// named `S.0`, `S.1`… ([`Lowered::predictions`]).
 pub fn lower_inference(step: &StepGraph, cfg: &LowerConfig) -> Result<Lowered, IrError> {
+    let scores = scores_of(step)?;
+    lower_graph(step, cfg, &KernelRegistry::standard(), Some(scores), None)
+}
+
+/// The value an inference step returns as its class scores: its last layer's output.
+fn scores_of(step: &StepGraph) -> Result<TirValue, IrError> {
     if step.loss.is_some() {
         return Err(err("an inference lowering of a training step".into()));
     }
-    let scores = step
-        .a
+    step.a
         .last()
         .copied()
-        .ok_or_else(|| err("an inference step without layers".into()))?;
-    lower_graph(step, cfg, &KernelRegistry::standard(), Some(scores))
+        .ok_or_else(|| err("an inference step without layers".into()))
+}
+
+/// The weights of an inference step on plaintext weights: every state slot the step loads, as a
+/// row-major matrix (a bias is one row).
+pub type PlainWeights = std::collections::BTreeMap<Slot, PlainMatrix>;
+
+/// Lower an inference step on **plaintext weights** (a model the server may see): like
+/// [`lower_inference`], but every `Load` is a compile-time constant from `weights`, its products
+/// are ciphertext × plaintext ([`kernels::plain::plain_forward`]: no relinearization, no rotation
+/// of the weights, one level per product) and its biases plaintext additions. The step has no
+/// state inputs; the weights live in the graph's constant pool.
+pub fn lower_inference_plain(
+    step: &StepGraph,
+    cfg: &LowerConfig,
+    weights: &PlainWeights,
+) -> Result<Lowered, IrError> {
+    let scores = scores_of(step)?;
+    lower_graph(
+        step,
+        cfg,
+        &KernelRegistry::standard(),
+        Some(scores),
+        Some(weights),
+    )
 }
 
 fn lower_graph(
@@ -190,6 +222,7 @@ fn lower_graph(
     cfg: &LowerConfig,
     registry: &KernelRegistry,
     scores: Option<TirValue>,
+    plain: Option<&PlainWeights>,
 ) -> Result<Lowered, IrError> {
     let tir = &step.graph;
     let slots = cfg.slots;
@@ -271,6 +304,12 @@ fn lower_graph(
                 }
                 HeVal::Batch(cts)
             }
+            Op::Load(slot) if plain.is_some() => {
+                let m = plain
+                    .and_then(|p| p.get(slot))
+                    .ok_or_else(|| err(format!("no plaintext value for {slot}")))?;
+                HeVal::Plain(std::sync::Arc::new(m.clone()))
+            }
             Op::Load(slot) => {
                 let (period, nb) = kernels::weight_blocking(shape.rows, rows_per_ct);
                 let mut cts = Vec::with_capacity(nb);
@@ -307,33 +346,48 @@ fn lower_graph(
                 let fold = folds.get(&v).copied().unwrap_or(1.0);
                 let k = f0 * f1 * fold;
                 out_factor = 1.0 / fold;
-                let (lhs, rhs, batch_out) = match (form, &operands[0], &operands[1]) {
-                    (MatMulForm::ABt | MatMulForm::AB, HeVal::Batch(a), HeVal::Param(w)) => {
-                        (a, w, true)
-                    }
-                    (MatMulForm::AtB, HeVal::Batch(d), HeVal::Batch(x)) => (d, x, false),
-                    (form, _, _) => {
-                        return Err(err(format!(
-                            "{form:?} on operands of unexpected orientation"
-                        )));
-                    }
-                };
-                // The decision point: which kernel family computes this product.
-                let choice = registry.choose(*form, &g, lhs, rhs)?;
-                products.push(ProductUse {
-                    value: node
-                        .name
-                        .clone()
-                        .unwrap_or_else(|| format!("%{}", v.index())),
-                    form: *form,
-                    kernel: choice.kernel.name(),
-                    cost: choice.cost,
-                });
-                let out = choice.kernel.lower(&mut g, lhs, rhs, k)?;
-                if batch_out {
+                let value = node
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| format!("%{}", v.index()));
+                if let (MatMulForm::ABt, HeVal::Batch(a), HeVal::Plain(w)) =
+                    (form, &operands[0], &operands[1])
+                {
+                    // Plaintext weights: the one ciphertext × plaintext kernel.
+                    let (cost, out) = plain_product(&mut g, a, w, k)?;
+                    products.push(ProductUse {
+                        value,
+                        form: *form,
+                        kernel: "plain_forward",
+                        cost,
+                    });
                     HeVal::Batch(out)
                 } else {
-                    HeVal::Param(out)
+                    let (lhs, rhs, batch_out) = match (form, &operands[0], &operands[1]) {
+                        (MatMulForm::ABt | MatMulForm::AB, HeVal::Batch(a), HeVal::Param(w)) => {
+                            (a, w, true)
+                        }
+                        (MatMulForm::AtB, HeVal::Batch(d), HeVal::Batch(x)) => (d, x, false),
+                        (form, _, _) => {
+                            return Err(err(format!(
+                                "{form:?} on operands of unexpected orientation"
+                            )));
+                        }
+                    };
+                    // The decision point: which kernel family computes this product.
+                    let choice = registry.choose(*form, &g, lhs, rhs)?;
+                    products.push(ProductUse {
+                        value,
+                        form: *form,
+                        kernel: choice.kernel.name(),
+                        cost: choice.cost,
+                    });
+                    let out = choice.kernel.lower(&mut g, lhs, rhs, k)?;
+                    if batch_out {
+                        HeVal::Batch(out)
+                    } else {
+                        HeVal::Param(out)
+                    }
                 }
             }
             Op::Add | Op::Sub | Op::Mul => {
@@ -378,6 +432,11 @@ fn lower_graph(
                 &settle(&mut g, &operands[0], f0)?,
                 &settle(&mut g, &operands[1], f1)?,
             ) {
+                (HeVal::Batch(z), HeVal::Plain(b)) => HeVal::Batch(
+                    z.iter()
+                        .map(|&z| plain_add_row(&mut g, z, b))
+                        .collect::<Result<_, _>>()?,
+                ),
                 (HeVal::Batch(z), HeVal::Param(b)) => {
                     let [b] = b.as_slice() else {
                         return Err(err("a bias split into row blocks".into()));
@@ -510,6 +569,13 @@ fn settle(g: &mut HeGraph, x: &HeVal, factor: f64) -> Result<HeVal, IrError> {
     if factor == 1.0 {
         return Ok(x.clone());
     }
+    if let HeVal::Plain(m) = x {
+        // A plaintext takes its factor for free.
+        let mut m = PlainMatrix::clone(m);
+        m.name = format!("{}*{factor:e}", m.name);
+        m.data.iter_mut().for_each(|v| *v *= factor);
+        return Ok(HeVal::Plain(std::sync::Arc::new(m)));
+    }
     map_unary(g, x, |g, v| g.mul_scalar(v, factor))
 }
 
@@ -547,7 +613,33 @@ fn map_unary(
         HeVal::Batch(xs) => HeVal::Batch(xs.iter().map(|&x| f(g, x)).collect::<Result<_, _>>()?),
         HeVal::Param(xs) => HeVal::Param(xs.iter().map(|&x| f(g, x)).collect::<Result<_, _>>()?),
         HeVal::Skipped => HeVal::Skipped,
+        HeVal::Plain(m) => {
+            return Err(err(format!(
+                "plaintext {} where the lowering expects a ciphertext",
+                m.name
+            )));
+        }
     })
+}
+
+/// `scale·A·Wᵀ` for every sample block of A and a plaintext W ([`plain_forward`]), with the
+/// kernel's predicted cost.
+fn plain_product(
+    g: &mut HeGraph,
+    a: &[ValueId],
+    w: &PlainMatrix,
+    scale: f64,
+) -> Result<(KernelCost, Vec<ValueId>), IrError> {
+    let slots = match a.first() {
+        Some(&x) => g.ty(x)?.layout.slots,
+        None => return Err(err(format!("{}: a product of no sample blocks", w.name))),
+    };
+    let cost = plain_forward_cost(w.cols, w.rows, slots, a.len());
+    let out = a
+        .iter()
+        .map(|&x| plain_forward(g, x, w, scale))
+        .collect::<Result<_, _>>()?;
+    Ok((cost, out))
 }
 
 /// The stage and layer of every tensor-IR value: `Update` for anything computed from a gradient

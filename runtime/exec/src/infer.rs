@@ -2,12 +2,13 @@
 //! an owner's encrypted queries with evaluation keys only, on encrypted weights, and write the
 //! encrypted class scores.
 //!
-//! The weights are a bundle of state ciphertexts: with encrypted weights, the trained state a
+//! With encrypted weights, the weights are a bundle of state ciphertexts: the trained state a
 //! training plan's server wrote (bound to *that* plan's content hash, which the inference plan
-//! names, and to the same key set as the queries); with plaintext weights, a bundle bound to the
-//! inference plan that whoever holds the weights encrypted under the public key. Either way the
-//! server never holds a secret key, and every ciphertext's name, level and scale is checked
-//! against the plan where it is read.
+//! names, and to the same key set as the queries). With plaintext weights the compiler put them
+//! into the plan's constants (its products are ciphertext × plaintext) and there is no weights
+//! bundle; a plan with plaintext-mode state inputs (as compiled before) still reads a weights
+//! bundle bound to it, encrypted under the public key. Either way the server never holds a secret
+//! key, and every ciphertext's name, level and scale is checked against the plan where it is read.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -31,22 +32,20 @@ pub struct InferSummary {
     pub predictions: u64,
 }
 
-/// Classifies the queries at `queries` with the weights at `weights` and the evaluation keys at
-/// `eval_keys`, writing the class scores to `output` (atomically, once every batch has run).
-/// The queries of one batch run as soon as they have all arrived.
+/// Classifies the queries at `queries` with the evaluation keys at `eval_keys`, writing the class
+/// scores to `output` (atomically, once every batch has run). `weights` is the weights bundle of
+/// a plan with state inputs (the trained state of its training plan, or a plaintext-mode weights
+/// bundle bound to it); a plan on plaintext weights compiled into its constants has no state
+/// inputs and takes none. The queries of one batch run as soon as they have all arrived.
 pub fn infer(
     loaded: &LoadedPlan,
     eval_keys: &Path,
-    weights: &Path,
+    weights: Option<&Path>,
     queries: &Path,
     output: &Path,
-    mut progress: impl FnMut(Progress),
+    progress: impl FnMut(Progress),
 ) -> Result<InferSummary, ServeError> {
     let LoadedPlan { plan, hash, ctx } = loaded;
-    let bad = |path: &Path, reason: String| ServeError::Data {
-        path: path.into(),
-        reason,
-    };
     let Some(spec) = plan.infer() else {
         return Err(bad(
             Path::new("plan"),
@@ -55,6 +54,78 @@ pub fn infer(
         ));
     };
     let (keys, key_set) = files::load_eval_keys(ctx, hash, eval_keys)?;
+    let mut state = load_weights(loaded, spec, (eval_keys, key_set), weights)?;
+    let mut qb = BundleReader::open(ctx, hash, queries)?;
+    files::same_key_set((eval_keys, key_set), (queries, qb.key_set()))?;
+    if qb.kind != BundleKind::Queries {
+        return Err(bad(queries, "not a queries bundle".to_owned()));
+    }
+    let backend = CkksBackend::for_plan(ctx, &keys, plan)?;
+    // Weights above the input level (a trained state's tensors leave the last step at different
+    // depths) come down to it: the plan's rotation keys stop at its input level.
+    let level = input_level(ctx, plan);
+    for ct in state.values_mut() {
+        if ct.level() > level {
+            *ct = backend.drop_to_level(ct, level)?;
+        }
+    }
+    run_batches(
+        loaded,
+        &backend,
+        &state,
+        (&mut qb, queries),
+        (output, key_set),
+        progress,
+    )
+}
+
+fn bad(path: &Path, reason: String) -> ServeError {
+    ServeError::Data {
+        path: path.into(),
+        reason,
+    }
+}
+
+/// Whether a ciphertext has the plan's base scale Δ.
+fn at_delta(plan: &henn_plan::Plan, ct: &Ciphertext) -> bool {
+    let delta = 2f64.powi(plan.params.scale_bits as i32);
+    (ct.scale() / delta - 1.0).abs() < 1e-9
+}
+
+/// The weights: every state input of the plan once, deep enough for the forward pass, from the
+/// bundle the plan's weight source names (none for a plan without state inputs). A trained state
+/// may carry more (a NAG's previous step), which inference does not read.
+fn load_weights(
+    loaded: &LoadedPlan,
+    spec: &henn_plan::plan::InferSpec,
+    (eval_keys, key_set): (&Path, files::KeySetId),
+    weights: Option<&Path>,
+) -> Result<HashMap<String, Ciphertext>, ServeError> {
+    let LoadedPlan { plan, hash, ctx } = loaded;
+    let state_names: BTreeSet<&str> = plan
+        .data
+        .inputs
+        .iter()
+        .filter(|i| i.state_slot().is_some())
+        .map(|i| i.name.as_str())
+        .collect();
+    let weights = match (weights, state_names.is_empty()) {
+        (None, true) => return Ok(HashMap::new()),
+        (Some(w), true) => {
+            return Err(bad(
+                w,
+                "the plan carries its weights as plaintext constants: it takes no weights bundle"
+                    .to_owned(),
+            ));
+        }
+        (None, false) => {
+            return Err(bad(
+                Path::new("plan"),
+                "the plan reads its weights from a bundle: pass the weights".to_owned(),
+            ));
+        }
+        (Some(w), false) => w,
+    };
     let (weights_hash, weights_kind) = match spec.weights {
         WeightSource::Encrypted { train_plan } => (train_plan, BundleKind::TrainedState),
         WeightSource::Plaintext => (*hash, BundleKind::Weights),
@@ -64,30 +135,13 @@ pub fn infer(
     if wb.kind != weights_kind {
         return Err(bad(weights, format!("not a {weights_kind:?} bundle")));
     }
-    let mut qb = BundleReader::open(ctx, hash, queries)?;
-    files::same_key_set((eval_keys, key_set), (queries, qb.key_set()))?;
-    if qb.kind != BundleKind::Queries {
-        return Err(bad(queries, "not a queries bundle".to_owned()));
-    }
-    let delta = 2f64.powi(plan.params.scale_bits as i32);
-    let scale_ok = |ct: &Ciphertext| (ct.scale() / delta - 1.0).abs() < 1e-9;
-
-    // The weights: every state input of the plan once, deep enough for the forward pass. A
-    // trained state may carry more (a NAG's previous step), which inference does not read.
-    let state_names: BTreeSet<&str> = plan
-        .data
-        .inputs
-        .iter()
-        .filter(|i| i.state_slot().is_some())
-        .map(|i| i.name.as_str())
-        .collect();
     let depth = plan.schedule.depth_per_step as usize;
     let mut state: HashMap<String, Ciphertext> = HashMap::new();
     while let Some((_, name, ct)) = wb.next_record()? {
         if !state_names.contains(name.as_str()) {
             continue;
         }
-        if ct.level() < depth || !scale_ok(&ct) {
+        if ct.level() < depth || !at_delta(plan, &ct) {
             return Err(bad(
                 weights,
                 format!(
@@ -111,8 +165,19 @@ pub fn infer(
             ),
         ));
     }
+    Ok(state)
+}
 
-    // The queries, batch by batch.
+/// Runs every batch of queries as soon as its ciphertexts have arrived and writes the scores.
+fn run_batches(
+    loaded: &LoadedPlan,
+    backend: &CkksBackend<'_>,
+    state: &HashMap<String, Ciphertext>,
+    (qb, queries): (&mut BundleReader, &Path),
+    (output, key_set): (&Path, files::KeySetId),
+    mut progress: impl FnMut(Progress),
+) -> Result<InferSummary, ServeError> {
+    let LoadedPlan { plan, hash, ctx } = loaded;
     let per_batch: BTreeSet<&str> = plan
         .data
         .inputs
@@ -132,14 +197,6 @@ pub fn infer(
     }
     let batches = qb.len() / per;
     let level = input_level(ctx, plan);
-    let backend = CkksBackend::for_plan(ctx, &keys, plan)?;
-    // Weights above the input level (a trained state's tensors leave the last step at different
-    // depths) come down to it: the plan's rotation keys stop at its input level.
-    for ct in state.values_mut() {
-        if ct.level() > level {
-            *ct = backend.drop_to_level(ct, level)?;
-        }
-    }
     let count = batches * plan.data.predictions.len() as u64;
     let mut out = BundleWriter::create(
         ctx,
@@ -159,7 +216,7 @@ pub fn infer(
                 ),
             ));
         }
-        if ct.level() != level || !scale_ok(&ct) {
+        if ct.level() != level || !at_delta(plan, &ct) {
             return Err(bad(
                 queries,
                 format!(
@@ -178,7 +235,7 @@ pub fn infer(
         if pending.len() as u64 == per {
             let mut inputs = std::mem::take(&mut pending);
             inputs.extend(state.iter().map(|(k, v)| (k.clone(), v.clone())));
-            let scores = run_step(plan, &backend, &inputs, 0, |done, total| {
+            let scores = run_step(plan, backend, &inputs, 0, |done, total| {
                 progress(Progress::Instr {
                     step: batch,
                     done,

@@ -13,20 +13,37 @@
 //!   forward pass must fit below it: when it does not, [`CompileError::InferenceLevels`] says how
 //!   many levels are missing, and [`compile_for_inference`] recompiles the training plan with
 //!   that many levels reserved ([`CompileOptions::reserve_levels`]).
-//! - **plaintext**: weights the server may see; the plan has its own ring, the smallest whose
-//!   chain holds the forward pass, and the weights are encrypted under its public key.
+//! - **plaintext**: weights the server may see. They are compiled into the plan as plaintext
+//!   constants (plan-time, not serve-time): every product is ciphertext × plaintext
+//!   ([`henn_lower::kernels::plain`]: generalized diagonals of the weights, no relinearization, no
+//!   rotation of the weights, one level per layer instead of three), every bias a plaintext
+//!   addition, and the plan has no state inputs, so no weights are encrypted or uploaded. The
+//!   plan's content hash, which every file of the job is bound to, therefore binds the weights
+//!   (and the feature scaling, carried as the owner contract's fitted statistics): a prediction
+//!   bundle is only readable against the plan of exactly those weights. Constants rather than
+//!   serve-time plaintext inputs because the diagonal layout is the compiler's choice (the
+//!   server would otherwise need the kernel's rearrangement), the binding comes for free, the
+//!   plan format needs no new input kind, and compiling an inference plan takes milliseconds.
+//!   The plan has its own ring, the smallest whose chain holds the (much shallower) pass.
 //!
 //! The scores are the last layer's pre-activations by default ([`ScoreKind::Logits`]: the
 //! activation is a monotone polynomial on its interval, so the owner's arg-max is the same and
 //! the polynomial's levels are saved), or its activations.
 
+use std::collections::BTreeMap;
+
 use henn_ckks::{Params, SecurityLevel};
-use henn_lower::lower::{LowerConfig, Lowered, lower_inference};
+use henn_contract::Scaler;
+use henn_lower::kernels::plain::PlainMatrix;
+use henn_lower::lower::{
+    LowerConfig, Lowered, PlainWeights, lower_inference, lower_inference_plain,
+};
 use henn_plan::HeOp;
 use henn_plan::Plan;
 use henn_plan::plan::{InferSpec, PlanKind, ScoreKind, WeightSource};
 use henn_sema::{Activation, Model, RingDegree};
-use henn_tir::build_inference;
+use henn_tir::interp::Tensor;
+use henn_tir::{Slot, build_inference};
 
 use super::{
     CompileError, CompileOptions, Compiled, OptSummary, build_params, check_valid, compile_with,
@@ -38,8 +55,13 @@ use super::{
 pub enum InferWeights<'a> {
     /// The trained state of this training plan (with its content hash).
     Encrypted { train: &'a Plan, hash: [u8; 32] },
-    /// A weights file the server may see.
-    Plaintext,
+    /// Weights the server may see (the state of a weights file, `henn_tir::weights::model_state`),
+    /// compiled into the plan as constants, and the feature scaling they were trained with, which
+    /// the plan's owner contract then carries.
+    Plaintext {
+        state: &'a BTreeMap<Slot, Tensor>,
+        scaling: Option<&'a Scaler>,
+    },
 }
 
 /// What to compile an inference plan for.
@@ -88,12 +110,16 @@ fn scoring_model(model: &Model, scores: ScoreKind) -> Model {
 fn lower(
     model: &Model,
     batch: usize,
-    slots: usize,
-    stride: Option<usize>,
+    (slots, stride): (usize, Option<usize>),
+    plain: Option<&PlainWeights>,
     optimize: bool,
 ) -> Result<(henn_tir::StepGraph, Lowered, Option<OptSummary>), CompileError> {
     let step = build_inference(model, batch)?;
-    let mut lowered = lower_inference(&step, &LowerConfig { slots, stride })?;
+    let cfg = LowerConfig { slots, stride };
+    let mut lowered = match plain {
+        Some(w) => lower_inference_plain(&step, &cfg, w)?,
+        None => lower_inference(&step, &cfg)?,
+    };
     let mut summary = None;
     if optimize {
         summary = Some(
@@ -139,7 +165,13 @@ pub fn compile_inference(model: &Model, opts: &InferOptions<'_>) -> Result<Compi
     let scoring = scoring_model(model, opts.scores);
     match opts.weights {
         InferWeights::Encrypted { train, hash } => encrypted(model, &scoring, opts, train, hash),
-        InferWeights::Plaintext => plaintext(model, &scoring, opts),
+        InferWeights::Plaintext { state, scaling } => plaintext(
+            model,
+            &scoring,
+            opts,
+            &plain_weights(model, state)?,
+            scaling,
+        ),
     }
 }
 
@@ -174,8 +206,8 @@ fn encrypted(
     let (step, lowered, opt) = lower(
         scoring,
         opts.batch,
-        spec.slots(),
-        Some(train.data.stride),
+        (spec.slots(), Some(train.data.stride)),
+        None,
         opts.optimize,
     )?;
     // Every state input must be exactly the training plan's input of the same name.
@@ -223,10 +255,55 @@ fn encrypted(
     })
 }
 
+/// The weights and biases of every layer as the lowering's plaintext matrices, checked against
+/// the model's shapes (a layer without bias has none).
+fn plain_weights(
+    model: &Model,
+    state: &BTreeMap<Slot, Tensor>,
+) -> Result<PlainWeights, CompileError> {
+    let shapes = henn_tir::contract::layer_shapes(model);
+    let mut out = PlainWeights::new();
+    for (slot, t) in state {
+        let Some(shape) = shapes.get(slot.layer.0) else {
+            return Err(CompileError::InferenceMismatch(format!(
+                "plaintext weights for layer {} of a {}-layer model",
+                slot.layer.0 + 1,
+                shapes.len()
+            )));
+        };
+        let (rows, cols) = match slot.kind {
+            henn_tir::SlotKind::Weight => (shape.outputs, shape.inputs),
+            henn_tir::SlotKind::Bias if shape.bias => (1, shape.outputs),
+            _ => continue,
+        };
+        if t.data.len() != rows * cols || !t.data.iter().all(|v| v.is_finite()) {
+            return Err(CompileError::InferenceMismatch(format!(
+                "plaintext {slot} holds {} values ({}×{}), the model needs {rows}×{cols} finite ones",
+                t.data.len(),
+                t.rows,
+                t.cols
+            )));
+        }
+        let name = henn_lower::state_slot(*slot).to_string();
+        out.insert(
+            *slot,
+            PlainMatrix {
+                name,
+                rows,
+                cols,
+                data: t.data.clone(),
+            },
+        );
+    }
+    Ok(out)
+}
+
 fn plaintext(
     model: &Model,
     scoring: &Model,
     opts: &InferOptions<'_>,
+    weights: &PlainWeights,
+    scaling: Option<&Scaler>,
 ) -> Result<Compiled, CompileError> {
     let candidates: Vec<u32> = match model.encryption.ring {
         RingDegree::Fixed { log_n } => vec![log_n],
@@ -237,8 +314,8 @@ fn plaintext(
         let (step, lowered, opt) = match lower(
             scoring,
             opts.batch,
-            1usize << (log_n - 1),
-            None,
+            (1usize << (log_n - 1), None),
+            Some(weights),
             opts.optimize,
         ) {
             Ok(l) => l,
@@ -260,7 +337,10 @@ fn plaintext(
             input_level: params.max_level() as u32,
             scores: opts.scores,
         });
-        let plan = inference_plan(model, &step, &lowered, &params, kind)?;
+        let mut plan = inference_plan(model, &step, &lowered, &params, kind)?;
+        if let Some(s) = scaling {
+            plan.owner.scaling.fitted = Some(s.clone());
+        }
         return Ok(Compiled {
             plan,
             step,

@@ -6,11 +6,16 @@
 //! keeping the levels the forward pass needs), generate one key set (the training plan's keys,
 //! then the inference plan's evaluation keys from the same secret key), encrypt and train as
 //! `henn run` does, then run inference on the trained state as the server wrote it, never
-//! decrypted. Plaintext weights (`--weights W`): the inference plan has its own ring, and the
-//! weights are encrypted under the public key. In both modes the owner encrypts the test set as
-//! queries, the server classifies them with evaluation keys only, the owner decrypts the class
-//! scores; the owner also decrypts the trained state (only to compare) and classifies the test
-//! set in the clear with it.
+//! decrypted. Plaintext weights (`--weights W`): the inference plan has its own ring and carries
+//! the weights as plaintext constants (ciphertext × plaintext products; nothing of the weights is
+//! encrypted or uploaded, and the plan's hash, which every file of the job is bound to, binds
+//! them). In both modes the owner encrypts the test set as queries, the server classifies them
+//! with evaluation keys only, the owner decrypts the class scores; the owner also decrypts the
+//! trained state (only to compare) and classifies the test set in the clear with it.
+//!
+//! Time per query is reported twice: amortized (the server time of the whole test set over the
+//! number of queries, with the plan's batch) and as the latency of a single query (a plan of one
+//! query, same weights and keys, timed on the first test sample on its own).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -18,11 +23,12 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context as _, bail};
-use henn_ckks::{Decryptor, PublicKey};
+use henn_ckks::{Decryptor, PublicKey, SecretKey};
 use henn_compile::{InferOptions, InferWeights, compile_for_inference, compile_inference};
 use henn_contract::WeightsFile;
 use henn_data::{Dataset, Scaler};
 use henn_owner::{self as owner, Prepared};
+use henn_plan::Plan;
 use henn_plan::plan::ScoreKind;
 use henn_runtime::files::{self, Binding, KeySetId};
 use henn_runtime::server::{self, LoadedPlan};
@@ -79,7 +85,11 @@ struct Ready {
     /// The inference plan, loaded back from its file as the server loads it.
     loaded: LoadedPlan,
     eval_keys: PathBuf,
-    weights: PathBuf,
+    /// The weights bundle (encrypted weights); `None` when the plan carries them as constants.
+    weights: Option<PathBuf>,
+    /// The plan of a single query with its evaluation keys (same weights, same key set), when the
+    /// main plan's batch is larger than one.
+    single: Option<Single>,
     public: PublicKey,
     decryptor: Decryptor,
     key_set: KeySetId,
@@ -89,6 +99,12 @@ struct Ready {
     state: BTreeMap<Slot, Tensor>,
     /// log_n of the training plan, when there is one.
     train_log_n: Option<u32>,
+}
+
+/// The inference plan of one query, for the single-query latency.
+struct Single {
+    loaded: LoadedPlan,
+    eval_keys: PathBuf,
 }
 
 type Seconds = Vec<(&'static str, f64)>;
@@ -169,7 +185,7 @@ fn job(
     let summary = henn_runtime::infer::infer(
         &ready.loaded,
         &ready.eval_keys,
-        &ready.weights,
+        ready.weights.as_deref(),
         &queries,
         &predictions,
         |_| {},
@@ -189,36 +205,53 @@ fn job(
         test.len(),
     )?;
     seconds.push(("decrypt", t.elapsed().as_secs_f64()));
-
-    // Plaintext inference of the same weights: the model's own prediction, and the scores the
-    // server computed (logits or activations) in f64.
     let classes = model.data.classes;
-    let full = forward(model, &ready.state, &x, test.len())?;
-    let plain_pred: Vec<u32> = (0..full.rows)
-        .map(|r| henn_tir::train::predict(full.row(r)))
-        .collect();
-    let scoring = scoring_model(model, scores);
-    let plain_scores = forward(&scoring, &ready.state, &x, test.len())?;
     let threshold = if scores == ScoreKind::Logits {
         0.0
     } else {
         0.5
     };
     let enc_pred = owner::infer::classify(&enc_scores, classes, threshold);
+
+    // The latency of one query on its own: the first test sample through the plan of one query.
+    let single = match &ready.single {
+        None => Latency {
+            seconds: infer_s / summary.batches.max(1) as f64,
+            agrees: true,
+        },
+        Some(single) => {
+            let row = &x[..plan.data.features];
+            let latency = single_query(&ready, single, row, dir)?;
+            let class = owner::infer::classify(&latency.1, classes, threshold);
+            Latency {
+                seconds: latency.0,
+                agrees: class.first() == enc_pred.first(),
+            }
+        }
+    };
+
+    // Plaintext inference of the same weights: the model's own prediction, and the scores the
+    // server computed (logits or activations) in f64.
+    let full = forward(model, &ready.state, &x, test.len())?;
+    let plain_pred: Vec<u32> = (0..full.rows)
+        .map(|r| henn_tir::train::predict(full.row(r)))
+        .collect();
+    let scoring = scoring_model(model, scores);
+    let plain_scores = forward(&scoring, &ready.state, &x, test.len())?;
     let n = test.len();
     let labels = test.labels();
     let acc = |p: &[u32]| p.iter().zip(labels).filter(|(a, b)| a == b).count() as f64 / n as f64;
-    let agree = enc_pred
-        .iter()
-        .zip(&plain_pred)
-        .filter(|(a, b)| a == b)
-        .count() as f64
-        / n as f64;
-    let max_score_error = enc_scores
-        .iter()
-        .zip(&plain_scores.data)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0f64, f64::max);
+    let Agreement {
+        agree,
+        model_agree,
+        near_ties,
+        max_score_error,
+    } = agreement(
+        (&enc_pred, &enc_scores),
+        (&plain_pred, &plain_scores.data),
+        classes,
+        threshold,
+    );
     let out = json!({
         "model": model.name,
         "weights": if args.weights.is_some() { "plaintext" } else { "encrypted" },
@@ -234,10 +267,15 @@ fn job(
         "encrypted_accuracy": acc(&enc_pred),
         "plaintext_accuracy": acc(&plain_pred),
         "agreement": agree,
+        "near_ties": near_ties,
+        "model_agreement": model_agree,
         "clamped_features": clamped,
         "max_score_error": max_score_error,
         "seconds_per_query": infer_s / n as f64,
         "seconds_per_batch": infer_s / summary.batches.max(1) as f64,
+        "single_query_seconds": single.seconds,
+        "single_query_agrees": single.agrees,
+        "plan_hash": hex(&ready.loaded.hash),
         "seconds": seconds.iter().map(|(k, v)| ((*k).to_owned(), (*v).into())).collect::<serde_json::Map<_, _>>(),
         "bytes": sizes.iter().map(|(k, v)| ((*k).to_owned(), (*v).into())).collect::<serde_json::Map<_, _>>(),
         "peak_rss_bytes": peak_rss_bytes(),
@@ -247,7 +285,14 @@ fn job(
     } else {
         print_summary(&out, &seconds, &sizes);
     }
-    if agree < AGREEMENT {
+    if !single.agrees {
+        eprintln!(
+            "error: the single-query run classified the first sample differently from the batch run"
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    let disagree = ((1.0 - agree) * n as f64).round() as usize;
+    if agree < AGREEMENT && disagree > near_ties {
         eprintln!(
             "error: the encrypted predictions agree with plaintext inference on {:.2}% of the samples, below {:.1}%",
             100.0 * agree,
@@ -256,6 +301,60 @@ fn job(
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// How the encrypted predictions compare with plaintext inference.
+struct Agreement {
+    /// Share of samples whose encrypted class equals the class of the same scores in the clear.
+    agree: f64,
+    /// Share equal to the model's own prediction (through its last activation).
+    model_agree: f64,
+    /// Disagreements that are near ties (see [`agreement`]).
+    near_ties: usize,
+    max_score_error: f64,
+}
+
+/// Encryption's effect: the class of the encrypted scores against the class of the same scores
+/// computed in the clear (logits may leave the activation's interval, where a fitted polynomial
+/// is not monotone: the model's own prediction is compared separately); a disagreement is a near
+/// tie when the two classes' plaintext scores are within twice the largest measured score error.
+fn agreement(
+    (enc_pred, enc_scores): (&[u32], &[f64]),
+    (plain_pred, plain_scores): (&[u32], &[f64]),
+    classes: usize,
+    threshold: f64,
+) -> Agreement {
+    let n = enc_pred.len().max(1);
+    let max_score_error = enc_scores
+        .iter()
+        .zip(plain_scores)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f64, f64::max);
+    let plain_class = owner::infer::classify(plain_scores, classes, threshold);
+    let share =
+        |p: &[u32]| enc_pred.iter().zip(p).filter(|(a, b)| a == b).count() as f64 / n as f64;
+    let width = classes.max(1);
+    let near_ties = enc_pred
+        .iter()
+        .zip(&plain_class)
+        .enumerate()
+        .filter(|(_, (a, b))| a != b)
+        .filter(|&(r, (&a, &b))| {
+            let row = &plain_scores[r * width..(r + 1) * width];
+            let margin = if classes <= 1 {
+                (row[0] - threshold).abs()
+            } else {
+                (row[a as usize] - row[b as usize]).abs()
+            };
+            margin <= 2.0 * max_score_error
+        })
+        .count();
+    Agreement {
+        agree: share(&plain_class),
+        model_agree: share(plain_pred),
+        near_ties,
+        max_score_error,
+    }
 }
 
 fn print_summary(out: &serde_json::Value, seconds: &Seconds, sizes: &Sizes) {
@@ -283,9 +382,11 @@ fn print_summary(out: &serde_json::Value, seconds: &Seconds, sizes: &Sizes) {
         out["max_score_error"].as_f64().unwrap_or(0.0)
     );
     outln!(
-        "  server time: {} per query, {} per batch",
+        "  server time: {} per query amortized ({} per batch of {}); single-query latency {}",
         duration(out["seconds_per_query"].as_f64().unwrap_or(0.0)),
-        duration(out["seconds_per_batch"].as_f64().unwrap_or(0.0))
+        duration(out["seconds_per_batch"].as_f64().unwrap_or(0.0)),
+        out["batch"],
+        duration(out["single_query_seconds"].as_f64().unwrap_or(0.0))
     );
     let times: Vec<String> = seconds
         .iter()
@@ -298,6 +399,115 @@ fn print_summary(out: &serde_json::Value, seconds: &Seconds, sizes: &Sizes) {
         .map(|(k, v)| format!("{k} {:.1} MiB", mib(*v)))
         .collect();
     outln!("  sizes moved: {}", moved.join(", "));
+    outln!(
+        "  plan {} (every file of the job is bound to it{})",
+        out["plan_hash"].as_str().unwrap_or(""),
+        if out["weights"] == "plaintext" {
+            "; it carries the weights"
+        } else {
+            ""
+        }
+    );
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The single-query measurement.
+struct Latency {
+    seconds: f64,
+    /// The query's class equals the one the batch run gave it.
+    agrees: bool,
+}
+
+/// Encrypts one query (`row`: scaled features) for the plan of one query, runs it on the server
+/// and decrypts its scores: the server time and the scores.
+fn single_query(
+    ready: &Ready,
+    single: &Single,
+    row: &[f64],
+    dir: &Path,
+) -> anyhow::Result<(f64, Vec<f64>)> {
+    let l = &single.loaded;
+    let queries = dir.join("query1.bundle");
+    let binding = Binding::new(&l.hash, ready.key_set);
+    owner::infer::encrypt_queries(
+        &l.ctx,
+        &binding,
+        &l.plan,
+        ready.public.clone(),
+        row,
+        &queries,
+    )?;
+    let predictions = dir.join("predictions1.bundle");
+    let t = Instant::now();
+    henn_runtime::infer::infer(
+        l,
+        &single.eval_keys,
+        ready.weights.as_deref(),
+        &queries,
+        &predictions,
+        |_| {},
+    )?;
+    let seconds = t.elapsed().as_secs_f64();
+    let scores = owner::infer::decrypt_predictions(
+        &l.ctx,
+        &l.hash,
+        &l.plan,
+        (&ready.decryptor, (&ready.secret_path, ready.key_set)),
+        &predictions,
+        1,
+    )?;
+    Ok((seconds, scores))
+}
+
+/// Saves an inference plan as `name`, loads it back as the server does and writes its evaluation
+/// keys, generated from the owner's secret key (the key set of the job), to `keys`.
+fn inference_keys(
+    dir: &Path,
+    (plan, name, keys): (&Plan, &str, &str),
+    secret: &SecretKey,
+    key_set: KeySetId,
+) -> anyhow::Result<(LoadedPlan, PathBuf)> {
+    let path = dir.join(name);
+    henn_plan::io::save(plan, &path)?;
+    let loaded = LoadedPlan::load(&path)?;
+    let mut server = henn_runtime::keys::ServerKeys::default();
+    owner::eval_keys_for_secret(&loaded.ctx, &loaded.plan, secret, |k| {
+        server.insert(k);
+        Ok(())
+    })?;
+    let out = dir.join(keys);
+    files::save_eval_keys(
+        &loaded.ctx,
+        &Binding::new(&loaded.hash, key_set),
+        &server,
+        &out,
+    )?;
+    Ok((loaded, out))
+}
+
+/// The plan of one query beside a main plan of `batch` queries (none when `batch` is 1), with
+/// its keys; it must have the main plan's parameters (the same key set encrypts for both).
+fn single_plan(
+    dir: &Path,
+    batch: usize,
+    main: &LoadedPlan,
+    compile: impl FnOnce() -> anyhow::Result<Plan>,
+    secret: &SecretKey,
+    key_set: KeySetId,
+) -> anyhow::Result<Option<Single>> {
+    if batch <= 1 {
+        return Ok(None);
+    }
+    let plan = compile()?;
+    if plan.params != main.plan.params {
+        bail!("the plan of a single query has other parameters than the batch plan");
+    }
+    let (loaded, eval_keys) =
+        inference_keys(dir, (&plan, "infer1.hplan", "infer1.evk"), secret, key_set)?;
+    Ok(Some(Single { loaded, eval_keys }))
 }
 
 /// The model whose forward pass computes the plan's scores (logits: the last activation
@@ -338,8 +548,8 @@ fn forward(
         .context("the forward pass has no output")
 }
 
-/// Plaintext weights: the inference plan alone (its own ring), a fresh key set, the weights
-/// encrypted under the public key.
+/// Plaintext weights: the inference plan alone (its own ring, the weights and their scaling
+/// compiled in as plaintext constants) and a fresh key set; nothing of the weights is encrypted.
 fn plaintext_weights(
     model: &Model,
     path: &Path,
@@ -352,21 +562,29 @@ fn plaintext_weights(
     let weights = WeightsFile::load(path)?;
     let state = henn_tir::weights::model_state(&weights, model, path)?;
     let t = Instant::now();
-    let compiled = compile_inference(
-        model,
-        &InferOptions {
-            batch,
-            weights: InferWeights::Plaintext,
-            scores,
-            optimize: true,
-        },
-    )
-    .with_context(|| format!("cannot compile the inference plan of `{}`", model.name))?;
-    crate::ui::warn_insecure(&compiled.plan);
+    let compile = |batch: usize| {
+        compile_inference(
+            model,
+            &InferOptions {
+                batch,
+                weights: InferWeights::Plaintext {
+                    state: &state,
+                    scaling: Some(&weights.scaling),
+                },
+                scores,
+                optimize: true,
+            },
+        )
+        .map(|c| c.plan)
+        .with_context(|| format!("cannot compile the inference plan of `{}`", model.name))
+    };
+    let plan = compile(batch)?;
+    crate::ui::warn_insecure(&plan);
     let plan_path = dir.join("infer.hplan");
-    henn_plan::io::save(&compiled.plan, &plan_path)?;
+    henn_plan::io::save(&plan, &plan_path)?;
     let loaded = LoadedPlan::load(&plan_path)?;
     seconds.push(("compile", t.elapsed().as_secs_f64()));
+    sizes.push(("plan (with the weights)", size(&plan_path)));
 
     let t = Instant::now();
     let ctx = &loaded.ctx;
@@ -378,30 +596,14 @@ fn plaintext_weights(
     files::save_eval_keys(ctx, &binding, &keys.server, &eval_keys)?;
     seconds.push(("keygen", t.elapsed().as_secs_f64()));
     sizes.push(("evaluation keys", size(&eval_keys)));
-
-    let t = Instant::now();
-    let contract_state = weights.to_state(&loaded.plan.owner.layers, model.data.features, path)?;
-    let packed: owner::State = contract_state
-        .into_iter()
-        .map(|(slot, m)| (slot, m.data))
-        .collect();
-    let weights_bundle = dir.join("weights.bundle");
-    owner::infer::encrypt_weights(
-        ctx,
-        &binding,
-        &loaded.plan,
-        keys.public.clone(),
-        &packed,
-        &weights_bundle,
-    )?;
-    seconds.push(("encrypt weights", t.elapsed().as_secs_f64()));
-    sizes.push(("weights", size(&weights_bundle)));
+    let single = single_plan(dir, batch, &loaded, || compile(1), &keys.secret, key_set)?;
     Ok(Ready {
         decryptor: Decryptor::new(ctx, keys.secret),
         public: keys.public,
         loaded,
         eval_keys,
-        weights: weights_bundle,
+        weights: None,
+        single,
         key_set,
         secret_path,
         scaler: weights.scaling,
@@ -430,11 +632,9 @@ fn encrypted_weights(
     let (tc, ic) = compile_for_inference(model, &Default::default(), batch, scores)
         .with_context(|| format!("cannot compile {}", args.input.file.display()))?;
     crate::ui::warn_insecure(&tc.plan);
-    let (train_plan, infer_plan) = (dir.join("train.hplan"), dir.join("infer.hplan"));
+    let train_plan = dir.join("train.hplan");
     henn_plan::io::save(&tc.plan, &train_plan)?;
-    henn_plan::io::save(&ic.plan, &infer_plan)?;
     let lt = LoadedPlan::load(&train_plan)?;
-    let li = LoadedPlan::load(&infer_plan)?;
     seconds.push(("compile", t.elapsed().as_secs_f64()));
 
     // Owner: one key set for both plans.
@@ -450,17 +650,33 @@ fn encrypted_weights(
         &keys.server,
         &train_keys,
     )?;
-    let mut infer_server = henn_runtime::keys::ServerKeys::default();
-    owner::eval_keys_for_secret(&li.ctx, &li.plan, &keys.secret, |k| {
-        infer_server.insert(k);
-        Ok(())
-    })?;
-    let infer_keys = dir.join("infer.evk");
-    files::save_eval_keys(
-        &li.ctx,
-        &Binding::new(&li.hash, key_set),
-        &infer_server,
-        &infer_keys,
+    let (li, infer_keys) = inference_keys(
+        dir,
+        (&ic.plan, "infer.hplan", "infer.evk"),
+        &keys.secret,
+        key_set,
+    )?;
+    let single = single_plan(
+        dir,
+        batch,
+        &li,
+        || {
+            let infer = compile_inference(
+                model,
+                &InferOptions {
+                    batch: 1,
+                    weights: InferWeights::Encrypted {
+                        train: &lt.plan,
+                        hash: lt.hash,
+                    },
+                    scores,
+                    optimize: true,
+                },
+            )?;
+            Ok(infer.plan)
+        },
+        &keys.secret,
+        key_set,
     )?;
     seconds.push(("keygen", t.elapsed().as_secs_f64()));
     sizes.push(("training evaluation keys", size(&train_keys)));
@@ -509,7 +725,8 @@ fn encrypted_weights(
         train_log_n: Some(lt.plan.params.log_n),
         loaded: li,
         eval_keys: infer_keys,
-        weights: state_path,
+        weights: Some(state_path),
+        single,
         public: keys.public,
         decryptor,
         key_set,
