@@ -254,16 +254,16 @@ mod tests {
 
     use super::*;
 
-    const SRC: &str = "model m {
-  data { features = 2  classes = 1 }
-  activation s = sigmoid_fit(degree = 3, interval = [-4, 4], derivative = output)
+    const SRC: &str = "model toy {
+  data { features = 30  classes = 1  scaling = minmax }
+  activation s = poly([0.5, 0.197, 0, -0.004], interval = [-5, 5], derivative = polynomial)
   network {
-    dense h(2, activation = s)
+    dense hidden(4, activation = s)
     dense out(1, activation = s)
   }
-  optimizer = sgd(lr = 0.5)
-  train { epochs = 3 }
-  encryption { security = insecure(ring = 2^12) }
+  optimizer = sgd(lr = 1)
+  train { batch = 8  epochs = 3  seed = 5 }
+  encryption { security = insecure(ring = 2^12)  scale_bits = 40 }
 }";
 
     fn text(span: Span) -> &'static str {
@@ -275,7 +275,7 @@ mod tests {
         let a = crate::analyze_source("m.henn", SRC);
         assert!(a.model.is_some());
         let m = &a.spans;
-        assert_eq!(text(m.get(Construct::Model).unwrap()), "model m");
+        assert_eq!(text(m.get(Construct::Model).unwrap()), "model toy");
         assert_eq!(text(m.get(Construct::Length).unwrap()), "epochs = 3");
         assert_eq!(text(m.get(Construct::Ring).unwrap()), "ring = 2^12");
         assert_eq!(
@@ -301,7 +301,7 @@ mod tests {
             "here",
         )
         .related(Construct::Data, "no samples")
-        .related(Construct::Batch, "not written: dropped")
+        .related(Construct::KeyMemory, "not written: dropped")
         .help("state it");
         a.push_late(&late);
         let d = a.diagnostics.iter().find(|d| d.is_error()).unwrap();
@@ -314,7 +314,7 @@ mod tests {
         assert!(starts.windows(2).all(|w| w[0] <= w[1]), "{starts:?}");
         assert!(
             a.render(henn_syntax::Format::Text { color: false })
-                .contains("m.henn:9:11")
+                .contains("m.henn:9:22")
         );
     }
 }
