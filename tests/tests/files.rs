@@ -178,12 +178,15 @@ fn print_parse_round_trip() {
     assert!(n >= 8);
 }
 
-/// Every diagnostic code is exercised by a file: errors in `fail/`, warnings in `pass/`. E0007
-/// (file too large) is the exception: its 1 MiB input is generated in `tests/model.rs`.
+/// Every diagnostic code is exercised by a file: errors in `fail/`, warnings in `pass/`, the
+/// compiler's errors (E0131–E0135) in `compile-fail/` (files that check but do not compile; the
+/// driver's `tests/located.rs` runs `henn check` and `henn compile` on them). E0007 (file too
+/// large) is the exception: its 1 MiB input is generated in `tests/model.rs`.
 #[test]
 fn every_code_has_a_test_file() {
     let mut covered = BTreeSet::new();
-    for path in henn_files("fail").into_iter().chain(henn_files("pass")) {
+    let files = henn_files("fail").into_iter().chain(henn_files("pass"));
+    for path in files.chain(henn_files("compile-fail")) {
         let (header, _) = analyze(&path);
         covered.extend(header.errors.unwrap_or_default());
         covered.extend(header.warnings.unwrap_or_default());

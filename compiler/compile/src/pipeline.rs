@@ -36,6 +36,7 @@ use rayon::prelude::*;
 
 mod bootstrapped;
 pub(crate) mod infer;
+pub(crate) mod locate;
 
 /// The ring whose 128-bit chain limit a toy (insecure) ring's chain is held to: the largest ring
 /// henn compiles for, so no toy chain is longer than a real parameter set could be.

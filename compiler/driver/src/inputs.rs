@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use henn_data::csv::Expect;
-use henn_sema::Model;
+use henn_sema::{Code, Construct, Located, Model};
 
 /// Loads the model; diagnostics render through the checker's renderer.
 pub(crate) fn load_model(path: &Path) -> anyhow::Result<Model> {
@@ -38,6 +38,39 @@ pub(crate) fn fill_samples(model: &mut Model, data: Option<&Path>) -> anyhow::Re
         Err(e) if needs_count(model) => Err(e),
         Err(_) => Ok(Vec::new()),
     }
+}
+
+/// Compiles a checked model as `check` and `compile` both do (one truth about a model): the
+/// sample count filled in from its data ([`fill_samples`]), every failure a [`Located`] problem
+/// of the file (its construct, code and help), rendered through sema's source map. Returns the
+/// compiled plan and the notes to print.
+pub(crate) fn compile_checked(
+    model: &mut Model,
+    options: &henn_compile::CompileOptions,
+) -> Result<(henn_compile::Compiled, Vec<String>), Box<Located>> {
+    let notes = fill_samples(model, None).map_err(|e| {
+        let epochs = match model.schedule.length {
+            henn_sema::TrainLength::Epochs(e) => e,
+            henn_sema::TrainLength::Iterations(k) => k,
+        };
+        Box::new(
+            Located::new(
+                Code::SampleCountUnknown,
+                format!(
+                    "the model trains for {epochs} epochs but does not say how many samples it \
+                     has, and its training data cannot be read to count them"
+                ),
+                Construct::TrainData,
+                "cannot be read",
+            )
+            .related(Construct::Length, format!("{epochs} epochs"))
+            .help("state `samples = N` in `data`, or fix the data path")
+            .note(format!("{e:#}")),
+        )
+    })?;
+    let compiled =
+        henn_compile::compile_with(model, options).map_err(|e| Box::new(e.locate(model)))?;
+    Ok((compiled, notes))
 }
 
 /// A model trained for epochs without a stated sample count needs one from its data.

@@ -32,13 +32,17 @@
 
 mod check;
 pub mod fit;
+pub mod located;
 pub mod model;
 mod value;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use henn_syntax::{Code, Diagnostic, Format, Source, Span};
+use henn_syntax::{Format, Source, Span};
+
+pub use henn_syntax::{Code, Diagnostic};
+pub use located::{Construct, Located, SourceMap};
 
 pub use check::{DEFAULT_SCALE_BITS, MAX_LOG_N, MAX_WIDTH, MIN_LOG_N};
 pub use henn_syntax::parse::MAX_SOURCE_BYTES;
@@ -54,11 +58,22 @@ pub struct Analysis {
     pub model: Option<Model>,
     /// Errors and warnings, sorted by position.
     pub diagnostics: Vec<Diagnostic>,
+    /// Where the model's constructs are, for problems found after checking ([`Located`]).
+    pub spans: SourceMap,
 }
 
 impl Analysis {
     pub fn has_errors(&self) -> bool {
         self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+
+    /// Adds a problem found after checking (by the compiler), located through [`Self::spans`],
+    /// in position order with the others. The model stays: it checked, it does not compile.
+    pub fn push_late(&mut self, late: &Located) {
+        let d = self.spans.diagnostic(late);
+        let key = |d: &Diagnostic| (d.primary.span.start, d.primary.span.end);
+        let at = self.diagnostics.partition_point(|x| key(x) <= key(&d));
+        self.diagnostics.insert(at, d);
     }
 
     /// Renders every diagnostic through the one renderer.
@@ -157,6 +172,7 @@ pub fn analyze_file(path: &Path) -> Result<Analysis, CheckError> {
             text: String::new(),
             model: None,
             diagnostics: vec![d],
+            spans: SourceMap::default(),
         });
     }
     match String::from_utf8(bytes) {
@@ -176,6 +192,7 @@ pub fn analyze_file(path: &Path) -> Result<Analysis, CheckError> {
                 text,
                 model: None,
                 diagnostics: vec![d],
+                spans: SourceMap::default(),
             })
         }
     }
@@ -196,6 +213,7 @@ fn analyze_text(name: String, text: String, base: &Path) -> Analysis {
     // it can; the model is only returned when there is no error at all. When the parser gave up
     // entirely (empty tree after errors) there is nothing to check.
     let syntax_failed = diags.iter().any(Diagnostic::is_error);
+    let spans = SourceMap::of_file(&file);
     let model = if syntax_failed && file.items.is_empty() {
         None
     } else {
@@ -221,6 +239,7 @@ fn analyze_text(name: String, text: String, base: &Path) -> Analysis {
         text,
         model,
         diagnostics: diags,
+        spans,
     }
 }
 

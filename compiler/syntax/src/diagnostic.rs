@@ -85,6 +85,12 @@ codes! {
     BadPath = "E0128", "an empty data path or one containing a NUL byte";
     MisplacedUnit = "E0129", "a unit where none is allowed, or a quantity without its unit";
     BceNeedsSigmoid = "E0130", "`loss = bce` with an output layer that has no sigmoid approximation";
+    /// Found by the compiler (`henn check` runs it): located through sema's source map.
+    SampleCountUnknown = "E0131", "a model trained for epochs whose sample count is neither stated nor read from its data";
+    TooManySteps = "E0132", "a schedule of more steps than any job may have";
+    TooDeep = "E0133", "a schedule that needs more levels than any chain at its security holds, bootstrapped or not";
+    KeyMemoryExceeded = "E0134", "evaluation keys larger than the `key_memory` cap";
+    NoPlan = "E0135", "no encryption parameters or plan fit the model (ring, bootstrapping, lowering)";
     /// Warnings start at W.
     DerivativeNegative = "W0001", "σ̃′ changes sign inside the activation's trusted interval";
     InsecureParameters = "W0002", "the file asks for parameters below 128-bit security";

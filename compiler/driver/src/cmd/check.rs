@@ -1,5 +1,6 @@
 //! `henn check FILE...`: parse and check `.henn` files, and compile each valid one (a file that
-//! checks compiles: sample count, schedule, ring and levels are checked as `compile` does).
+//! checks compiles: sample count, schedule, ring and levels are checked as `compile` does, and a
+//! failure is a located diagnostic, E0131–E0135, like any other).
 //!
 //! Exit 0 with one summary line per file when every file is valid (warnings are printed but do
 //! not fail); exit 1 with diagnostics when any file has an error or cannot be read. Diagnostics go
@@ -14,7 +15,9 @@ use henn_plan::report::CostModel;
 use henn_sema::{Analysis, CheckError};
 use henn_syntax::Format;
 
-use crate::inputs::fill_samples;
+use henn_compile::CompileOptions;
+
+use crate::inputs::compile_checked;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum MessageFormat {
@@ -59,7 +62,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let mut stderr = std::io::stderr().lock();
     let mut all_ok = true;
     for path in &args.files {
-        let analysis = match henn_sema::analyze_file(path) {
+        let mut analysis = match henn_sema::analyze_file(path) {
             Ok(a) => a,
             Err(CheckError::Io { path, source }) => {
                 all_ok = false;
@@ -84,24 +87,21 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
             }
             Err(other) => return Err(other.into()),
         };
-        all_ok &= !analysis.has_errors();
         // Everything `compile` would check (sample count, schedule, ring, levels): a file that
-        // checks compiles.
-        let compiled = analysis.model.clone().map(compile_check);
-        if let Some(Err(e)) = &compiled {
-            all_ok = false;
-            let file = path.display().to_string();
-            if args.message_format == MessageFormat::Json {
-                let v = serde_json::json!({
-                    "file": file, "line": null, "column": null, "end_line": null,
-                    "end_column": null, "severity": "error", "code": "compile",
-                    "message": e, "labels": [], "help": null, "notes": [],
-                });
-                writeln!(stdout, "{v}")?;
-            } else {
-                writeln!(stderr, "error: {file}: {e}")?;
+        // checks compiles, and what does not compile is located in the file like any other error.
+        let plan = match analysis.model.clone() {
+            Some(mut model) if !analysis.has_errors() => {
+                match compile_checked(&mut model, &CompileOptions::default()) {
+                    Ok((compiled, _notes)) => Some(PlanSummary::of(&compiled.plan)),
+                    Err(late) => {
+                        analysis.push_late(&late);
+                        None
+                    }
+                }
             }
-        }
+            _ => None,
+        };
+        all_ok &= !analysis.has_errors();
         match args.message_format {
             MessageFormat::Json => stdout.write_all(analysis.render(Format::Json).as_bytes())?,
             MessageFormat::Human => {
@@ -109,11 +109,10 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
             }
         }
         // Keep stdout pure JSON when tools asked for JSON diagnostics.
-        let plan = compiled.as_ref().and_then(|c| c.as_ref().ok());
         if args.message_format == MessageFormat::Json && !args.json {
-            report(&mut stderr, &analysis, plan, false)?;
+            report(&mut stderr, &analysis, plan.as_ref(), false)?;
         } else {
-            report(&mut stdout, &analysis, plan, args.json)?;
+            report(&mut stdout, &analysis, plan.as_ref(), args.json)?;
         }
     }
     Ok(if all_ok {
@@ -132,18 +131,16 @@ struct PlanSummary {
     est_time_s: f64,
 }
 
-fn compile_check(mut model: henn_sema::Model) -> Result<PlanSummary, String> {
-    fill_samples(&mut model, None).map_err(|e| format!("{e:#}"))?;
-    let plan = henn_compile::compile(&model)
-        .map_err(|e| format!("does not compile: {e}"))?
-        .plan;
-    let rep = henn_plan::report::report(&plan, &CostModel::default());
-    Ok(PlanSummary {
-        log_n: plan.params.log_n,
-        steps: plan.schedule.steps(),
-        bootstraps_per_step: plan.bootstrap.as_ref().map_or(0, |b| b.per_step),
-        est_time_s: rep.est_time_s,
-    })
+impl PlanSummary {
+    fn of(plan: &henn_plan::Plan) -> PlanSummary {
+        let rep = henn_plan::report::report(plan, &CostModel::default());
+        PlanSummary {
+            log_n: plan.params.log_n,
+            steps: plan.schedule.steps(),
+            bootstraps_per_step: plan.bootstrap.as_ref().map_or(0, |b| b.per_step),
+            est_time_s: rep.est_time_s,
+        }
+    }
 }
 
 fn report(
@@ -154,12 +151,13 @@ fn report(
 ) -> anyhow::Result<()> {
     let errors = a.diagnostics.iter().filter(|d| d.is_error()).count();
     let warnings = a.diagnostics.len() - errors;
-    let ok = a.model.is_some() && plan.is_some();
+    let ok = errors == 0 && a.model.is_some() && plan.is_some();
+    let plural = if errors == 1 { "" } else { "s" };
     if json {
         let v = serde_json::json!({
             "file": a.name,
             "ok": ok,
-            "errors": errors + usize::from(a.model.is_some() && plan.is_none()),
+            "errors": errors,
             "warnings": warnings,
             "summary": a.model.as_ref().map(henn_sema::summary),
             "plan": plan.map(|p| serde_json::json!({
@@ -171,7 +169,7 @@ fn report(
             "model": a.model,
         });
         writeln!(out, "{v}")?;
-    } else if let (Some(model), Some(p)) = (&a.model, plan) {
+    } else if let (true, Some(model), Some(p)) = (ok, &a.model, plan) {
         writeln!(
             out,
             "{}: ok — {}; compiles to N = 2^{}, {} steps{}, estimated {}",
@@ -187,9 +185,8 @@ fn report(
             crate::ui::duration(p.est_time_s)
         )?;
     } else if a.model.is_some() {
-        writeln!(out, "{}: 1 error (does not compile)", a.name)?;
+        writeln!(out, "{}: {errors} error{plural} (does not compile)", a.name)?;
     } else {
-        let plural = if errors == 1 { "" } else { "s" };
         writeln!(out, "{}: {errors} error{plural}", a.name)?;
     }
     Ok(())

@@ -1,5 +1,6 @@
 //! `henn compile FILE -o PLAN`: check a model, compile it, write the plan atomically, print the
-//! report (`--json`: one JSON object).
+//! report (`--json`: one JSON object). A model that does not check or compile gets the same
+//! located diagnostics as `henn check` (with `--json`, also as one JSON object on stdout).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,7 +8,9 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use henn_plan::report::{CostModel, report};
 
-use crate::inputs::{CompilerChoices, fill_samples};
+use henn_syntax::{Format, Source};
+
+use crate::inputs::{CompilerChoices, compile_checked};
 
 #[derive(Debug, clap::Args)]
 pub struct CompileArgs {
@@ -27,36 +30,39 @@ pub struct CompileArgs {
 }
 
 pub fn run(args: CompileArgs) -> anyhow::Result<ExitCode> {
-    let mut model = match henn_sema::check_file(&args.file) {
-        Ok(m) => m,
+    let mut analysis = match henn_sema::analyze_file(&args.file) {
+        Ok(a) => a,
         Err(e) => {
-            eprintln!("{e}");
+            if args.json {
+                let v = serde_json::json!({
+                    "file": args.file.display().to_string(),
+                    "ok": false,
+                    "error": e.to_string(),
+                    "diagnostics": [],
+                });
+                outln!("{v}");
+            }
+            eprintln!("error: {e}");
             return Ok(ExitCode::FAILURE);
         }
     };
+    let mut model = match &analysis.model {
+        Some(m) if !analysis.has_errors() => m.clone(),
+        _ => return Ok(failed(&analysis, args.json)),
+    };
     let started = std::time::Instant::now();
-    let compiled = match fill_samples(&mut model, None)
-        .and_then(|notes| {
+    // The same located diagnostic as `henn check` when the model does not compile.
+    let compiled = match compile_checked(&mut model, &args.choices.options()) {
+        Ok((compiled, notes)) => {
             for n in notes {
                 eprintln!("{n}");
             }
-            Ok(henn_compile::compile_with(&model, &args.choices.options())?)
-        })
-        .with_context(|| format!("cannot compile {}", args.file.display()))
-    {
-        Ok(c) => c,
-        Err(e) if args.json => {
-            // Scripts asked for JSON: the error is a JSON object on stdout too.
-            let v = serde_json::json!({
-                "file": args.file.display().to_string(),
-                "ok": false,
-                "error": format!("{e:#}"),
-            });
-            outln!("{v}");
-            eprintln!("error: {e:#}");
-            return Ok(ExitCode::FAILURE);
+            compiled
         }
-        Err(e) => return Err(e),
+        Err(late) => {
+            analysis.push_late(&late);
+            return Ok(failed(&analysis, args.json));
+        }
     };
     let compile_s = started.elapsed().as_secs_f64();
     let out = args
@@ -91,6 +97,35 @@ pub fn run(args: CompileArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints why the model does not compile, as `henn check` does (diagnostics on stderr; with
+/// `--json`, also one JSON object on stdout with every diagnostic in the check schema).
+fn failed(analysis: &henn_sema::Analysis, json: bool) -> ExitCode {
+    eprint!("{}", analysis.render(Format::Text { color: false }));
+    if json {
+        let source = Source {
+            name: &analysis.name,
+            text: &analysis.text,
+        };
+        let error = analysis
+            .diagnostics
+            .iter()
+            .find(|d| d.is_error())
+            .map(|d| format!("error[{}]: {}", d.code, d.message));
+        let v = serde_json::json!({
+            "file": analysis.name,
+            "ok": false,
+            "error": error,
+            "diagnostics": analysis
+                .diagnostics
+                .iter()
+                .map(|d| henn_syntax::diagnostic::to_json(source, d))
+                .collect::<Vec<_>>(),
+        });
+        outln!("{v}");
+    }
+    ExitCode::FAILURE
 }
 
 /// The optimizer's part of the JSON report: baseline vs optimized (`null` with `--no-opt`).
