@@ -42,6 +42,22 @@ pub struct KernelCost {
     pub depth: u32,
 }
 
+impl KernelCost {
+    /// What `g` actually contains, in the same terms: the check that a kernel's cost formula
+    /// counts the graph it builds.
+    pub fn counted(g: &HeGraph) -> KernelCost {
+        let c = g.op_counts();
+        let get = |k: &str| c.get(k).copied().unwrap_or(0);
+        KernelCost {
+            rotations: get("rotate"),
+            ct_mults: get("mul"),
+            pt_mults: get("mul_plain"),
+            relins: get("relin"),
+            depth: g.max_depth(),
+        }
+    }
+}
+
 fn log2(x: usize) -> usize {
     x.trailing_zeros() as usize
 }

@@ -72,18 +72,6 @@ fn assert_zero_padding(layout: &Layout, slots: &[f64]) {
     }
 }
 
-fn counts(g: &HeGraph) -> KernelCost {
-    let c = g.op_counts();
-    let get = |k: &str| c.get(k).copied().unwrap_or(0);
-    KernelCost {
-        rotations: get("rotate"),
-        ct_mults: get("mul"),
-        pt_mults: get("mul_plain"),
-        relins: get("relin"),
-        depth: g.max_depth(),
-    }
-}
-
 fn run_forward(m: usize, n: usize, p: usize, stride: usize, slots: usize, seed: u64) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let a = random_matrix(&mut rng, m, n);
@@ -103,7 +91,10 @@ fn run_forward(m: usize, n: usize, p: usize, stride: usize, slots: usize, seed: 
     assert_close(&lc.unpack(&out.outputs["C"]), &matmul_abt(&a, &b, m, n, p));
     assert_zero_padding(&lc, &out.outputs["C"]);
     let period = p.next_power_of_two();
-    assert_eq!(counts(&g), kernels::vr_forward_cost(stride, period));
+    assert_eq!(
+        KernelCost::counted(&g),
+        kernels::vr_forward_cost(stride, period)
+    );
 }
 
 #[test]
@@ -194,7 +185,7 @@ fn run_gradient(
     assert_zero_padding(&lg, &out.outputs["G"]);
     let rows_per_ct = slots / stride;
     assert_eq!(
-        counts(&g),
+        KernelCost::counted(&g),
         kernels::vr_weight_gradient_cost(stride, rows_per_ct, c.next_power_of_two(), cts, garbage)
     );
 }
@@ -248,7 +239,7 @@ fn run_backprop(m: usize, c: usize, h: usize, stride: usize, slots: usize) {
     assert_close(&lp.unpack(&out.outputs["P"]), &matmul_ab(&e, &w, m, c, h));
     assert_zero_padding(&lp, &out.outputs["P"]);
     assert_eq!(
-        counts(&g),
+        KernelCost::counted(&g),
         kernels::broadcast_backprop_cost(c, h, c.next_power_of_two())
     );
 }
@@ -375,7 +366,7 @@ fn run_forward_blocked(m: usize, n: usize, h: usize, stride: usize, slots: usize
     }
     let period = layouts[0].rows_per_ct().min(h.next_power_of_two());
     assert_eq!(
-        counts(&g),
+        KernelCost::counted(&g),
         kernels::dvr_forward_cost(stride, period, layouts.len(), a_cts)
     );
 }
@@ -447,7 +438,7 @@ fn run_gradient_blocked(m: usize, c: usize, n: usize, stride: usize, slots: usiz
     }
     let period = expect_layouts[0].rows_per_ct().min(c.next_power_of_two());
     assert_eq!(
-        counts(&g),
+        KernelCost::counted(&g),
         kernels::dvr_weight_gradient_cost(
             stride,
             slots / stride,
@@ -497,7 +488,10 @@ fn run_backprop_blocked(m: usize, c: usize, h: usize, stride: usize, slots: usiz
     assert_close(&lp.unpack(&out.outputs["P"]), &matmul_ab(&e, &w, m, c, h));
     assert_zero_padding(&lp, &out.outputs["P"]);
     let period = layouts[0].rows_per_ct().min(c.next_power_of_two());
-    assert_eq!(counts(&g), kernels::dvr_backprop_cost(c, h, period, 1));
+    assert_eq!(
+        KernelCost::counted(&g),
+        kernels::dvr_backprop_cost(c, h, period, 1)
+    );
 }
 
 #[test]
@@ -666,7 +660,7 @@ fn run_diagonal_backprop(m: usize, c: usize, h: usize, stride: usize, slots: usi
     assert_zero_padding(&lp, &out.outputs["P"]);
     let period = layouts[0].rows_per_ct().min(c.next_power_of_two());
     assert_eq!(
-        counts(&g),
+        KernelCost::counted(&g),
         kernels::diagonal_backprop_cost(stride, period, layouts.len(), 1, dirty)
     );
 }
@@ -711,18 +705,18 @@ fn diagonal_backprop_shares_only_the_period_copy_with_the_gradient() {
     let x = g.input("X", Layout::samples(m, n, stride, slots));
     let w = g.input("W", Layout::weights(c, h, stride, slots));
     kernels::dvr_weight_gradient(&mut g, &[(e, x)], 1.0).unwrap();
-    let alone = counts(&g);
+    let alone = KernelCost::counted(&g);
     kernels::diagonal_backprop(&mut g, e, &[w], 1.0).unwrap();
     let period = c.next_power_of_two();
     let standalone = kernels::diagonal_backprop_cost(stride, period, 1, 1, true);
     let shared_copy = (stride / period).trailing_zeros() as usize;
     assert_eq!(
-        counts(&g).rotations - alone.rotations,
+        KernelCost::counted(&g).rotations - alone.rotations,
         standalone.rotations - shared_copy
     );
     // The mask of E is shared too.
     assert_eq!(
-        counts(&g).pt_mults - alone.pt_mults,
+        KernelCost::counted(&g).pt_mults - alone.pt_mults,
         standalone.pt_mults - 1
     );
 }
@@ -757,7 +751,7 @@ fn diagonal_backprop_over_several_sample_blocks() {
         assert_close(&lp.unpack(&out.outputs[&format!("P{t}")]), want);
     }
     assert_eq!(
-        counts(&g),
+        KernelCost::counted(&g),
         kernels::diagonal_backprop_cost(stride, c.next_power_of_two(), 1, 2, false)
     );
 }

@@ -29,18 +29,6 @@ fn abt(a: &[f64], b: &[f64], m: usize, n: usize, p: usize) -> Vec<f64> {
     c
 }
 
-fn counts(g: &HeGraph) -> KernelCost {
-    let c = g.op_counts();
-    let get = |k: &str| c.get(k).copied().unwrap_or(0);
-    KernelCost {
-        rotations: get("rotate"),
-        ct_mults: get("mul"),
-        pt_mults: get("mul_plain"),
-        relins: get("relin"),
-        depth: g.max_depth(),
-    }
-}
-
 /// Builds C = A·Bᵀ for `a_cts` sample blocks with the packed kernel (or the plain one), checks it
 /// on the simulator against the plain product (garbage in A's padding when `garbage_a`), checks
 /// zero padding of the result, and returns the graph's counts.
@@ -116,7 +104,7 @@ fn run(
             assert!(keep || x == 0.0, "slot {s} outside C holds {x}");
         }
     }
-    counts(&g)
+    KernelCost::counted(&g)
 }
 
 #[test]

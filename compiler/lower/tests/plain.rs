@@ -19,18 +19,6 @@ fn uniform(rng: &mut ChaCha8Rng) -> f64 {
     (rng.next_u32() as f64 / u32::MAX as f64) * 2.0 - 1.0
 }
 
-fn counts(g: &HeGraph) -> KernelCost {
-    let c = g.op_counts();
-    let get = |k: &str| c.get(k).copied().unwrap_or(0);
-    KernelCost {
-        rotations: get("rotate"),
-        ct_mults: get("mul"),
-        pt_mults: get("mul_plain"),
-        relins: get("relin"),
-        depth: g.max_depth(),
-    }
-}
-
 /// `scale·(A·Wᵀ + b)` for `a_cts` sample blocks of `m` rows (garbage in A's padding when
 /// `garbage`), checked slot by slot on the simulator, zero outside C; returns the graph's counts
 /// before the bias.
@@ -83,7 +71,7 @@ fn run(
         }
         want.push(c);
     }
-    let cost = counts(&g);
+    let cost = KernelCost::counted(&g);
     for (t, &c) in products.iter().enumerate() {
         let z = plain_add_row(&mut g, c, &b).unwrap();
         g.output(&format!("C{t}"), z).unwrap();
